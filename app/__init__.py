@@ -1,0 +1,1 @@
+"""The correct todo API: the baseline every fault in ``faults/`` differs from."""

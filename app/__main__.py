@@ -1,0 +1,84 @@
+"""``python -m app``: serve the correct todo API on loopback (``--help`` for options)."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import ipaddress
+import os
+import socket
+import sys
+
+LOOPBACK_HINT = "use --public to listen on a non-loopback address"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Serve the todo API.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000; 0 picks one)")
+    parser.add_argument("--db", metavar="URL", help="database URL (default: $DATABASE_URL, else ./todos.db)")
+    parser.add_argument("--public", action="store_true", help="allow a non-loopback --host")
+    args = parser.parse_args(argv)
+    if not args.public and not _is_loopback(args.host):
+        parser.error(f"--host {args.host} is not a loopback address; {LOOPBACK_HINT}")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is out of range 0-65535")
+    return args
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if args.db:
+        os.environ["DATABASE_URL"] = args.db
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"error: port {args.port} on {args.host} is already in use; "
+                f"pick another with --port (e.g. --port {args.port + 1}) or stop what is using it",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"error: cannot bind {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+    # Imported late so that --help and a busy port answer at once.
+    import uvicorn
+
+    from app import settings
+
+    from sqlalchemy import make_url
+
+    shown = make_url(settings.database_url()).render_as_string(hide_password=True)
+    print(f"todo API: database {shown}", flush=True)
+    print(f"todo API: http://{args.host}:{sock.getsockname()[1]}/docs to try it", flush=True)
+    config = uvicorn.Config("app.main:app", log_level="info")
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Find and load experiment files: the built-in catalogue plus any directories the user adds."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from lab import variants
+from lab.errors import ExperimentFileError, UnknownNameError, UsageError
+from lab.spec import Experiment
+
+__all__ = ["CATALOGUE_DIR", "Catalogue", "Entry", "load_catalogue", "load_file"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE_DIR = PROJECT_ROOT / "experiments"
+SUFFIX = ".toml"
+
+
+@dataclass(frozen=True)
+class Entry:
+    experiment: Experiment
+    path: Path
+
+
+class Catalogue:
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self._entries: dict[str, Entry] = {}
+        for entry in entries:
+            name = entry.experiment.name
+            if name in self._entries:
+                raise UsageError(
+                    f"two experiments are named {name!r}: {self._entries[name].path} and {entry.path}; rename one"
+                )
+            self._entries[name] = entry
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(sorted(self._entries.values(), key=lambda e: e.experiment.name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(
+                "experiment", name, self._entries, hint="See: python run_lab.py --list"
+            ) from None
+
+
+def load_file(path: Path) -> Experiment:
+    """Parse and validate one file; every problem is reported with its field, before anything runs."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ExperimentFileError(path, ["the file is not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentFileError(path, [f"TOML syntax: {exc}"]) from None
+    try:
+        experiment = Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise ExperimentFileError(path, _problems(exc)) from None
+    problems = [
+        f"{run}.variant: {problem}"
+        for run in ("fault", "fix")
+        if (problem := variants.problem_with(getattr(experiment, run).variant))
+    ]
+    if problems:
+        raise ExperimentFileError(path, problems)
+    return experiment
+
+
+_MATCHER_MEMBERS = {"bool", "int", "str", "Match"}
+_STEP_KINDS = {"request", "action", "probe"}
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """Pydantic's errors in a person's terms: 1-based step numbers, one line per field."""
+    problems: list[str] = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if _MATCHER_MEMBERS & {str(part) for part in loc}:
+            loc = [part for part in loc if part not in _MATCHER_MEMBERS and part != "function-after[_something_to_check()]"]
+            message = "expected a number, true/false, text, or a table such as { min = 1 } or { contains = \"...\" }"
+        else:
+            message = _message(error)
+        problem = f"{_location(loc)}: {message}"
+        if problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+def _location(loc: list[object]) -> str:
+    parts: list[str] = []
+    for previous, part in zip([None, *loc], loc):
+        if previous == "steps" and isinstance(part, int):
+            parts[-1] = f"steps[{part + 1}]"
+        elif part in _STEP_KINDS and parts and parts[-1].startswith("steps["):
+            continue
+        else:
+            parts.append(str(part))
+    return ".".join(parts) or "(top level)"
+
+
+def _message(error: dict) -> str:  # type: ignore[type-arg]
+    kind = error["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field (a typo?)"
+    if kind == "union_tag_invalid":
+        return f"kind must be one of {error['ctx']['expected_tags']}, not {error['ctx']['tag']}"
+    if kind == "union_tag_not_found":
+        return "every step needs kind = 'request', 'action' or 'probe'"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def load_catalogue(extra_dirs: Iterable[Path] = ()) -> Catalogue:
+    entries = []
+    for directory in (CATALOGUE_DIR, *extra_dirs):
+        if not directory.is_dir():
+            raise UsageError(f"--experiments {directory}: not a directory of {SUFFIX} experiment files")
+        for path in sorted(directory.glob(f"*{SUFFIX}")):
+            entries.append(Entry(load_file(path), path))
+    return Catalogue(entries)

@@ -1,0 +1,155 @@
+"""``python run_lab.py``: the command line. It owns the terminal; the library only returns data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.table import Table
+
+from lab import variants
+from lab.catalogue import Catalogue, Entry, load_catalogue
+from lab.errors import LabError, OutputDirError, UsageError
+from lab.results import ExperimentResult, StepResult, Verdict
+from lab.spec import RunName
+from lab.summary import check_line, evidence_line
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+VERDICT_STYLE = {Verdict.AS_EXPECTED: "bold green", Verdict.INTERRUPTED: "bold yellow"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python run_lab.py",
+        description="Run fault-injection experiments on a real server: the fault, then the fix.",
+        epilog="Exit codes: 0 every experiment behaved as expected, 1 one did not (or erred), "
+        "2 usage error, 130 interrupted.",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, or 'all'")
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory (default: ./lab-reports)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout (progress goes to stderr)")
+    parser.add_argument("--experiments", type=Path, action="append", default=[], metavar="DIR", help="also load the experiment files (*.toml) in DIR")
+    parser.add_argument("--keep", action="store_true", help="keep the runs' temp dirs (databases, logs) and print where")
+    return parser
+
+
+class _Progress:
+    """Prints each step as it finishes."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def run_started(self, run: RunName, variant: str) -> None:
+        self.console.print(f"  [bold]{run} run[/] · variant [cyan]{variant}[/]")
+
+    def step_finished(self, run: RunName, step: StepResult) -> None:
+        mark = "" if not step.checks else ("[green]✓[/]" if step.passed else "[red]✗[/]")
+        title = step.title or step.label
+        self.console.print(f"    {step.number:>2}. {title} {mark}", highlight=False)
+        self.console.print(f"        [dim]{evidence_line(step.observation)}[/]", highlight=False, markup=True)
+        for check in step.checks:
+            if not check.passed:
+                self.console.print(f"        [red]{check_line(check)}[/]", highlight=False)
+
+
+def _print_catalogue(console: Console, catalogue: Catalogue) -> None:
+    table = Table(title="faultlab experiments", title_justify="left")
+    table.add_column("name", style="cyan", no_wrap=True)
+    table.add_column("what it shows")
+    table.add_column("backends")
+    for entry in catalogue:
+        table.add_row(entry.experiment.name, entry.experiment.title, ", ".join(entry.experiment.backends))
+    console.print(table)
+
+
+def _select(catalogue: Catalogue, names: list[str]) -> list[Entry]:
+    if names == ["all"]:
+        return list(catalogue)
+    if "all" in names:
+        raise UsageError("'all' runs the whole catalogue; give it alone")
+    return [catalogue.get(name) for name in dict.fromkeys(names)]
+
+
+def _check_out_dir(out: Path) -> Path:
+    from lab.report import prepare_out_dir
+
+    try:
+        return prepare_out_dir(out)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputDirError(f"--out {out}: cannot write reports there ({reason}); choose a writable directory") from None
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(stderr=args.json, highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    try:
+        catalogue = load_catalogue(args.experiments)
+        if args.list or not args.names:
+            _print_catalogue(console, catalogue)
+            if not args.list:
+                console.print("Run one: [bold]python run_lab.py missing-yield[/]   all: [bold]python run_lab.py all[/]")
+            return EXIT_OK
+        selected = _select(catalogue, args.names)
+        out = _check_out_dir(args.out)
+    except UsageError as exc:
+        errors.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+        return EXIT_USAGE
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    return _run_all(selected, out, console, errors, keep=args.keep, as_json=args.json)
+
+
+def _run_all(selected: list[Entry], out: Path, console: Console, errors: Console, *, keep: bool, as_json: bool) -> int:
+    from lab.orchestrate import Interrupted, run_experiment
+
+    results: list[ExperimentResult] = []
+    code = EXIT_OK
+    try:
+        for entry in selected:
+            console.rule(f"[bold]{entry.experiment.name}[/]: {entry.experiment.title}", align="left")
+            result = run_experiment(entry, out, listener=_Progress(console), keep=keep)
+            results.append(result)
+            _print_verdict(console, result)
+            if result.verdict.exit_code:
+                code = EXIT_UNEXPECTED
+    except Interrupted as interrupted:
+        results.append(interrupted.result)
+        _print_verdict(console, interrupted.result)
+        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        errors.print("[yellow]interrupted[/]")
+        code = EXIT_INTERRUPTED
+    except LabError as exc:
+        errors.print(f"[red]error:[/] {exc}")
+        code = EXIT_UNEXPECTED
+    if as_json:
+        summary = [
+            {"name": r.name, "verdict": str(r.verdict), "exit_code": r.verdict.exit_code, "report": r.report_dir}
+            for r in results
+        ]
+        print(json.dumps({"exit_code": code, "experiments": summary}, indent=2))
+    return code
+
+
+def _print_verdict(console: Console, result: ExperimentResult) -> None:
+    style = VERDICT_STYLE.get(result.verdict, "bold red")
+    console.print(f"  verdict: [{style}]{result.verdict}[/]")
+    for run, run_result in result.runs.items():
+        if run_result.error:
+            console.print(f"  [red]{run} run {run_result.status}:[/] {run_result.error}", markup=True)
+    if result.report_dir:
+        console.print(f"  report: {Path(result.report_dir) / 'report.md'}")

@@ -1,0 +1,58 @@
+"""The lab's exceptions. Every message says what went wrong and what to do next.
+
+    LabError
+    ├── UsageError            exit 2: nothing was started
+    │   ├── UnknownNameError  an experiment or variant name that does not exist
+    │   ├── ExperimentFileError  a file that does not parse or validate
+    │   └── OutputDirError    a report directory that cannot be written
+    └── ServerError           a server that would not start, answer, or stay up (verdict "error")
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = [
+    "LabError",
+    "UsageError",
+    "UnknownNameError",
+    "ExperimentFileError",
+    "OutputDirError",
+    "ServerError",
+]
+
+
+class LabError(Exception):
+    """Base of every error the lab reports to a person."""
+
+
+class UsageError(LabError):
+    exit_code = 2
+
+
+class UnknownNameError(UsageError):
+    def __init__(self, kind: str, name: str, known: Iterable[str], *, hint: str) -> None:
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        suggestion = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown {kind} {name!r}{suggestion} {hint}")
+        self.name = name
+        self.suggestions = close
+
+
+class ExperimentFileError(UsageError):
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{path}: not a valid experiment file:\n{listing}")
+        self.path = path
+        self.problems = problems
+
+
+class OutputDirError(UsageError):
+    pass
+
+
+class ServerError(LabError):
+    """The server under test failed in a way that is not the experiment's fault: the run is an error."""

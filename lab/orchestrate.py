@@ -1,0 +1,81 @@
+"""An experiment end to end: fault run, fix run, verdict, report; temp dirs and servers always cleaned up."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sqlite3
+import tempfile
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from lab.catalogue import Entry
+from lab.report import write_report
+from lab.results import ExperimentResult, StepResult, Verdict
+from lab.runner import Listener, execute_run
+from lab.spec import RUNS, RunName
+
+__all__ = ["run_experiment", "versions", "QuietListener", "Interrupted"]
+
+PACKAGES = ("fastapi", "starlette", "sqlalchemy", "uvicorn", "pydantic", "alembic", "httpx")
+
+
+class QuietListener:
+    def run_started(self, run: RunName, variant: str) -> None:
+        pass
+
+    def step_finished(self, run: RunName, step: StepResult) -> None:
+        pass
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def run_experiment(
+    entry: Entry,
+    out_dir: Path,
+    *,
+    listener: Listener | None = None,
+    keep: bool = False,
+) -> ExperimentResult:
+    """Both runs in a private temp dir; the report is written even when the run errs or is interrupted."""
+    listener = listener or QuietListener()
+    experiment = entry.experiment
+    result = ExperimentResult(
+        name=experiment.name,
+        title=experiment.title,
+        experiment_file=str(entry.path),
+        versions=versions(),
+        started_at=datetime.now(UTC),
+    )
+    workdir = Path(tempfile.mkdtemp(prefix=f"faultlab-{experiment.name}-"))
+    try:
+        for run in RUNS:
+            result.runs[run] = execute_run(experiment, run, workdir / run, listener)
+            if result.runs[run].status == "interrupted":
+                break
+        result.ended_at = datetime.now(UTC)
+        result.verdict = result.decide()
+        result.report_dir = str(write_report(result, experiment, out_dir, workdir))
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if result.verdict is Verdict.INTERRUPTED:
+        raise Interrupted(result)
+    return result
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl+C or SIGTERM during an experiment; carries what was observed so far (already reported)."""
+
+    def __init__(self, result: ExperimentResult) -> None:
+        super().__init__(result.name)
+        self.result = result

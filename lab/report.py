@@ -1,0 +1,149 @@
+"""Write an experiment's report: ``report.md`` for a learner, ``journal.json`` for machines, server logs."""
+
+from __future__ import annotations
+
+import shutil
+from html import escape
+from pathlib import Path
+
+from lab import variants
+from lab.results import ExperimentResult, RunResult, StepResult
+from lab.spec import RUNS, Experiment
+from lab.summary import check_line, evidence_line
+
+__all__ = ["write_report", "prepare_out_dir"]
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create (or accept) the report directory; raise OSError with the reason if it cannot be written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    probe = out_dir / ".faultlab-write-test"
+    probe.write_text("")
+    probe.unlink()
+    return out_dir
+
+
+def write_report(result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path) -> Path:
+    target = out_dir / experiment.name
+    target.mkdir(parents=True, exist_ok=True)
+    result.report_dir = str(target)
+    for run in RUNS:
+        log = workdir / run / "server.log"
+        if log.exists():
+            shutil.copyfile(log, target / f"{run}-server.log")
+    (target / "journal.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    (target / "report.md").write_text(render_markdown(result, experiment), encoding="utf-8")
+    return target
+
+
+def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:
+    lines = [f"# {experiment.name}: {experiment.title}", "", _verdict(result), "", _context(result, experiment), ""]
+    lines += _code(experiment)
+    lines += ["## What happened, step by step", ""]
+    lines += _step_table(result, experiment)
+    lines += _errors(result)
+    lines += ["## Why it happens", "", experiment.explain.why.strip(), ""]
+    lines += ["## How the fix works", "", experiment.explain.fix.strip(), ""]
+    lines += ["## What to remember", "", experiment.explain.remember.strip(), ""]
+    lines += _checks(result)
+    lines += [
+        "## Files",
+        "",
+        "`journal.json` has every observation and check of both runs; `fault-server.log` and "
+        "`fix-server.log` are the servers' own output (tracebacks included).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _count(run: RunResult | None) -> str:
+    if run is None:
+        return "did not run"
+    passed = sum(check.passed for check in run.checks)
+    return f"{passed}/{len(run.checks)} checks" + ("" if run.status == "completed" else f", {run.status}")
+
+
+def _verdict(result: ExperimentResult) -> str:
+    fault, fix = result.runs.get("fault"), result.runs.get("fix")
+    icon = "✅" if result.verdict.exit_code == 0 else "❌"
+    return (
+        f"**Verdict: {icon} {result.verdict}.** Fault run: {_count(fault)}"
+        f"{' (the fault reproduced)' if fault and fault.held else ''}. "
+        f"Fix run: {_count(fix)}{' (the fix held)' if fix and fix.held else ''}."
+    )
+
+
+def _context(result: ExperimentResult, experiment: Experiment) -> str:
+    versions = " · ".join(f"{name} {v}" for name, v in result.versions.items())
+    runs = []
+    for run in RUNS:
+        spec = getattr(experiment, run)
+        env = ", ".join(f"`{k}={v}`" for k, v in spec.env.items())
+        runs.append(f"{run} run: variant `{spec.variant}`" + (f" with {env}" if env else ""))
+    when = result.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    seconds = (result.ended_at - result.started_at).total_seconds() if result.ended_at else 0.0
+    return f"Run {when} ({seconds:.1f} s) on {versions}.  \n" + "; ".join(runs) + "."
+
+
+def _code(experiment: Experiment) -> list[str]:
+    refs = [(run, getattr(experiment.code, run)) for run in RUNS]
+    if not any(ref for _, ref in refs):
+        return []
+    cells = []
+    for run, ref in refs:
+        if ref is None:
+            cells.append((f"{run}", "(no code change: see the steps)"))
+            continue
+        where, source = variants.source_of(ref)
+        cells.append((f"{run}: <code>{escape(where)}</code>", f"\n\n```python\n{source.rstrip()}\n```\n\n"))
+    header = "".join(f"<th>{title}</th>" for title, _ in cells)
+    body = "".join(f"<td>{content}</td>" for _, content in cells)
+    return ["## The bug and the fix", "", f"<table><tr>{header}</tr><tr valign=\"top\">{body}</tr></table>", ""]
+
+
+def _cell(step: StepResult | None) -> str:
+    if step is None:
+        return "(not in this run)"
+    text = evidence_line(step.observation, sep="<br>")
+    checks = "<br>".join(check_line(check) for check in step.checks)
+    return _md(text + ("<br>" + checks if checks else ""))
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _step_table(result: ExperimentResult, experiment: Experiment) -> list[str]:
+    by_run = {run: {s.number: s for s in r.steps} for run, r in result.runs.items()}
+    heads = [f"{run} run (`{getattr(experiment, run).variant}`)" for run in RUNS]
+    rows = [f"| # | step | {heads[0]} | {heads[1]} |", "|---|---|---|---|"]
+    for number, step in enumerate(experiment.steps, 1):
+        label = f"**{_md(step.title)}**<br>`{step.label()}`" if step.title else f"`{step.label()}`"
+        if step.note:
+            label += f"<br>_{_md(step.note)}_"
+        cells = [_cell(by_run.get(run, {}).get(number)) if step.only in (None, run) else "—" for run in RUNS]
+        rows.append(f"| {number} | {label} | {cells[0]} | {cells[1]} |")
+    return [*rows, ""]
+
+
+def _errors(result: ExperimentResult) -> list[str]:
+    problems = [(run, r) for run, r in result.runs.items() if r.error]
+    lines: list[str] = []
+    for run, r in problems:
+        lines += [f"**The {run} run ended early ({r.status}):**", "", "```", r.error or "", "```", ""]
+    return lines
+
+
+def _checks(result: ExperimentResult) -> list[str]:
+    lines = ["## Every check", "", "| run | step | observation | expected | observed | |", "|---|---|---|---|---|---|"]
+    for run, r in result.runs.items():
+        for step in r.steps:
+            for check in step.checks:
+                observed = _md(repr(check.observed))
+                if len(observed) > 80:
+                    observed = observed[:79] + "…"
+                mark = "✅" if check.passed else "❌"
+                lines.append(
+                    f"| {run} | {step.number} | `{check.observation}` | {_md(check.expected)} | {observed} | {mark} |"
+                )
+    return [*lines, ""]

@@ -1,0 +1,92 @@
+"""What a run produced: steps with their evidence and checks, and the experiment's verdict (the journal)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from lab.observations import Observation
+from lab.spec import RunName
+
+__all__ = ["Check", "StepResult", "RunResult", "Verdict", "ExperimentResult"]
+
+
+class Check(BaseModel):
+    observation: str
+    expected: str
+    observed: Any
+    passed: bool
+
+
+class StepResult(BaseModel):
+    number: int = Field(description="the step's number in the experiment file, 1-based")
+    kind: Literal["request", "action", "probe"]
+    label: str
+    title: str | None = None
+    note: str | None = None
+    observation: Observation
+    checks: list[Check] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+
+class RunResult(BaseModel):
+    run: RunName
+    variant: str
+    status: Literal["completed", "error", "interrupted"] = "completed"
+    error: str | None = None
+    steps: list[StepResult] = Field(default_factory=list)
+    started_at: datetime
+    ended_at: datetime | None = None
+
+    @property
+    def checks(self) -> list[Check]:
+        return [check for step in self.steps for check in step.checks]
+
+    @property
+    def held(self) -> bool:
+        """Every expectation of this run was observed (and the run got to the end)."""
+        return self.status == "completed" and all(check.passed for check in self.checks)
+
+
+class Verdict(StrEnum):
+    AS_EXPECTED = "as expected"  # the fault reproduced and the fix held
+    FAULT_NOT_REPRODUCED = "fault not reproduced"
+    FIX_DID_NOT_HOLD = "fix did not hold"
+    NEITHER = "fault not reproduced, fix did not hold"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def exit_code(self) -> int:
+        return {Verdict.AS_EXPECTED: 0, Verdict.INTERRUPTED: 130}.get(self, 1)
+
+
+class ExperimentResult(BaseModel):
+    name: str
+    title: str
+    experiment_file: str
+    versions: dict[str, str]
+    started_at: datetime
+    ended_at: datetime | None = None
+    runs: dict[RunName, RunResult] = Field(default_factory=dict)
+    verdict: Verdict = Verdict.INTERRUPTED
+    report_dir: str | None = None
+
+    def decide(self) -> Verdict:
+        statuses = {run.status for run in self.runs.values()}
+        if "interrupted" in statuses or set(self.runs) != {"fault", "fix"}:
+            return Verdict.INTERRUPTED
+        if "error" in statuses:
+            return Verdict.ERROR
+        reproduced, held = self.runs["fault"].held, self.runs["fix"].held
+        if reproduced and held:
+            return Verdict.AS_EXPECTED
+        if not reproduced and not held:
+            return Verdict.NEITHER
+        return Verdict.FIX_DID_NOT_HOLD if reproduced else Verdict.FAULT_NOT_REPRODUCED

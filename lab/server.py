@@ -1,0 +1,114 @@
+"""A variant on a real uvicorn server, on a free loopback port, that is always stopped."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from lab.errors import ServerError
+from lab.harness import PROBE_PREFIX, TARGET_ENV
+from lab.process import log_tail, spawn, stop
+
+__all__ = ["LabServer", "START_DEADLINE_S"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+START_DEADLINE_S = 30.0
+GRACEFUL_SHUTDOWN_S = 2
+_LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+class LabServer:
+    """``with LabServer(...) as server:`` starts, waits until it answers, and stops on the way out.
+
+    The server binds port 0 on 127.0.0.1 and the lab reads the port from uvicorn's start-up line, so a busy
+    port can never collide with a run.
+    """
+
+    def __init__(self, target: str, *, workdir: Path, env: Mapping[str, str], name: str = "server") -> None:
+        self.target = target
+        self.workdir = workdir
+        self.env = dict(env)
+        self.log_path = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.base_url = ""
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise ServerError("the server is not running")
+        return self.proc.pid
+
+    def start(self, *, deadline_s: float = START_DEADLINE_S) -> None:
+        argv = [
+            sys.executable, "-m", "uvicorn", "lab.harness:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", "0", "--app-dir", str(PROJECT_ROOT),
+            "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S),
+        ]  # fmt: skip
+        env = {**os.environ, **self.env, TARGET_ENV: self.target, "PYTHONUNBUFFERED": "1"}
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.proc = spawn(argv, cwd=self.workdir, env=env, log_path=self.log_path)
+        try:
+            port = self._await_port(offset, deadline_s)
+            self.base_url = f"http://127.0.0.1:{port}"
+            self._await_answer(deadline_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _await_port(self, offset: int, deadline_s: float) -> int:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            self.check_alive("while starting")
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                if match := _LISTENING.search(log.read()):
+                    return int(match.group(1))
+            time.sleep(0.02)
+        raise ServerError(
+            f"{self.target} did not start listening within {deadline_s:.0f} s; server log:\n{log_tail(self.log_path)}"
+        )
+
+    def _await_answer(self, deadline_s: float) -> None:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            self.check_alive("while starting")
+            try:
+                if httpx.get(f"{self.base_url}{PROBE_PREFIX}ready", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+        raise ServerError(f"{self.target} did not answer within {deadline_s:.0f} s; server log:\n{log_tail(self.log_path)}")
+
+    def check_alive(self, when: str) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ServerError(
+                f"the server ({self.target}) exited with code {self.proc.returncode} {when}; "
+                f"last lines of its log:\n{log_tail(self.log_path)}"
+            )
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        code = stop(self.proc, grace=GRACEFUL_SHUTDOWN_S + 3)
+        self.proc = None
+        return code
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> LabServer:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,38 @@
+"""The database a run starts on: built in the run's temp dir before its server starts."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData, Table, create_engine
+
+from lab.spec import Setup
+
+__all__ = ["prepare_database", "migrate_to_head"]
+
+
+def prepare_database(setup: Setup, url: str) -> None:
+    """Bring a fresh database to ``setup.migration`` (if any) and insert ``setup.rows`` as they were then."""
+    if setup.migration is None:
+        return
+    from app.migrate import upgrade
+
+    engine = create_engine(url)
+    try:
+        upgrade(engine, setup.migration)
+        if setup.rows:
+            with engine.begin() as connection:
+                todos = Table("todos", MetaData(), autoload_with=connection)
+                connection.execute(todos.insert(), [row.model_dump() for row in setup.rows])
+    finally:
+        engine.dispose()
+
+
+def migrate_to_head(url: str) -> str:
+    from app.migrate import current_revision, upgrade
+
+    engine = create_engine(url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine, "head")
+        return f"alembic upgrade head: {before or 'empty'} → {current_revision(engine)}"
+    finally:
+        engine.dispose()

@@ -67,11 +67,21 @@ def load_file(path: Path) -> Experiment:
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:
         raise ExperimentFileError(path, _problems(exc)) from None
-    problems = [
+    problems = [] if experiment.name == path.stem else [
+        f"name: {experiment.name!r} must match the file name ({path.stem!r}), so that it can be found by name"
+    ]
+    problems += [
         f"{run}.variant: {problem}"
         for run in ("fault", "fix")
         if (problem := variants.problem_with(getattr(experiment, run).variant))
     ]
+    for run in ("fault", "fix"):
+        reference = getattr(experiment.code, run)
+        if reference is not None:
+            try:
+                variants.source_of(reference)
+            except LookupError as exc:
+                problems.append(f"code.{run}: {exc}")
     if problems:
         raise ExperimentFileError(path, problems)
     return experiment

@@ -23,10 +23,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["create_app", "LabHarness", "PROBE_PREFIX", "TARGET_ENV"]
+from lab.wire import PROBE_PREFIX, TARGET_ENV
 
-PROBE_PREFIX = "/_lab/"
-TARGET_ENV = "FAULTLAB_TARGET"
+__all__ = ["create_app", "LabHarness"]
+
 _BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)$")
 
 

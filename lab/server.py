@@ -14,7 +14,7 @@ from types import TracebackType
 import httpx
 
 from lab.errors import ServerError
-from lab.harness import PROBE_PREFIX, TARGET_ENV
+from lab.wire import PROBE_PREFIX, TARGET_ENV
 from lab.process import log_tail, spawn, stop
 
 __all__ = ["LabServer", "START_DEADLINE_S"]

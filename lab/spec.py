@@ -111,6 +111,16 @@ class RequestStep(_StepBase):
         return text
 
 
+_ACTION_LABELS = {
+    "delete_db": "delete the database file",
+    "restart": "restart the server",
+    "migrate": "alembic upgrade head",
+    "gc_collect": "gc.collect()",
+    "gc_disable": "gc.disable()",
+    "gc_enable": "gc.enable()",
+}
+
+
 class ActionStep(_StepBase):
     kind: Literal["action"]
     action: Literal["delete_db", "restart", "migrate", "gc_collect", "gc_disable", "gc_enable", "wait"]
@@ -123,7 +133,9 @@ class ActionStep(_StepBase):
         return self
 
     def label(self) -> str:
-        return f"wait {self.seconds:g} s" if self.action == "wait" else self.action.replace("_", " ")
+        if self.action == "wait":
+            return f"wait {self.seconds:g} s"
+        return _ACTION_LABELS[self.action]
 
 
 class ProbeStep(_StepBase):
@@ -176,8 +188,8 @@ class Explanation(_Strict):
 class CodeRefs(_Strict):
     """What the report shows side by side: ``module`` or ``module:object`` inside this project."""
 
-    fault: str | None = Field(None, pattern=r"^(app|faults)(\.[a-z_][a-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
-    fix: str | None = Field(None, pattern=r"^(app|faults)(\.[a-z_][a-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
+    fault: str | None = Field(None, pattern=r"^(app|faults)(\.[a-z0-9_]+)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
+    fix: str | None = Field(None, pattern=r"^(app|faults)(\.[a-z0-9_]+)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 class Experiment(_Strict):

@@ -17,7 +17,7 @@ def evidence_line(obs: Observation, *, sep: str = " · ") -> str:
     if obs.requests is not None:
         parts.append(_statuses(obs))
     if obs.rows is not None:
-        parts.append(f"{obs.rows} rows")
+        parts.append(f"{obs.rows} row" + ("" if obs.rows == 1 else "s"))
     if obs.error:
         first = obs.error.splitlines()[0]
         more = len(obs.error.splitlines()) - 1

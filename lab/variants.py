@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import inspect
-from importlib import import_module
 from pathlib import Path
 
 from lab.errors import UnknownNameError
@@ -47,21 +45,26 @@ def docstring(variant: str) -> str:
 
 
 def source_of(reference: str) -> tuple[str, str]:
-    """``module`` or ``module:object`` -> (where, source). Only the project's own ``app``/``faults`` code."""
-    module_name, _, attribute = reference.partition(":")
-    module = import_module(module_name)
-    obj = getattr(module, attribute) if attribute else module
-    source = inspect.getsource(obj)
-    where = Path(inspect.getsourcefile(obj) or module_name).resolve().relative_to(PROJECT_ROOT).as_posix()
-    if not attribute:
-        source = _without_module_docstring(source)
-    return (f"{where}:{attribute}" if attribute else where), source
+    """``module`` or ``module:name`` -> (where, source), read from the project's files without importing.
 
-
-def _without_module_docstring(source: str) -> str:
-    tree = ast.parse(source)
-    first = tree.body[0] if tree.body else None
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        lines = source.splitlines()
-        source = "\n".join(lines[first.end_lineno :])
-    return source.strip() + "\n"
+    Importing would pull in FastAPI and SQLAlchemy just to print a dozen lines.
+    """
+    module_name, _, name = reference.partition(":")
+    path = PROJECT_ROOT.joinpath(*module_name.split(".")).with_suffix(".py")
+    where = path.relative_to(PROJECT_ROOT).as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LookupError(f"{reference}: no file {where}") from None
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    if not name:
+        body = tree.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+            lines = lines[body[0].end_lineno or 0 :]
+        return where, "\n".join(lines).strip() + "\n"
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name:
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            return f"{where}:{name}", "\n".join(lines[start : node.end_lineno]) + "\n"
+    raise LookupError(f"{reference}: {where} defines no function or class {name!r}")

@@ -6,8 +6,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 # Set before anything imports `app`, so the app's module-level engine can never reach ./todos.db.
 _SAFETY_DIR = tempfile.TemporaryDirectory(prefix="faultlab-tests-")
@@ -48,5 +52,16 @@ def client(sqlite_url: str) -> Iterator["TestClient"]:
     engine.dispose()
 
 
-if False:  # pragma: no cover - typing only
-    from fastapi.testclient import TestClient
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Every test must stop whatever it started: a leftover child fails the test (and is killed)."""
+    import psutil
+
+    yield
+    children = psutil.Process().children(recursive=True)
+    if not children:
+        return
+    _, alive = psutil.wait_procs(children, timeout=3)
+    for child in alive:
+        child.kill()
+    assert not alive, f"processes left running: {[(p.pid, p.cmdline()) for p in alive]}"

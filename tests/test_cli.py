@@ -1,0 +1,76 @@
+"""The command line: listing, selection, exit codes, machine-readable output."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from lab.catalogue import CATALOGUE_DIR, load_catalogue
+from tests.lab_cli import run_lab
+
+
+def test_list_shows_every_experiment_with_its_backends(tmp_path: Path) -> None:
+    result = run_lab("--list", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for entry in load_catalogue():
+        assert entry.experiment.name in result.stdout
+    assert "sqlite" in result.stdout
+    assert not (tmp_path / "lab-reports").exists(), "listing must not run anything"
+
+
+def test_no_argument_prints_the_catalogue_and_how_to_run_one(tmp_path: Path) -> None:
+    result = run_lab(cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "missing-yield" in result.stdout and "python run_lab.py missing-yield" in result.stdout
+
+
+def test_unknown_name_suggests_the_closest_and_exits_2(tmp_path: Path) -> None:
+    result = run_lab("missing-yeild", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown experiment 'missing-yeild'; did you mean 'missing-yield'?" in result.stderr
+    assert "--list" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "lab-reports").exists()
+
+
+def test_a_fault_that_does_not_reproduce_fails_with_exit_1(tmp_path: Path) -> None:
+    """The lab is honest: pointed at the correct app, the 'fault' run must not pass."""
+    source = (CATALOGUE_DIR / "stale-schema.toml").read_text()
+    assert 'variant = "stale_schema"' in source
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "no-fault.toml").write_text(
+        source.replace('name = "stale-schema"', 'name = "no-fault"').replace(
+            'variant = "stale_schema"', 'variant = "app"'
+        )
+    )
+    result = run_lab("--experiments", mine, "--out", tmp_path / "reports", "--json", "no-fault", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["exit_code"] == 1
+    assert summary["experiments"][0]["verdict"] == "fault not reproduced"
+    journal = json.loads((tmp_path / "reports" / "no-fault" / "journal.json").read_text())
+    assert journal["runs"]["fix"]["steps"] and journal["verdict"] == "fault not reproduced"
+
+
+def test_json_summary_of_a_good_run(tmp_path: Path) -> None:
+    result = run_lab("stale-schema", "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary == {
+        "exit_code": 0,
+        "experiments": [
+            {
+                "name": "stale-schema",
+                "verdict": "as expected",
+                "exit_code": 0,
+                "report": str(tmp_path / "out" / "stale-schema"),
+            }
+        ],
+    }
+    assert "verdict" in result.stderr  # progress went to stderr, leaving stdout parseable
+
+
+def test_every_catalogue_file_is_valid_toml_named_after_its_experiment() -> None:
+    for path in CATALOGUE_DIR.glob("*.toml"):
+        assert tomllib.loads(path.read_text())["name"] == path.stem

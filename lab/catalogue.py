@@ -87,36 +87,39 @@ def load_file(path: Path) -> Experiment:
     return experiment
 
 
-_MATCHER_MEMBERS = {"bool", "int", "str", "Match"}
 _STEP_KINDS = {"request", "action", "probe"}
+MATCHER_HINT = 'expected a number, true/false, text, or a table such as { min = 1 } or { contains = "..." }'
 
 
 def _problems(exc: ValidationError) -> list[str]:
     """Pydantic's errors in a person's terms: 1-based step numbers, one line per field."""
     problems: list[str] = []
     for error in exc.errors():
-        loc = list(error["loc"])
-        if _MATCHER_MEMBERS & {str(part) for part in loc}:
-            loc = [part for part in loc if part not in _MATCHER_MEMBERS and part != "function-after[_something_to_check()]"]
-            message = "expected a number, true/false, text, or a table such as { min = 1 } or { contains = \"...\" }"
+        loc = _readable_location(list(error["loc"]))
+        if len(loc) > 3 and loc[-4] == "expect":  # steps[n].expect.<run>.<observation>.<union member>
+            problem = f"{'.'.join(loc[:-1])}: {MATCHER_HINT}"
         else:
-            message = _message(error)
-        problem = f"{_location(loc)}: {message}"
+            problem = f"{'.'.join(loc) or '(top level)'}: {_message(error)}"
         if problem not in problems:
             problems.append(problem)
     return problems
 
 
-def _location(loc: list[object]) -> str:
+def _readable_location(loc: list[object]) -> list[str]:
+    """``("steps", 0, "request", "path")`` -> ``["steps[1]", "path"]``: 1-based, without pydantic's tag."""
     parts: list[str] = []
-    for previous, part in zip([None, *loc], loc):
-        if previous == "steps" and isinstance(part, int):
-            parts[-1] = f"steps[{part + 1}]"
-        elif part in _STEP_KINDS and parts and parts[-1].startswith("steps["):
+    index = 0
+    while index < len(loc):
+        part = loc[index]
+        if part == "steps" and index + 1 < len(loc) and isinstance(loc[index + 1], int):
+            parts.append(f"steps[{loc[index + 1] + 1}]")  # type: ignore[operator]
+            index += 2
+            if index < len(loc) and loc[index] in _STEP_KINDS:
+                index += 1  # the discriminator's tag
             continue
-        else:
-            parts.append(str(part))
-    return ".".join(parts) or "(top level)"
+        parts.append(str(part))
+        index += 1
+    return parts
 
 
 def _message(error: dict) -> str:  # type: ignore[type-arg]

@@ -76,8 +76,12 @@ def send_many(
                 if after_each is not None:
                     after_each(outcomes[-1])
             return outcomes
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lab-request") as pool:
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lab-request")
+        try:
             return list(pool.map(lambda _: _one(client, method, url, body), range(repeat)))
+        finally:
+            # On Ctrl+C, send nothing more; requests in flight end within their timeout.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def send(base_url: str, method: str, path: str, body: Any = None, *, timeout_s: float = 10.0) -> Outcome:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
+import tempfile
 from html import escape
 from pathlib import Path
 
@@ -24,16 +26,42 @@ def prepare_out_dir(out_dir: Path) -> Path:
 
 
 def write_report(result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path) -> Path:
+    """Write ``out_dir/NAME/`` whole, then swap it in: two labs running at once never mix their files."""
     target = out_dir / experiment.name
-    target.mkdir(parents=True, exist_ok=True)
     result.report_dir = str(target)
-    for run in RUNS:
-        log = workdir / run / "server.log"
-        if log.exists():
-            shutil.copyfile(log, target / f"{run}-server.log")
-    (target / "journal.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (target / "report.md").write_text(render_markdown(result, experiment), encoding="utf-8")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{experiment.name}-", dir=out_dir))
+    try:
+        for run in RUNS:
+            log = workdir / run / "server.log"
+            if log.exists():
+                shutil.copyfile(log, staging / f"{run}-server.log")
+        (staging / "journal.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        (staging / "report.md").write_text(render_markdown(result, experiment), encoding="utf-8")
+        staging.chmod(0o755)
+        _swap_in(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _swap_in(staging: Path, target: Path, attempts: int = 20) -> None:
+    """Replace ``target`` by ``staging``; the last writer wins, and each version is complete."""
+    for _ in range(attempts):
+        try:
+            staging.rename(target)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+        retired = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        try:
+            target.rename(retired / "report")
+        except FileNotFoundError:
+            pass  # another lab swapped it away first; try again
+        finally:
+            shutil.rmtree(retired, ignore_errors=True)
+    raise OSError(f"could not replace {target}: another process keeps writing it")
 
 
 def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:

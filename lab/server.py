@@ -46,7 +46,9 @@ class LabServer:
             raise ServerError("the server is not running")
         return self.proc.pid
 
-    def start(self, *, deadline_s: float = START_DEADLINE_S) -> None:
+    def start(self, *, deadline_s: float | None = None) -> None:
+        """Start and wait until the harness answers; raise ServerError (with the log's tail) otherwise."""
+        deadline_s = START_DEADLINE_S if deadline_s is None else deadline_s
         argv = [
             sys.executable, "-m", "uvicorn", "lab.harness:create_app", "--factory",
             "--host", "127.0.0.1", "--port", "0", "--app-dir", str(PROJECT_ROOT),

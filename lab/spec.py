@@ -6,6 +6,7 @@ nothing in them is imported or evaluated, and no path in them leaves the run's t
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -185,11 +186,24 @@ class Explanation(_Strict):
     remember: str
 
 
+_CODE_REF = re.compile(r"^(app|faults)(\.[a-z0-9_]+)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
 class CodeRefs(_Strict):
     """What the report shows side by side: ``module`` or ``module:object`` inside this project."""
 
-    fault: str | None = Field(None, pattern=r"^(app|faults)(\.[a-z0-9_]+)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
-    fix: str | None = Field(None, pattern=r"^(app|faults)(\.[a-z0-9_]+)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
+    fault: str | None = None
+    fix: str | None = None
+
+    @field_validator("fault", "fix")
+    @classmethod
+    def _inside_the_project(cls, reference: str | None) -> str | None:
+        if reference is not None and not _CODE_REF.match(reference):
+            raise ValueError(
+                f"{reference!r} is not code of this project; name a module of app/ or faults/, optionally "
+                "with a function or class (e.g. 'faults.missing_yield' or 'app.database:get_db')"
+            )
+        return reference
 
 
 class Experiment(_Strict):

@@ -1,0 +1,91 @@
+"""Malformed experiment files and bad options: a clear message, exit 2, nothing started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.catalogue import load_catalogue, load_file
+from lab.errors import ExperimentFileError, UsageError
+from tests.lab_cli import run_lab
+
+BROKEN = Path(__file__).parent / "fixtures" / "broken"
+
+# specimen -> what the message must say (the field, and what was expected)
+SPECIMENS = {
+    "syntax-error": "TOML syntax: Illegal character '\\n' (at line 2",
+    "missing-fix": "fix: required field is missing",
+    "wrong-type": "steps[1].repeat: Input should be a valid integer",
+    "unknown-step": "steps[1]: kind must be one of 'request', 'action', 'probe', not teleport",
+    "unknown-action": "steps[1].action: Input should be 'delete_db', 'restart'",
+    "unknown-observation": "expect.fault names no known observation: latency (known: action, body,",
+    "unknown-variant": "fault.variant: unknown variant 'missing_yeild'; did you mean 'missing_yield'?",
+    "code-outside-project": "code.fault: 'os.path' is not code of this project",
+    "env-not-allowed": "fix.env: env may set only DB_MAX_OVERFLOW, DB_POOL_SIZE, DB_POOL_TIMEOUT; not PYTHONPATH",
+    "name-mismatch": "name: 'something-else' must match the file name ('name-mismatch')",
+    "bad-matcher": "steps[1].expect.fault.status: expected a number, true/false, text, or a table",
+}
+
+
+def test_every_specimen_is_covered() -> None:
+    assert {p.stem for p in BROKEN.glob("*.toml")} == set(SPECIMENS)
+
+
+@pytest.mark.parametrize("specimen", sorted(SPECIMENS))
+def test_broken_specimen_is_reported_with_path_and_field(specimen: str) -> None:
+    path = BROKEN / f"{specimen}.toml"
+    with pytest.raises(ExperimentFileError) as caught:
+        load_file(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert SPECIMENS[specimen] in message, message
+
+
+def test_cli_reports_a_malformed_file_and_starts_nothing(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "wrong-type.toml").write_text((BROKEN / "wrong-type.toml").read_text())
+    result = run_lab("--experiments", mine, "wrong-type", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{mine / 'wrong-type.toml'}: not a valid experiment file" in result.stderr
+    assert "steps[1].repeat" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "lab-reports").exists()
+
+
+def test_a_missing_experiments_dir_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_lab("--experiments", tmp_path / "nowhere", "--list", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nowhere: not a directory of .toml experiment files" in result.stderr
+
+
+def test_a_user_experiment_cannot_shadow_a_catalogue_one(tmp_path: Path) -> None:
+    from lab.catalogue import CATALOGUE_DIR
+
+    (tmp_path / "stale-schema.toml").write_text((CATALOGUE_DIR / "stale-schema.toml").read_text())
+    with pytest.raises(UsageError, match="two experiments are named 'stale-schema'"):
+        load_catalogue([tmp_path])
+
+
+def test_out_pointing_at_a_file_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    a_file = tmp_path / "reports.txt"
+    a_file.write_text("mine, keep it")
+    for out in (a_file, a_file / "sub"):
+        result = run_lab("stale-schema", "--out", out, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert f"--out {out}: cannot write reports there" in result.stderr
+        assert "choose a writable directory" in result.stderr
+    assert a_file.read_text() == "mine, keep it"
+
+
+def test_all_must_stand_alone(tmp_path: Path) -> None:
+    result = run_lab("all", "stale-schema", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'all' runs the whole catalogue; give it alone" in result.stderr
+
+
+def test_a_user_experiment_runs_beside_the_catalogue(tmp_path: Path) -> None:
+    """Data only: a new scenario for the existing variants, with the timeout of a hanging request observed."""
+    fixtures = Path(__file__).parent / "fixtures" / "experiments"
+    listing = run_lab("--experiments", fixtures, "--list", cwd=tmp_path)
+    assert "request-timeout" in listing.stdout and "missing-yield" in listing.stdout

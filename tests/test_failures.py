@@ -1,0 +1,114 @@
+"""Servers that will not start, die mid-run, or hang: the run ends in bounded time with evidence."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import server as lab_server
+from lab import variants
+from lab.catalogue import Entry, load_catalogue, load_file
+from lab.cli import main as cli_main
+from lab.orchestrate import run_experiment
+from lab.results import Verdict
+from lab.spec import Experiment
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEST_VARIANTS = {"crash_on_import", "never_ready", "dies_mid_run"}
+
+
+@pytest.fixture
+def test_variants(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let experiments name the broken variants in tests/fixtures/variants (the lab's own are in faults/)."""
+    real_names, real_target = variants.names, variants.target
+    monkeypatch.setattr(variants, "names", lambda: [*real_names(), *sorted(TEST_VARIANTS)])
+    monkeypatch.setattr(
+        variants,
+        "target",
+        lambda v: f"tests.fixtures.variants.{v}:app" if v in TEST_VARIANTS else real_target(v),
+    )
+
+
+def _experiment_with_fault_variant(variant: str, tmp_path: Path) -> Entry:
+    source = (FIXTURES / "experiments" / "request-timeout.toml").read_text()
+    path = tmp_path / "broken-server.toml"
+    path.write_text(
+        source.replace('name = "request-timeout"', 'name = "broken-server"').replace(
+            'variant = "missing_yield"', f'variant = "{variant}"'
+        )
+    )
+    return Entry(load_file(path), path)
+
+
+def test_a_variant_that_crashes_at_import_is_an_error_with_its_log(tmp_path: Path, test_variants: None) -> None:
+    started = time.monotonic()
+    result = run_experiment(_experiment_with_fault_variant("crash_on_import", tmp_path), tmp_path / "out")
+    assert time.monotonic() - started < 30
+    assert result.verdict is Verdict.ERROR and result.verdict.exit_code == 1
+    error = result.runs["fault"].error or ""
+    assert "exited with code" in error and "this variant is broken on purpose" in error, error
+    assert result.runs["fix"].status == "completed"  # the fix run still ran and is reported
+    assert "ended early" in (tmp_path / "out" / "broken-server" / "report.md").read_text()
+
+
+def test_a_variant_that_never_gets_ready_is_stopped_at_the_deadline(
+    tmp_path: Path, test_variants: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lab_server, "START_DEADLINE_S", 3.0)
+    started = time.monotonic()
+    result = run_experiment(_experiment_with_fault_variant("never_ready", tmp_path), tmp_path / "out")
+    assert time.monotonic() - started < 3.0 + 15
+    assert result.verdict is Verdict.ERROR
+    error = result.runs["fault"].error or ""
+    assert "did not start listening within 3 s" in error and "Waiting for application startup" in error, error
+
+
+def test_a_server_that_dies_mid_run_is_an_error(tmp_path: Path, test_variants: None) -> None:
+    result = run_experiment(_experiment_with_fault_variant("dies_mid_run", tmp_path), tmp_path / "out")
+    assert result.verdict is Verdict.ERROR
+    assert "exited with code 3 during the run" in (result.runs["fault"].error or "")
+
+
+def test_the_cli_exits_1_when_a_server_fails(tmp_path: Path, test_variants: None) -> None:
+    entry = _experiment_with_fault_variant("crash_on_import", tmp_path)
+    code = cli_main(["--experiments", str(entry.path.parent), "--out", str(tmp_path / "out"), "broken-server"])
+    assert code == 1
+
+
+def test_a_hanging_request_is_cut_off_and_recorded_as_a_timeout(tmp_path: Path) -> None:
+    entry = load_catalogue([FIXTURES / "experiments"]).get("request-timeout")
+    started = time.monotonic()
+    result = run_experiment(entry, tmp_path)
+    assert time.monotonic() - started < 30
+    burst = result.runs["fault"].steps[-1].observation
+    assert (burst.ok, burst.timeouts) == (15, 5), burst
+    assert result.verdict is Verdict.AS_EXPECTED
+
+
+def test_a_busy_port_does_not_break_a_run(tmp_path: Path) -> None:
+    """The lab never uses a fixed port: with 8000 (the app's default) taken, runs go on."""
+    with socket.socket() as squatter:
+        try:
+            squatter.bind(("127.0.0.1", 8000))
+            squatter.listen()
+        except OSError:
+            pass  # already busy: the condition under test holds anyway
+        result = run_experiment(load_catalogue().get("stale-schema"), tmp_path)
+    assert result.verdict is Verdict.AS_EXPECTED
+
+
+def test_experiment_model_rejects_a_run_without_expectations() -> None:
+    with pytest.raises(ValueError, match="no step has expect.fix"):
+        Experiment.model_validate(
+            {
+                "name": "x",
+                "title": "x",
+                "fault": {"variant": "app"},
+                "fix": {"variant": "app"},
+                "steps": [{"kind": "probe", "expect": {"fault": {"db_exists": True}}}],
+                "explain": {"why": "w", "fix": "f", "remember": "r"},
+            }
+        )

@@ -152,4 +152,6 @@ def _print_verdict(console: Console, result: ExperimentResult) -> None:
         if run_result.error:
             console.print(f"  [red]{run} run {run_result.status}:[/] {run_result.error}", markup=True)
     if result.report_dir:
-        console.print(f"  report: {Path(result.report_dir) / 'report.md'}")
+        console.print(f"  report: {Path(result.report_dir) / 'report.md'}", soft_wrap=True)
+    if result.kept_dir:
+        console.print(f"  kept: {result.kept_dir}", soft_wrap=True)

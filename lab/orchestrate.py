@@ -57,6 +57,8 @@ def run_experiment(
         started_at=datetime.now(UTC),
     )
     workdir = Path(tempfile.mkdtemp(prefix=f"faultlab-{experiment.name}-"))
+    if keep:
+        result.kept_dir = str(workdir)
     try:
         for run in RUNS:
             result.runs[run] = execute_run(experiment, run, workdir / run, listener)

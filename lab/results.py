@@ -77,6 +77,7 @@ class ExperimentResult(BaseModel):
     runs: dict[RunName, RunResult] = Field(default_factory=dict)
     verdict: Verdict = Verdict.INTERRUPTED
     report_dir: str | None = None
+    kept_dir: str | None = Field(None, description="the run's temp dir, when kept with --keep")
 
     def decide(self) -> Verdict:
         statuses = {run.status for run in self.runs.values()}

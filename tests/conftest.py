@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 # Set before anything imports `app`, so the app's module-level engine can never reach ./todos.db.
 _SAFETY_DIR = tempfile.TemporaryDirectory(prefix="faultlab-tests-")
 os.environ["DATABASE_URL"] = f"sqlite:///{Path(_SAFETY_DIR.name) / 'todos.db'}"
+# Hypothesis keeps caches in ./.hypothesis unless told otherwise.
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(Path(_SAFETY_DIR.name) / "hypothesis")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis would keep its example database in ./.hypothesis: tests write nothing outside temp dirs.
+    from hypothesis import settings
+
+    settings.register_profile("faultlab", database=None)
+    settings.load_profile("faultlab")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -65,3 +75,29 @@ def no_process_left_behind() -> Iterator[None]:
     for child in alive:
         child.kill()
     assert not alive, f"processes left running: {[(p.pid, p.cmdline()) for p in alive]}"
+
+
+_NOT_OURS = {".git", ".venv", "__pycache__", "build"}
+
+
+def _project_files() -> dict[str, tuple[int, int]]:
+    """Every file of the checkout with its size and mtime, leaving out the VCS, the venv and bytecode."""
+    root = Path(__file__).resolve().parent.parent
+    found: dict[str, tuple[int, int]] = {}
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if d not in _NOT_OURS and not d.endswith(".egg-info")]
+        for name in files:
+            path = Path(directory, name)
+            stat = path.stat()
+            found[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def project_untouched() -> Iterator[None]:
+    """The suite writes only to temp dirs: the checkout is the same file for file afterwards."""
+    before = _project_files()
+    yield
+    after = _project_files()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert not changed, f"the tests wrote into the project: {changed}"

@@ -1,0 +1,109 @@
+"""Ctrl+C and SIGTERM in the middle of a run, and two labs at once: no orphans, nothing mixed up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.lab_cli import RUN_LAB, run_lab
+
+
+def _servers_of(proc: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in proc.children(recursive=True):
+        try:
+            if "lab.harness:create_app" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_run_stops_every_server_and_reports_interrupted(tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "reports"
+    lab = subprocess.Popen(
+        [sys.executable, str(RUN_LAB), "missing-yield", "--out", str(out)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        parent = psutil.Process(lab.pid)
+        deadline = time.monotonic() + 30
+        servers: list[psutil.Process] = []
+        while not servers and time.monotonic() < deadline:
+            servers = _servers_of(parent)
+            time.sleep(0.05)
+        assert servers, "run_lab.py never started a server"
+        workdir = Path(servers[0].cwd()).parent  # <temp>/faultlab-missing-yield-*/fault
+        time.sleep(1.5)  # well into the fault run's steps
+        lab.send_signal(sig)
+        stdout, stderr = lab.communicate(timeout=30)
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+            lab.wait()
+
+    assert lab.returncode == 130, stderr
+    gone, alive = psutil.wait_procs(servers, timeout=5)
+    assert not alive, f"servers left running: {alive}"
+    assert not workdir.exists(), f"temp dir left behind: {workdir}"
+    assert "interrupted" in stdout
+    journal = json.loads((out / "missing-yield" / "journal.json").read_text())
+    assert journal["verdict"] == "interrupted"
+    assert journal["runs"]["fault"]["status"] == "interrupted"
+    assert "interrupted" in (out / "missing-yield" / "report.md").read_text()
+
+
+def test_keep_leaves_the_temp_dir_and_says_where(tmp_path: Path) -> None:
+    result = run_lab("stale-schema", "--keep", "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    kept = [line.split("kept: ", 1)[1].strip() for line in result.stdout.splitlines() if "kept: " in line]
+    assert kept, result.stdout
+    workdir = Path(kept[0])
+    try:
+        assert (workdir / "fault" / "todos.db").is_file() and (workdir / "fix" / "server.log").is_file()
+    finally:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_two_labs_at_once_do_not_collide(tmp_path: Path) -> None:
+    out = tmp_path / "shared-reports"
+    labs = [
+        subprocess.Popen(
+            [sys.executable, str(RUN_LAB), "stale-schema", "--json", "--out", str(out)],
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [lab.communicate(timeout=120) for lab in labs]
+    for lab, (stdout, stderr) in zip(labs, outputs):
+        assert lab.returncode == 0, stderr
+        assert json.loads(stdout)["experiments"][0]["verdict"] == "as expected"
+    assert sorted(p.name for p in out.iterdir()) == ["stale-schema"], "staging dirs left behind"
+    journal = json.loads((out / "stale-schema" / "journal.json").read_text())
+    assert journal["verdict"] == "as expected" and set(journal["runs"]) == {"fault", "fix"}
+    assert sorted(p.name for p in (out / "stale-schema").iterdir()) == [
+        "fault-server.log",
+        "fix-server.log",
+        "journal.json",
+        "report.md",
+    ]

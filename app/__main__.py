@@ -67,10 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Imported late so that --help and a busy port answer at once.
     import uvicorn
+    from sqlalchemy import make_url
 
     from app import settings
-
-    from sqlalchemy import make_url
 
     shown = make_url(settings.database_url()).render_as_string(hide_password=True)
     print(f"todo API: database {shown}", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Response, status
 from sqlalchemy import Engine, func, select
@@ -17,7 +17,7 @@ from app.schemas import TodoCount, TodoCreate, TodoRead, TodoUpdate
 
 PrepareSchema = Callable[[Engine], None]
 TodoId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A todo's id")]
-NOT_FOUND = {404: {"description": "No todo has this id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No todo has this id"}}
 
 router = APIRouter(prefix="/todos", tags=["todos"])
 
@@ -54,9 +54,7 @@ def create_todo(payload: TodoCreate, db: DbSession) -> Todo:
 # Declared before /{todo_id} so that "count" is never read as an id.
 @router.get("/count", response_model=TodoCount)
 def count_todos(db: DbSession) -> TodoCount:
-    total, done = db.execute(
-        select(func.count(Todo.id), func.count(Todo.id).filter(Todo.completed.is_(True)))
-    ).one()
+    total, done = db.execute(select(func.count(Todo.id), func.count(Todo.id).filter(Todo.completed.is_(True)))).one()
     return TodoCount(total=total, completed=done, pending=total - done)
 
 

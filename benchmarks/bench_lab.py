@@ -55,7 +55,9 @@ def timed_run(args: list[str]) -> tuple[float, float]:
     """Wall time of one run_lab.py call, and the summed duration of its steps (from the journals)."""
     with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, str(ROOT / "run_lab.py"), *args, "--json", "--out", tmp], capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "run_lab.py"), *args, "--json", "--out", tmp], capture_output=True, text=True
+        )
         wall = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"run_lab.py {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
@@ -83,7 +85,8 @@ def main() -> None:
         overhead = max(wall - first * cold - steps, 0.0)
         print(
             f"{label:>14}: wall {wall:5.1f} s | floor {floor:4.1f} s ({first + restarts} server starts) | "
-            f"steps {steps:4.1f} s (restarts included) | lab overhead {overhead:4.1f} s = {overhead / floor:4.0%} of the floor"
+            f"steps {steps:4.1f} s (restarts included) | "
+            f"lab overhead {overhead:4.1f} s = {overhead / floor:4.0%} of the floor"
         )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from lab import variants
 from lab.errors import ExperimentFileError, UnknownNameError, UsageError
@@ -37,7 +38,7 @@ class Catalogue:
                 )
             self._entries[name] = entry
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Entry]:
         return iter(sorted(self._entries.values(), key=lambda e: e.experiment.name))
 
     def __len__(self) -> int:
@@ -50,9 +51,7 @@ class Catalogue:
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(
-                "experiment", name, self._entries, hint="See: python run_lab.py --list"
-            ) from None
+            raise UnknownNameError("experiment", name, self._entries, hint="See: python run_lab.py --list") from None
 
 
 def load_file(path: Path) -> Experiment:
@@ -67,9 +66,11 @@ def load_file(path: Path) -> Experiment:
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:
         raise ExperimentFileError(path, _problems(exc)) from None
-    problems = [] if experiment.name == path.stem else [
-        f"name: {experiment.name!r} must match the file name ({path.stem!r}), so that it can be found by name"
-    ]
+    problems = (
+        []
+        if experiment.name == path.stem
+        else [f"name: {experiment.name!r} must match the file name ({path.stem!r}), so that it can be found by name"]
+    )
     problems += [
         f"{run}.variant: {problem}"
         for run in ("fault", "fix")
@@ -122,7 +123,7 @@ def _readable_location(loc: list[object]) -> list[str]:
     return parts
 
 
-def _message(error: dict) -> str:  # type: ignore[type-arg]
+def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required field is missing"

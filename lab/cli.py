@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import sys
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 from rich.table import Table
 
-from lab import variants
 from lab.catalogue import Catalogue, Entry, load_catalogue
 from lab.errors import LabError, OutputDirError, UsageError
 from lab.results import ExperimentResult, StepResult, Verdict
@@ -34,10 +32,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, or 'all'")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
-    parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory (default: ./lab-reports)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory (default: ./lab-reports)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout (progress goes to stderr)")
-    parser.add_argument("--experiments", type=Path, action="append", default=[], metavar="DIR", help="also load the experiment files (*.toml) in DIR")
-    parser.add_argument("--keep", action="store_true", help="keep the runs' temp dirs (databases, logs) and print where")
+    parser.add_argument(
+        "--experiments",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also load the experiment files (*.toml) in DIR",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the runs' temp dirs (databases, logs) and print where"
+    )
     return parser
 
 
@@ -85,7 +94,9 @@ def _check_out_dir(out: Path) -> Path:
         return prepare_out_dir(out)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise OutputDirError(f"--out {out}: cannot write reports there ({reason}); choose a writable directory") from None
+        raise OutputDirError(
+            f"--out {out}: cannot write reports there ({reason}); choose a writable directory"
+        ) from None
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

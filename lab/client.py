@@ -6,11 +6,11 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
-__all__ = ["Outcome", "send", "send_many", "probe"]
+__all__ = ["Outcome", "probe", "send", "send_many"]
 
 BODY_LIMIT = 300
 
@@ -92,4 +92,4 @@ def probe(base_url: str, path: str, *, method: str = "GET", timeout_s: float = 5
     """The harness's own routes; a failure here is the lab's problem, so it raises."""
     response = httpx.request(method, base_url + path, timeout=timeout_s)
     response.raise_for_status()
-    return response.json()
+    return cast(dict[str, Any], response.json())

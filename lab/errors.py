@@ -1,11 +1,11 @@
 """The lab's exceptions. Every message says what went wrong and what to do next.
 
-    LabError
-    ├── UsageError            exit 2: nothing was started
-    │   ├── UnknownNameError  an experiment or variant name that does not exist
-    │   ├── ExperimentFileError  a file that does not parse or validate
-    │   └── OutputDirError    a report directory that cannot be written
-    └── ServerError           a server that would not start, answer, or stay up (verdict "error")
+LabError
+├── UsageError            exit 2: nothing was started
+│   ├── UnknownNameError  an experiment or variant name that does not exist
+│   ├── ExperimentFileError  a file that does not parse or validate
+│   └── OutputDirError    a report directory that cannot be written
+└── ServerError           a server that would not start, answer, or stay up (verdict "error")
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
-    "LabError",
-    "UsageError",
-    "UnknownNameError",
     "ExperimentFileError",
+    "LabError",
     "OutputDirError",
     "ServerError",
+    "UnknownNameError",
+    "UsageError",
 ]
 
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DbFileState", "FdCount", "db_file_state", "db_fds"]
+__all__ = ["DbFileState", "FdCount", "db_fds", "db_file_state"]
 
 _DELETED = " (deleted)"
 

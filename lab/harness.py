@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lab.wire import PROBE_PREFIX, TARGET_ENV
 
-__all__ = ["create_app", "LabHarness"]
+__all__ = ["LabHarness", "create_app"]
 
 _BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)$")
 
@@ -98,7 +98,6 @@ class LabHarness:
         before = pool_counts(self.engine)
         collected = gc.collect()
         return JSONResponse({"collected": collected, "before": before, "after": pool_counts(self.engine)})
-
 
     async def _gc_switch(self, request: Request) -> JSONResponse:
         """An action: switching the collector off makes a leak deterministic (and shows it is the collector

@@ -8,31 +8,31 @@ from lab.observations import Observation
 from lab.results import Check
 from lab.spec import Match, Matcher
 
-__all__ = ["judge", "describe"]
+__all__ = ["describe", "judge"]
 
 
 def judge(expectations: dict[str, Matcher], observation: Observation) -> list[Check]:
     checks = []
     for name, matcher in expectations.items():
         observed = getattr(observation, name)
-        checks.append(Check(observation=name, expected=describe(matcher), observed=observed, passed=_holds(matcher, observed)))
+        checks.append(
+            Check(observation=name, expected=describe(matcher), observed=observed, passed=_holds(matcher, observed))
+        )
     return checks
 
 
 def _holds(matcher: Matcher, observed: Any) -> bool:
     if not isinstance(matcher, Match):
         return _same(matcher, observed)
-    if "equals" in matcher.model_fields_set and not _same(matcher.equals, observed):
-        return False
-    if matcher.min is not None and not (_is_number(observed) and observed >= matcher.min):
-        return False
-    if matcher.max is not None and not (_is_number(observed) and observed <= matcher.max):
-        return False
-    if matcher.contains is not None and not (isinstance(observed, str) and matcher.contains in observed):
-        return False
-    if matcher.not_contains is not None and matcher.not_contains in (observed or ""):
-        return False
-    return True
+    text = observed if isinstance(observed, str) else None
+    conditions = [
+        "equals" not in matcher.model_fields_set or _same(matcher.equals, observed),
+        matcher.min is None or (_is_number(observed) and observed >= matcher.min),
+        matcher.max is None or (_is_number(observed) and observed <= matcher.max),
+        matcher.contains is None or (text is not None and matcher.contains in text),
+        matcher.not_contains is None or matcher.not_contains not in (text or ""),
+    ]
+    return all(conditions)
 
 
 def _same(expected: Any, observed: Any) -> bool:

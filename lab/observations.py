@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Observation", "ServerException", "OBSERVABLE"]
+__all__ = ["OBSERVABLE", "Observation", "ServerException"]
 
 
 class ServerException(BaseModel):

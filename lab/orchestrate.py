@@ -16,7 +16,7 @@ from lab.results import ExperimentResult, StepResult, Verdict
 from lab.runner import Listener, execute_run
 from lab.spec import RUNS, RunName
 
-__all__ = ["run_experiment", "versions", "QuietListener", "Interrupted"]
+__all__ = ["Interrupted", "QuietListener", "run_experiment", "versions"]
 
 PACKAGES = ("fastapi", "starlette", "sqlalchemy", "uvicorn", "pydantic", "alembic", "httpx")
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import psutil
-
-__all__ = ["spawn", "stop", "log_tail"]
+__all__ = ["log_tail", "spawn", "stop"]
 
 
 def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -31,20 +30,16 @@ def stop(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> int:
     """SIGTERM the child's process group, wait up to ``grace`` seconds, SIGKILL what is left, reap."""
     if proc.poll() is None:
         _signal_group(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     # Whatever the child started in its group goes too, even if the child itself has already exited.
     _signal_group(proc.pid, signal.SIGKILL)
     return proc.wait()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def log_tail(log_path: Path, lines: int = 15) -> str:
@@ -53,10 +48,3 @@ def log_tail(log_path: Path, lines: int = 15) -> str:
     except FileNotFoundError:
         return "(no server log)"
     return "\n".join(text.rstrip().splitlines()[-lines:]) or "(server log is empty)"
-
-
-def is_alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

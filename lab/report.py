@@ -13,7 +13,7 @@ from lab.results import ExperimentResult, RunResult, StepResult
 from lab.spec import RUNS, Experiment
 from lab.summary import check_line, evidence_line
 
-__all__ = ["write_report", "prepare_out_dir"]
+__all__ = ["prepare_out_dir", "write_report"]
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -126,7 +126,7 @@ def _code(experiment: Experiment) -> list[str]:
         cells.append((f"{run}: <code>{escape(where)}</code>", f"\n\n```python\n{source.rstrip()}\n```\n\n"))
     header = "".join(f"<th>{title}</th>" for title, _ in cells)
     body = "".join(f"<td>{content}</td>" for _, content in cells)
-    return ["## The bug and the fix", "", f"<table><tr>{header}</tr><tr valign=\"top\">{body}</tr></table>", ""]
+    return ["## The bug and the fix", "", f'<table><tr>{header}</tr><tr valign="top">{body}</tr></table>', ""]
 
 
 def _cell(step: StepResult | None) -> str:

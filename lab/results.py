@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from lab.observations import Observation
 from lab.spec import RunName
 
-__all__ = ["Check", "StepResult", "RunResult", "Verdict", "ExperimentResult"]
+__all__ = ["Check", "ExperimentResult", "RunResult", "StepResult", "Verdict"]
 
 
 class Check(BaseModel):

@@ -17,7 +17,7 @@ from lab.observations import Observation, ServerException
 from lab.results import RunResult, StepResult
 from lab.server import LabServer
 from lab.setup import prepare_database
-from lab.spec import ActionStep, Experiment, ProbeStep, RequestStep, RunName, Step
+from lab.spec import ActionStep, Experiment, ProbeStep, RequestStep, RunName, RunSpec, Step
 
 __all__ = ["Listener", "execute_run"]
 
@@ -40,7 +40,7 @@ class _Run:
     def __init__(self, experiment: Experiment, run: RunName, workdir: Path) -> None:
         self.experiment = experiment
         self.run = run
-        self.spec = getattr(experiment, run)
+        self.spec: RunSpec = getattr(experiment, run)
         self.workdir = workdir
         self.db_path = workdir / DB_FILE
         self.db_url = f"sqlite:///{self.db_path}"

@@ -14,10 +14,10 @@ from types import TracebackType
 import httpx
 
 from lab.errors import ServerError
-from lab.wire import PROBE_PREFIX, TARGET_ENV
 from lab.process import log_tail, spawn, stop
+from lab.wire import PROBE_PREFIX, TARGET_ENV
 
-__all__ = ["LabServer", "START_DEADLINE_S"]
+__all__ = ["START_DEADLINE_S", "LabServer"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START_DEADLINE_S = 30.0
@@ -88,7 +88,9 @@ class LabServer:
             except httpx.TransportError:
                 pass
             time.sleep(0.02)
-        raise ServerError(f"{self.target} did not answer within {deadline_s:.0f} s; server log:\n{log_tail(self.log_path)}")
+        raise ServerError(
+            f"{self.target} did not answer within {deadline_s:.0f} s; server log:\n{log_tail(self.log_path)}"
+        )
 
     def check_alive(self, when: str) -> None:
         if self.proc is not None and self.proc.poll() is not None:

@@ -6,7 +6,7 @@ from sqlalchemy import MetaData, Table, create_engine
 
 from lab.spec import Setup
 
-__all__ = ["prepare_database", "migrate_to_head"]
+__all__ = ["migrate_to_head", "prepare_database"]
 
 
 def prepare_database(setup: Setup, url: str) -> None:

@@ -14,14 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lab.observations import OBSERVABLE
 
 __all__ = [
-    "Experiment",
-    "Step",
-    "RequestStep",
-    "ActionStep",
-    "ProbeStep",
-    "Matcher",
-    "RunName",
     "RUNS",
+    "ActionStep",
+    "Experiment",
+    "Matcher",
+    "ProbeStep",
+    "RequestStep",
+    "RunName",
+    "Step",
 ]
 
 RunName = Literal["fault", "fix"]
@@ -209,7 +209,7 @@ class CodeRefs(_Strict):
 class Experiment(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     title: Annotated[str, Field(min_length=1, max_length=100)]
-    backends: list[Literal["sqlite"]] = Field(default_factory=lambda: ["sqlite"], min_length=1)
+    backends: tuple[Literal["sqlite"], ...] = Field(("sqlite",), min_length=1)
     fault: RunSpec
     fix: RunSpec
     setup: Setup = Field(default_factory=Setup)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lab.observations import Observation
 from lab.results import Check
 
-__all__ = ["evidence_line", "check_line"]
+__all__ = ["check_line", "evidence_line"]
 
 ERROR_CHARS = 110
 
@@ -48,4 +48,8 @@ def check_line(check: Check) -> str:
     observed = check.observed
     if isinstance(observed, str) and len(observed) > 60:
         observed = observed[:59] + "…"
-    return f"{mark} {check.observation} {check.expected} (saw {observed!r})" if not check.passed else f"{mark} {check.observation} {check.expected}"
+    return (
+        f"{mark} {check.observation} {check.expected} (saw {observed!r})"
+        if not check.passed
+        else f"{mark} {check.observation} {check.expected}"
+    )

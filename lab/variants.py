@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lab.errors import UnknownNameError
 
-__all__ = ["CORRECT", "names", "target", "problem_with", "require", "docstring", "source_of"]
+__all__ = ["CORRECT", "docstring", "names", "problem_with", "require", "source_of", "target"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FAULTS_DIR = PROJECT_ROOT / "faults"

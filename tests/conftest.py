@@ -38,7 +38,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def client(sqlite_url: str) -> Iterator["TestClient"]:
+def client(sqlite_url: str) -> Iterator[TestClient]:
     """The correct API on its own fresh, migrated SQLite file."""
     from fastapi.testclient import TestClient
     from sqlalchemy import create_engine

@@ -14,17 +14,18 @@ import pytest
 from lab.catalogue import load_catalogue
 from lab.orchestrate import run_experiment
 from lab.results import ExperimentResult, StepResult, Verdict
+from lab.spec import RunName
 
 CATALOGUE = load_catalogue()
 
 
-def _step(result: ExperimentResult, run: str, title: str) -> StepResult:
-    return next(step for step in result.runs[run].steps if step.title == title)  # type: ignore[index]
+def _step(result: ExperimentResult, run: RunName, title: str) -> StepResult:
+    return next(step for step in result.runs[run].steps if step.title == title)
 
 
 def _failed_checks(result: ExperimentResult) -> list[str]:
     return [
-        f"{run} step {step.number} ({step.title}): {check.observation} expected {check.expected}, saw {check.observed!r}"
+        f"{run} step {step.number} ({step.title}): {check.observation} {check.expected}, saw {check.observed!r}"
         for run, r in result.runs.items()
         for step in r.steps
         for check in step.checks
@@ -75,7 +76,9 @@ def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: d
     assert "pool out 1→2" in report and "pool out 0→0→0" in report
 
 
-def test_deleted_db_reads_old_rows_fails_writes_and_loses_data(tmp_path: Path, results: dict[str, ExperimentResult]) -> None:
+def test_deleted_db_reads_old_rows_fails_writes_and_loses_data(
+    tmp_path: Path, results: dict[str, ExperimentResult]
+) -> None:
     result = _run("deleted-db", tmp_path, results)
     deleted = _step(result, "fault", "Delete todos.db under the running server").observation
     assert deleted.db_exists is False and (deleted.db_fds_deleted or 0) >= 1, deleted
@@ -94,7 +97,9 @@ def test_deleted_db_reads_old_rows_fails_writes_and_loses_data(tmp_path: Path, r
     assert "gone for good" in report
 
 
-def test_stale_schema_fails_until_migrated_and_keeps_old_rows(tmp_path: Path, results: dict[str, ExperimentResult]) -> None:
+def test_stale_schema_fails_until_migrated_and_keeps_old_rows(
+    tmp_path: Path, results: dict[str, ExperimentResult]
+) -> None:
     result = _run("stale-schema", tmp_path, results)
     listing = _step(result, "fault", "List the todos").observation
     assert listing.status == 500 and "no such column: todos.priority" in (listing.error or ""), listing

@@ -101,7 +101,7 @@ def test_a_busy_port_does_not_break_a_run(tmp_path: Path) -> None:
 
 
 def test_experiment_model_rejects_a_run_without_expectations() -> None:
-    with pytest.raises(ValueError, match="no step has expect.fix"):
+    with pytest.raises(ValueError, match=r"no step has expect\.fix"):
         Experiment.model_validate(
             {
                 "name": "x",

@@ -20,11 +20,19 @@ from app.schemas import TodoCount, TodoRead
 
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=300)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=10)
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=300)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
 field_names = st.sampled_from(["title", "completed", "priority", "id", "created_at"]) | st.text(max_size=12)
 bodies = st.dictionaries(field_names, json_values, max_size=5) | json_values
-url_text = st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/?#%"), min_size=1, max_size=30).filter(
+url_text = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="/?#%"), min_size=1, max_size=30
+).filter(
     lambda segment: segment.strip(".") != ""  # "", "." and ".." are other paths, not ids
 )
 ids = st.integers() | url_text

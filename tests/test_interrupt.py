@@ -57,7 +57,7 @@ def test_a_signal_mid_run_stops_every_server_and_reports_interrupted(tmp_path: P
             lab.wait()
 
     assert lab.returncode == 130, stderr
-    gone, alive = psutil.wait_procs(servers, timeout=5)
+    _, alive = psutil.wait_procs(servers, timeout=5)
     assert not alive, f"servers left running: {alive}"
     assert not workdir.exists(), f"temp dir left behind: {workdir}"
     assert "interrupted" in stdout
@@ -95,7 +95,7 @@ def test_two_labs_at_once_do_not_collide(tmp_path: Path) -> None:
         for _ in range(2)
     ]
     outputs = [lab.communicate(timeout=120) for lab in labs]
-    for lab, (stdout, stderr) in zip(labs, outputs):
+    for lab, (stdout, stderr) in zip(labs, outputs, strict=True):
         assert lab.returncode == 0, stderr
         assert json.loads(stdout)["experiments"][0]["verdict"] == "as expected"
     assert sorted(p.name for p in out.iterdir()) == ["stale-schema"], "staging dirs left behind"

@@ -17,14 +17,24 @@ CLIENTS = 32
 REQUESTS = 2000  # in all, over loopback only
 
 
-def _client_work(base: str, seed: int, count: int, created: list[int], deleted: list[int], lock: threading.Lock, statuses: Counter[int]) -> None:
+def _client_work(
+    base: str,
+    seed: int,
+    count: int,
+    created: list[int],
+    deleted: list[int],
+    lock: threading.Lock,
+    statuses: Counter[int],
+) -> None:
     rng = random.Random(seed)
     mine: list[int] = []
     with httpx.Client(base_url=base, timeout=30) as http:
         for i in range(count):
             roll = rng.random()
             if roll < 0.4 or not mine:
-                response = http.post("/todos", json={"title": f"client {seed} todo {i}", "priority": rng.randint(0, 100)})
+                response = http.post(
+                    "/todos", json={"title": f"client {seed} todo {i}", "priority": rng.randint(0, 100)}
+                )
                 if response.status_code == 201:
                     mine.append(response.json()["id"])
                     with lock:
@@ -55,7 +65,9 @@ def test_correct_app_under_mixed_load(tmp_path: Path) -> None:
         started = time.monotonic()
         with ThreadPoolExecutor(CLIENTS) as pool:
             futures = [
-                pool.submit(_client_work, server.base_url, seed, REQUESTS // CLIENTS, created, deleted_ids, lock, statuses)
+                pool.submit(
+                    _client_work, server.base_url, seed, REQUESTS // CLIENTS, created, deleted_ids, lock, statuses
+                )
                 for seed in range(CLIENTS)
             ]
             for future in futures:
@@ -74,7 +86,9 @@ def test_correct_app_under_mixed_load(tmp_path: Path) -> None:
     # SQLite reuses the highest rowid after it is deleted, so one id can be created twice: count, not set.
     alive = Counter(created)
     alive.subtract(Counter(deleted_ids))
-    assert remaining == {i for i, n in alive.items() if n > 0}, "a created todo went missing, or a deleted one came back"
+    assert remaining == {i for i, n in alive.items() if n > 0}, (
+        "a created todo went missing, or a deleted one came back"
+    )
     assert not unreadable
     assert checked_out == 0
     print(f"{REQUESTS} requests from {CLIENTS} clients in {elapsed:.1f} s: {dict(statuses)}")

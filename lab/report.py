@@ -19,9 +19,8 @@ __all__ = ["prepare_out_dir", "write_report"]
 def prepare_out_dir(out_dir: Path) -> Path:
     """Create (or accept) the report directory; raise OSError with the reason if it cannot be written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    probe = out_dir / ".faultlab-write-test"
-    probe.write_text("")
-    probe.unlink()
+    with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".faultlab-write-test-"):
+        pass  # a unique name: two labs checking the same directory do not trip over each other
     return out_dir
 
 

@@ -1,17 +1,30 @@
 """Request and response bodies (Pydantic v2).
 
 Unknown fields in a request body are rejected with 422 (``extra="forbid"``), so a typo such as
-``"complete": true`` is an error rather than silently ignored.
+``"complete": true`` is an error rather than silently ignored. A title is stripped of surrounding blanks,
+must keep 1-200 characters, and may not contain control characters.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+def _no_control_characters(title: str) -> str:
+    if any(unicodedata.category(char) == "Cc" for char in title):
+        raise ValueError("title cannot contain control characters (tabs, newlines, escapes)")
+    return title
+
+
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
 Priority = Annotated[int, Field(strict=True, ge=0, le=100, description="0 (default) to 100, higher is more urgent")]
 
 

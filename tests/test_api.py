@@ -88,6 +88,8 @@ def test_invalid_bodies_are_422(client: TestClient) -> None:
         {"title": ""},
         {"title": "   "},
         {"title": "x" * 201},
+        {"title": "\x1f"},
+        {"title": "two\nlines"},
         {"title": "ok", "priority": "high"},
         {"title": "ok", "priority": 1.5},
         {"title": "ok", "priority": True},

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 from rich.table import Table
 
+from lab.backends import DEFAULT_POSTGRES_URL, BackendName, require_postgres
 from lab.catalogue import Catalogue, Entry, load_catalogue
 from lab.errors import LabError, OutputDirError, UsageError
 from lab.results import ExperimentResult, StepResult, Verdict
@@ -43,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="DIR",
         help="also load the experiment files (*.toml) in DIR",
+    )
+    parser.add_argument(
+        "--db",
+        default="sqlite",
+        metavar="BACKEND",
+        help="sqlite (default: a file in a temp dir), or postgresql[://URL] (a throwaway database per run on that "
+        f"server; default {DEFAULT_POSTGRES_URL})",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the runs' temp dirs (databases, logs) and print where"
@@ -103,6 +112,26 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+@dataclass(frozen=True)
+class _Options:
+    out: Path
+    keep: bool
+    as_json: bool
+    backend: BackendName
+    postgres_url: str
+
+
+def _backend(choice: str) -> tuple[BackendName, str]:
+    """``--db``: sqlite, postgresql, or a postgresql:// URL; a PostgreSQL server must answer before anything runs."""
+    if choice == "sqlite":
+        return "sqlite", DEFAULT_POSTGRES_URL
+    if choice == "postgresql" or choice.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        url = DEFAULT_POSTGRES_URL if choice == "postgresql" else choice
+        require_postgres(url)
+        return "postgresql", url
+    raise UsageError(f"--db {choice}: use sqlite, postgresql, or a URL such as {DEFAULT_POSTGRES_URL}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console(stderr=args.json, highlight=False)
@@ -115,30 +144,44 @@ def main(argv: list[str] | None = None) -> int:
                 console.print("Run one: [bold]python run_lab.py missing-yield[/]   all: [bold]python run_lab.py all[/]")
             return EXIT_OK
         selected = _select(catalogue, args.names)
-        out = _check_out_dir(args.out)
+        backend, postgres_url = _backend(args.db)
+        options = _Options(_check_out_dir(args.out), args.keep, args.json, backend, postgres_url)
     except UsageError as exc:
         errors.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
         return EXIT_USAGE
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    return _run_all(selected, out, console, errors, keep=args.keep, as_json=args.json)
+    return _run_all(selected, options, console, errors)
 
 
-def _run_all(selected: list[Entry], out: Path, console: Console, errors: Console, *, keep: bool, as_json: bool) -> int:
+def _run_all(selected: list[Entry], options: _Options, console: Console, errors: Console) -> int:
     from lab.orchestrate import Interrupted, run_experiment
 
-    results: list[ExperimentResult] = []
+    summary: list[dict[str, object]] = []
     code = EXIT_OK
     try:
         for entry in selected:
-            console.rule(f"[bold]{entry.experiment.name}[/]: {entry.experiment.title}", align="left")
-            result = run_experiment(entry, out, listener=_Progress(console), keep=keep)
-            results.append(result)
+            experiment = entry.experiment
+            console.rule(f"[bold]{experiment.name}[/]: {experiment.title}", align="left")
+            if options.backend not in experiment.backends:
+                reason = f"applies to {', '.join(experiment.backends)} only"
+                console.print(f"  [yellow]skipped:[/] {experiment.name} {reason}, not {options.backend}")
+                summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": reason})
+                continue
+            result = run_experiment(
+                entry,
+                options.out,
+                listener=_Progress(console),
+                keep=options.keep,
+                backend=options.backend,
+                postgres_url=options.postgres_url,
+            )
+            summary.append(_summary(result))
             _print_verdict(console, result)
             if result.verdict.exit_code:
                 code = EXIT_UNEXPECTED
     except Interrupted as interrupted:
-        results.append(interrupted.result)
+        summary.append(_summary(interrupted.result))
         _print_verdict(console, interrupted.result)
         code = EXIT_INTERRUPTED
     except KeyboardInterrupt:
@@ -147,13 +190,19 @@ def _run_all(selected: list[Entry], out: Path, console: Console, errors: Console
     except LabError as exc:
         errors.print(f"[red]error:[/] {exc}")
         code = EXIT_UNEXPECTED
-    if as_json:
-        summary = [
-            {"name": r.name, "verdict": str(r.verdict), "exit_code": r.verdict.exit_code, "report": r.report_dir}
-            for r in results
-        ]
+    if options.as_json:
         print(json.dumps({"exit_code": code, "experiments": summary}, indent=2))
     return code
+
+
+def _summary(result: ExperimentResult) -> dict[str, object]:
+    return {
+        "name": result.name,
+        "backend": result.backend,
+        "verdict": str(result.verdict),
+        "exit_code": result.verdict.exit_code,
+        "report": result.report_dir,
+    }
 
 
 def _print_verdict(console: Console, result: ExperimentResult) -> None:

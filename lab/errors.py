@@ -56,3 +56,7 @@ class OutputDirError(UsageError):
 
 class ServerError(LabError):
     """The server under test failed in a way that is not the experiment's fault: the run is an error."""
+
+
+class BackendError(LabError):
+    """The database behind a run (not the app under test) failed: the run is an error."""

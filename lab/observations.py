@@ -46,6 +46,10 @@ class Observation(BaseModel):
     db_fds_series: list[int] | None = Field(None, description="db_fds after each request")
     db_exists: bool | None = Field(None, description="the database file exists")
     db_size: int | None = Field(None, description="the database file's size in bytes")
+    pg_tcp: int | None = Field(None, description="the server's TCP connections to PostgreSQL")
+    # PostgreSQL's own view of the run's database
+    pg_connections: int | None = Field(None, description="sessions on the run's database (pg_stat_activity)")
+    pg_idle_in_transaction: int | None = Field(None, description="of those, sessions idle in a transaction")
     # Actions
     action: str | None = Field(None, description="what an action did, in words")
     duration_s: float | None = Field(None, description="wall time of the step")
@@ -55,3 +59,12 @@ class Observation(BaseModel):
 
 
 OBSERVABLE: frozenset[str] = frozenset(Observation.model_fields)
+# Witnesses that exist on one backend only; an expectation on them is judged only there.
+ONLY_ON: dict[str, str] = {
+    **dict.fromkeys(("db_fds", "db_fds_deleted", "db_fds_series", "db_exists", "db_size"), "sqlite"),
+    **dict.fromkeys(("pg_tcp", "pg_connections", "pg_idle_in_transaction"), "postgresql"),
+}
+
+
+def applies(observation: str, backend: str) -> bool:
+    return ONLY_ON.get(observation, backend) == backend

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from lab.backends import DEFAULT_POSTGRES_URL, Backend, BackendName, PostgresBackend, SqliteBackend
 from lab.catalogue import Entry
+from lab.errors import UsageError
 from lab.report import write_report
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.runner import Listener, execute_run
@@ -45,13 +47,21 @@ def run_experiment(
     *,
     listener: Listener | None = None,
     keep: bool = False,
+    backend: BackendName = "sqlite",
+    postgres_url: str = DEFAULT_POSTGRES_URL,
 ) -> ExperimentResult:
-    """Both runs in a private temp dir; the report is written even when the run errs or is interrupted."""
+    """Both runs in a private temp dir; the report is written even when the run errs or is interrupted.
+
+    On ``postgresql`` each run gets its own throwaway database on the server at ``postgres_url``.
+    """
     listener = listener or QuietListener()
     experiment = entry.experiment
+    if backend not in experiment.backends:
+        raise UsageError(f"{experiment.name} applies to {', '.join(experiment.backends)} only, not {backend}")
     result = ExperimentResult(
         name=experiment.name,
         title=experiment.title,
+        backend=backend,
         experiment_file=str(entry.path),
         versions=versions(),
         started_at=datetime.now(UTC),
@@ -61,7 +71,12 @@ def run_experiment(
         result.kept_dir = str(workdir)
     try:
         for run in RUNS:
-            result.runs[run] = execute_run(experiment, run, workdir / run, listener)
+            store: Backend = (
+                SqliteBackend(workdir / run)
+                if backend == "sqlite"
+                else PostgresBackend(postgres_url, label=f"{experiment.name}-{run}")
+            )
+            result.runs[run] = execute_run(experiment, run, workdir / run, listener, store)
             if result.runs[run].status == "interrupted":
                 break
         result.ended_at = datetime.now(UTC)

@@ -26,10 +26,10 @@ def prepare_out_dir(out_dir: Path) -> Path:
 
 def write_report(result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path) -> Path:
     """Write ``out_dir/NAME/`` whole, then swap it in: two labs running at once never mix their files."""
-    target = out_dir / experiment.name
+    target = out_dir / (experiment.name if result.backend == "sqlite" else f"{experiment.name}-{result.backend}")
     result.report_dir = str(target)
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{experiment.name}-", dir=out_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=out_dir))
     try:
         for run in RUNS:
             log = workdir / run / "server.log"
@@ -109,7 +109,7 @@ def _context(result: ExperimentResult, experiment: Experiment) -> str:
         runs.append(f"{run} run: variant `{spec.variant}`" + (f" with {env}" if env else ""))
     when = result.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     seconds = (result.ended_at - result.started_at).total_seconds() if result.ended_at else 0.0
-    return f"Run {when} ({seconds:.1f} s) on {versions}.  \n" + "; ".join(runs) + "."
+    return f"Run {when} ({seconds:.1f} s) on {result.backend}, with {versions}.  \n" + "; ".join(runs) + "."
 
 
 def _code(experiment: Experiment) -> list[str]:

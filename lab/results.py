@@ -70,6 +70,7 @@ class Verdict(StrEnum):
 class ExperimentResult(BaseModel):
     name: str
     title: str
+    backend: str = "sqlite"
     experiment_file: str
     versions: dict[str, str]
     started_at: datetime

@@ -10,8 +10,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from lab import client, evidence, variants
-from lab.errors import ServerError
+from lab import client, variants
+from lab.backends import Backend, SqliteBackend
+from lab.errors import LabError, ServerError
 from lab.judge import judge
 from lab.observations import Observation, ServerException
 from lab.results import RunResult, StepResult
@@ -21,7 +22,6 @@ from lab.spec import ActionStep, Experiment, ProbeStep, RequestStep, RunName, Ru
 
 __all__ = ["Listener", "execute_run"]
 
-DB_FILE = "todos.db"
 SETTLE_DEADLINE_S = 1.0
 SETTLE_INTERVAL_S = 0.03
 
@@ -37,14 +37,12 @@ class Listener(Protocol):
 class _Run:
     """The state of one run: its server, its database file, and the server errors already attributed."""
 
-    def __init__(self, experiment: Experiment, run: RunName, workdir: Path) -> None:
+    def __init__(self, experiment: Experiment, run: RunName, workdir: Path, backend: Backend) -> None:
         self.experiment = experiment
         self.run = run
         self.spec: RunSpec = getattr(experiment, run)
-        self.workdir = workdir
-        self.db_path = workdir / DB_FILE
-        self.db_url = f"sqlite:///{self.db_path}"
-        env = {**self.spec.env, "DATABASE_URL": self.db_url}
+        self.backend = backend
+        env = {**self.spec.env, "DATABASE_URL": backend.url}
         self.server = LabServer(variants.target(self.spec.variant), workdir=workdir, env=env, name="server")
         self.errors_seen = 0
 
@@ -79,17 +77,12 @@ class _Run:
     def common_evidence(self) -> dict[str, Any]:
         pool = self.settled_pool()
         errors = self.new_server_errors()
-        fds = evidence.db_fds(self.server.pid, self.db_path)
-        db_file = evidence.db_file_state(self.db_path)
         return {
             "pool_checked_out": pool.get("checked_out"),
             "pool_overflow": pool.get("overflow"),
             "exceptions": len(errors),
             "error": "\n".join(dict.fromkeys(str(e) for e in errors)) or None,
-            "db_fds": fds.open if fds else None,
-            "db_fds_deleted": fds.deleted if fds else None,
-            "db_exists": db_file.exists,
-            "db_size": db_file.size,
+            **self.backend.evidence(self.server.pid),
         }
 
     # -- steps ----------------------------------------------------------------------------------------
@@ -112,8 +105,9 @@ class _Run:
 
         def sample(_: client.Outcome) -> None:
             pool_series.append(self.settled_pool().get("checked_out", -1))
-            fds = evidence.db_fds(self.server.pid, self.db_path)
-            fd_series.append(fds.open if fds else -1)
+            if isinstance(self.backend, SqliteBackend):
+                fds = self.backend.evidence(self.server.pid)["db_fds"]
+                fd_series.append(-1 if fds is None else fds)
 
         outcomes = client.send_many(
             self.server.base_url,
@@ -143,13 +137,14 @@ class _Run:
         if step.sample_each:
             facts["pool_checked_out_series"] = pool_series
             facts["pool_checked_out_peak"] = max(pool_series, default=None)
-            facts["db_fds_series"] = fd_series
+            facts["db_fds_series"] = fd_series or None
         return facts
 
     def _action(self, step: ActionStep) -> str:
         match step.action:
             case "delete_db":
-                removed = [p.name for p in _db_files(self.db_path) if _unlink(p)]
+                assert isinstance(self.backend, SqliteBackend), "the spec allows delete_db on sqlite only"
+                removed = [p.name for p in self.backend.files() if _unlink(p)]
                 return f"deleted {', '.join(removed)}" if removed else "nothing to delete: no database file"
             case "restart":
                 old_pid = self.server.pid
@@ -159,7 +154,7 @@ class _Run:
             case "migrate":
                 from lab.setup import migrate_to_head
 
-                return migrate_to_head(self.db_url)
+                return migrate_to_head(self.backend.url)
             case "gc_collect":
                 answer = self._probe("/_lab/gc", method="POST")
                 before, after = answer["before"].get("checked_out"), answer["after"].get("checked_out")
@@ -175,10 +170,6 @@ class _Run:
         raise AssertionError(step.action)  # pragma: no cover - the spec allows no other action
 
 
-def _db_files(db_path: Path) -> list[Path]:
-    return [db_path, *(db_path.with_name(db_path.name + suffix) for suffix in ("-journal", "-wal", "-shm"))]
-
-
 def _unlink(path: Path) -> bool:
     try:
         path.unlink()
@@ -187,17 +178,18 @@ def _unlink(path: Path) -> bool:
     return True
 
 
-def execute_run(experiment: Experiment, run: RunName, workdir: Path, listener: Listener) -> RunResult:
+def execute_run(experiment: Experiment, run: RunName, workdir: Path, listener: Listener, backend: Backend) -> RunResult:
     """Run every step of ``run``; the server is stopped whatever happens, Ctrl+C included.
 
     A ``KeyboardInterrupt`` ends the run with status ``interrupted``; the caller decides what comes next.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    state = _Run(experiment, run, workdir)
+    state = _Run(experiment, run, workdir, backend)
     result = RunResult(run=run, variant=state.spec.variant, started_at=datetime.now(UTC))
     listener.run_started(run, state.spec.variant)
     try:
-        prepare_database(experiment.setup, state.db_url)
+        backend.create()
+        prepare_database(experiment.setup, backend.url)
         state.server.start()
         for number, step in experiment.steps_for(run):
             observation = state.execute(step)
@@ -208,15 +200,19 @@ def execute_run(experiment: Experiment, run: RunName, workdir: Path, listener: L
                 title=step.title,
                 note=step.note,
                 observation=observation,
-                checks=judge(step.expect.get(run, {}), observation),
+                checks=judge(step.expect.get(run, {}), observation, backend=backend.name),
             )
             result.steps.append(step_result)
             listener.step_finished(run, step_result)
-    except ServerError as exc:
+    except LabError as exc:
         result.status, result.error = "error", str(exc)
     except KeyboardInterrupt:
         result.status, result.error = "interrupted", "interrupted (Ctrl+C or SIGTERM)"
     finally:
         state.server.stop()
+        try:
+            backend.drop()
+        except LabError as exc:
+            result.status, result.error = "error", result.error or str(exc)
         result.ended_at = datetime.now(UTC)
     return result

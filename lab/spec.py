@@ -209,13 +209,21 @@ class CodeRefs(_Strict):
 class Experiment(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     title: Annotated[str, Field(min_length=1, max_length=100)]
-    backends: tuple[Literal["sqlite"], ...] = Field(("sqlite",), min_length=1)
+    backends: tuple[Literal["sqlite", "postgresql"], ...] = Field(("sqlite",), min_length=1)
     fault: RunSpec
     fix: RunSpec
     setup: Setup = Field(default_factory=Setup)
     steps: list[Step] = Field(min_length=1, max_length=100)
     explain: Explanation
     code: CodeRefs = Field(default_factory=CodeRefs)
+
+    @model_validator(mode="after")
+    def _file_actions_need_sqlite(self) -> Experiment:
+        if "postgresql" in self.backends:
+            for number, step in enumerate(self.steps, 1):
+                if isinstance(step, ActionStep) and step.action == "delete_db":
+                    raise ValueError(f"steps[{number}]: delete_db needs a database file: list only sqlite in backends")
+        return self
 
     @model_validator(mode="after")
     def _every_run_is_judged(self) -> Experiment:

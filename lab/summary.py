@@ -30,6 +30,10 @@ def evidence_line(obs: Observation, *, sep: str = " · ") -> str:
     if obs.db_fds is not None:
         deleted = f" ({obs.db_fds_deleted} deleted)" if obs.db_fds_deleted else ""
         parts.append(f"fds {obs.db_fds}{deleted}")
+    if obs.pg_connections is not None:
+        parts.append(f"pg sessions {obs.pg_connections} ({obs.pg_idle_in_transaction} idle in transaction)")
+    if obs.pg_tcp is not None:
+        parts.append(f"tcp {obs.pg_tcp}")
     if obs.db_exists is False:
         parts.append("db file missing")
     elif obs.db_size == 0:

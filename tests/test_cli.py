@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
 from lab.catalogue import CATALOGUE_DIR, load_catalogue
 from tests.lab_cli import run_lab
 
@@ -62,6 +66,7 @@ def test_json_summary_of_a_good_run(tmp_path: Path) -> None:
         "experiments": [
             {
                 "name": "stale-schema",
+                "backend": "sqlite",
                 "verdict": "as expected",
                 "exit_code": 0,
                 "report": str(tmp_path / "out" / "stale-schema"),
@@ -74,3 +79,27 @@ def test_json_summary_of_a_good_run(tmp_path: Path) -> None:
 def test_every_catalogue_file_is_valid_toml_named_after_its_experiment() -> None:
     for path in CATALOGUE_DIR.glob("*.toml"):
         assert tomllib.loads(path.read_text())["name"] == path.stem
+
+
+def test_db_must_be_a_known_backend(tmp_path: Path) -> None:
+    result = run_lab("stale-schema", "--db", "mysql", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--db mysql: use sqlite, postgresql, or a URL" in result.stderr
+
+
+def test_postgresql_without_a_server_is_a_clear_usage_error(tmp_path: Path) -> None:
+    result = run_lab("missing-yield", "--db", "postgresql://postgres@127.0.0.1:1/postgres", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no PostgreSQL server answered at postgresql://postgres@127.0.0.1:1/postgres" in result.stderr
+    assert "run without --db to use SQLite" in result.stderr
+    assert not (tmp_path / "lab-reports").exists()
+
+
+def test_an_experiment_for_another_backend_is_skipped_not_failed(tmp_path: Path) -> None:
+    url = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    if problem := postgres_problem(url):
+        pytest.skip(problem)
+    result = run_lab("deleted-db", "--db", url, "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["experiments"]
+    assert summary == [{"name": "deleted-db", "verdict": "skipped", "exit_code": 0, "reason": "applies to sqlite only"}]

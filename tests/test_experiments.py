@@ -6,17 +6,31 @@ that changes what really happens fails here with the evidence in the message.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from lab.backends import DEFAULT_POSTGRES_URL, BackendName, postgres_problem
 from lab.catalogue import load_catalogue
 from lab.orchestrate import run_experiment
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.spec import RunName
 
 CATALOGUE = load_catalogue()
+POSTGRES_URL = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+CASES = [
+    pytest.param(entry.experiment.name, backend, id=f"{entry.experiment.name}-{backend}")
+    for entry in CATALOGUE
+    for backend in entry.experiment.backends
+]
+
+
+@functools.cache
+def _postgres_problem() -> str | None:
+    return postgres_problem(POSTGRES_URL)
 
 
 def _step(result: ExperimentResult, run: RunName, title: str) -> StepResult:
@@ -33,20 +47,26 @@ def _failed_checks(result: ExperimentResult) -> list[str]:
     ] + [f"{run}: {r.error}" for run, r in result.runs.items() if r.error]
 
 
+Cache = dict[tuple[str, BackendName], ExperimentResult]
+
+
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ExperimentResult]:
+def results() -> Cache:
+    """Each experiment runs once per backend; the tests below share its result."""
     return {}
 
 
-def _run(name: str, out: Path, cache: dict[str, ExperimentResult]) -> ExperimentResult:
-    if name not in cache:
-        cache[name] = run_experiment(CATALOGUE.get(name), out)
-    return cache[name]
+def _run(name: str, out: Path, cache: Cache, backend: BackendName = "sqlite") -> ExperimentResult:
+    if backend == "postgresql" and (problem := _postgres_problem()):
+        pytest.skip(f"{problem}; set FAULTLAB_POSTGRES_URL to a server where the lab may create databases")
+    if (name, backend) not in cache:
+        cache[name, backend] = run_experiment(CATALOGUE.get(name), out, backend=backend, postgres_url=POSTGRES_URL)
+    return cache[name, backend]
 
 
-@pytest.mark.parametrize("name", CATALOGUE.names())
-def test_experiment_behaves_as_expected(name: str, tmp_path: Path, results: dict[str, ExperimentResult]) -> None:
-    result = _run(name, tmp_path, results)
+@pytest.mark.parametrize(("name", "backend"), CASES)
+def test_experiment_behaves_as_expected(name: str, backend: BackendName, tmp_path: Path, results: Cache) -> None:
+    result = _run(name, tmp_path, results, backend)
     assert result.verdict is Verdict.AS_EXPECTED, "\n".join(_failed_checks(result))
     report = Path(result.report_dir or "")
     assert (report / "report.md").is_file() and (report / "fault-server.log").is_file()
@@ -56,7 +76,7 @@ def test_experiment_behaves_as_expected(name: str, tmp_path: Path, results: dict
     assert all(journal["runs"][run]["steps"] for run in ("fault", "fix"))
 
 
-def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: dict[str, ExperimentResult]) -> None:
+def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: Cache) -> None:
     result = _run("missing-yield", tmp_path, results)
     reads = _step(result, "fault", "Fifteen reads, one at a time").observation
     series = reads.pool_checked_out_series or []
@@ -76,9 +96,7 @@ def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: d
     assert "pool out 1→2" in report and "pool out 0→0→0" in report
 
 
-def test_deleted_db_reads_old_rows_fails_writes_and_loses_data(
-    tmp_path: Path, results: dict[str, ExperimentResult]
-) -> None:
+def test_deleted_db_reads_old_rows_fails_writes_and_loses_data(tmp_path: Path, results: Cache) -> None:
     result = _run("deleted-db", tmp_path, results)
     deleted = _step(result, "fault", "Delete todos.db under the running server").observation
     assert deleted.db_exists is False and (deleted.db_fds_deleted or 0) >= 1, deleted
@@ -97,9 +115,7 @@ def test_deleted_db_reads_old_rows_fails_writes_and_loses_data(
     assert "gone for good" in report
 
 
-def test_stale_schema_fails_until_migrated_and_keeps_old_rows(
-    tmp_path: Path, results: dict[str, ExperimentResult]
-) -> None:
+def test_stale_schema_fails_until_migrated_and_keeps_old_rows(tmp_path: Path, results: Cache) -> None:
     result = _run("stale-schema", tmp_path, results)
     listing = _step(result, "fault", "List the todos").observation
     assert listing.status == 500 and "no such column: todos.priority" in (listing.error or ""), listing
@@ -109,3 +125,22 @@ def test_stale_schema_fails_until_migrated_and_keeps_old_rows(
     fixed = _step(result, "fix", "List the todos").observation
     assert fixed.status == 200 and fixed.rows == 2, fixed
     assert '"priority":0' in (_step(result, "fix", "Read one old todo").observation.body or "")
+
+
+def test_missing_yield_on_postgresql_three_witnesses_agree(tmp_path: Path, results: Cache) -> None:
+    """The pool, the operating system and PostgreSQL itself all count the same fifteen leaked sessions."""
+    result = _run("missing-yield", tmp_path, results, "postgresql")
+    burst = _step(result, "fault", "A burst: 35 reads, 20 at a time").observation
+    assert (burst.pool_checked_out, burst.pg_tcp, burst.pg_idle_in_transaction) == (15, 15, 15), burst
+    fixed = _step(result, "fix", "A burst: 35 reads, 20 at a time").observation
+    assert fixed.pg_idle_in_transaction == 0 and fixed.server_errors == 0, fixed
+    assert burst.db_fds is None, "a PostgreSQL run has no database file to watch"
+
+
+def test_postgresql_databases_are_dropped_after_the_run(tmp_path: Path, results: Cache) -> None:
+    import psycopg
+
+    _run("missing-yield", tmp_path, results, "postgresql")
+    with psycopg.connect(POSTGRES_URL) as connection:
+        left = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'faultlab_%'").fetchall()
+    assert not left

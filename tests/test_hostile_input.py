@@ -19,7 +19,11 @@ from app.database import get_db
 from app.main import create_app, migrate_to_head
 from app.schemas import TodoCount, TodoRead
 
-EXAMPLES = settings(max_examples=int(os.environ.get("FAULTLAB_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES = settings(
+    max_examples=int(os.environ.get("FAULTLAB_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 json_scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=300)

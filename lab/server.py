@@ -22,6 +22,7 @@ __all__ = ["START_DEADLINE_S", "LabServer"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START_DEADLINE_S = 30.0
 GRACEFUL_SHUTDOWN_S = 2
+APP_SETTINGS = frozenset({"DATABASE_URL", "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT"})
 _LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
@@ -54,7 +55,9 @@ class LabServer:
             "--host", "127.0.0.1", "--port", "0", "--app-dir", str(PROJECT_ROOT),
             "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S),
         ]  # fmt: skip
-        env = {**os.environ, **self.env, TARGET_ENV: self.target, "PYTHONUNBUFFERED": "1"}
+        # The app's own settings come from the experiment only, never from the user's shell.
+        inherited = {k: v for k, v in os.environ.items() if k not in APP_SETTINGS}
+        env = {**inherited, **self.env, TARGET_ENV: self.target, "PYTHONUNBUFFERED": "1"}
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = spawn(argv, cwd=self.workdir, env=env, log_path=self.log_path)
         try:

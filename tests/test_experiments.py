@@ -80,7 +80,7 @@ def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: C
     result = _run("missing-yield", tmp_path, results)
     reads = _step(result, "fault", "Fifteen reads, one at a time").observation
     series = reads.pool_checked_out_series or []
-    assert max(series) >= 5 and series[0] >= 1, f"checked-out count did not climb: {series}"
+    assert max(series) >= 4 and series[0] >= 1, f"checked-out count did not climb: {series}"
     assert _step(result, "fault", "Run the garbage collector in the server").observation.pool_checked_out == 0
 
     burst = _step(result, "fault", "A burst: 35 reads, 20 at a time").observation

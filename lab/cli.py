@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lab.backends import DEFAULT_POSTGRES_URL, BackendName, require_postgres
@@ -70,12 +71,12 @@ class _Progress:
 
     def step_finished(self, run: RunName, step: StepResult) -> None:
         mark = "" if not step.checks else ("[green]✓[/]" if step.passed else "[red]✗[/]")
-        title = step.title or step.label
-        self.console.print(f"    {step.number:>2}. {title} {mark}", highlight=False)
-        self.console.print(f"        [dim]{evidence_line(step.observation)}[/]", highlight=False, markup=True)
+        title = escape(step.title or step.label)
+        self.console.print(f"    {step.number:>2}. {title} {mark}")
+        self.console.print(f"        [dim]{escape(evidence_line(step.observation))}[/]")
         for check in step.checks:
             if not check.passed:
-                self.console.print(f"        [red]{check_line(check)}[/]", highlight=False)
+                self.console.print(f"        [red]{escape(check_line(check))}[/]")
 
 
 def _print_catalogue(console: Console, catalogue: Catalogue) -> None:
@@ -84,7 +85,7 @@ def _print_catalogue(console: Console, catalogue: Catalogue) -> None:
     table.add_column("what it shows")
     table.add_column("backends")
     for entry in catalogue:
-        table.add_row(entry.experiment.name, entry.experiment.title, ", ".join(entry.experiment.backends))
+        table.add_row(entry.experiment.name, escape(entry.experiment.title), ", ".join(entry.experiment.backends))
     console.print(table)
 
 
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         backend, postgres_url = _backend(args.db)
         options = _Options(_check_out_dir(args.out), args.keep, args.json, backend, postgres_url)
     except UsageError as exc:
-        errors.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return EXIT_USAGE
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -162,7 +163,7 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
     try:
         for entry in selected:
             experiment = entry.experiment
-            console.rule(f"[bold]{experiment.name}[/]: {experiment.title}", align="left")
+            console.rule(f"[bold]{experiment.name}[/]: {escape(experiment.title)}", align="left")
             if options.backend not in experiment.backends:
                 reason = f"applies to {', '.join(experiment.backends)} only"
                 console.print(f"  [yellow]skipped:[/] {experiment.name} {reason}, not {options.backend}")
@@ -188,7 +189,7 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
         errors.print("[yellow]interrupted[/]")
         code = EXIT_INTERRUPTED
     except LabError as exc:
-        errors.print(f"[red]error:[/] {exc}")
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         code = EXIT_UNEXPECTED
     if options.as_json:
         print(json.dumps({"exit_code": code, "experiments": summary}, indent=2))
@@ -210,8 +211,8 @@ def _print_verdict(console: Console, result: ExperimentResult) -> None:
     console.print(f"  verdict: [{style}]{result.verdict}[/]")
     for run, run_result in result.runs.items():
         if run_result.error:
-            console.print(f"  [red]{run} run {run_result.status}:[/] {run_result.error}", markup=True)
+            console.print(f"  [red]{run} run {run_result.status}:[/] {escape(run_result.error)}")
     if result.report_dir:
-        console.print(f"  report: {Path(result.report_dir) / 'report.md'}", soft_wrap=True)
+        console.print(f"  report: {escape(str(Path(result.report_dir) / 'report.md'))}", soft_wrap=True)
     if result.kept_dir:
-        console.print(f"  kept: {result.kept_dir}", soft_wrap=True)
+        console.print(f"  kept: {escape(result.kept_dir)}", soft_wrap=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from lab import variants
 from lab.results import ExperimentResult, RunResult, StepResult
-from lab.spec import RUNS, Experiment
-from lab.summary import check_line, evidence_line
+from lab.spec import RUNS, Experiment, RunName
+from lab.summary import check_line, evidence_parts
 
 __all__ = ["prepare_out_dir", "write_report"]
 
@@ -129,15 +129,13 @@ def _code(experiment: Experiment) -> list[str]:
 
 
 def _cell(step: StepResult | None) -> str:
-    if step is None:
-        return "(not in this run)"
-    text = evidence_line(step.observation, sep="<br>")
-    checks = "<br>".join(check_line(check) for check in step.checks)
-    return _md(text + ("<br>" + checks if checks else ""))
+    lines = [*evidence_parts(step.observation), *map(check_line, step.checks)] if step else []
+    return "<br>".join(_md(line) for line in lines)
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text from a run or an experiment file, safe inside a Markdown table cell (no HTML, no new cells)."""
+    return escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _step_table(result: ExperimentResult, experiment: Experiment) -> list[str]:
@@ -148,9 +146,20 @@ def _step_table(result: ExperimentResult, experiment: Experiment) -> list[str]:
         label = f"**{_md(step.title)}**<br>`{step.label()}`" if step.title else f"`{step.label()}`"
         if step.note:
             label += f"<br>_{_md(step.note)}_"
-        cells = [_cell(by_run.get(run, {}).get(number)) if step.only in (None, run) else "—" for run in RUNS]
+        cells = ["—" if step.only not in (None, run) else _cell_or_gap(result, by_run, run, number) for run in RUNS]
         rows.append(f"| {number} | {label} | {cells[0]} | {cells[1]} |")
     return [*rows, ""]
+
+
+def _cell_or_gap(
+    result: ExperimentResult, by_run: dict[RunName, dict[int, StepResult]], run: RunName, number: int
+) -> str:
+    if run not in result.runs:
+        return "(did not run)"
+    step = by_run[run].get(number)
+    if step:
+        return _cell(step)
+    return "(not reached: the run was interrupted)" if result.runs[run].status == "interrupted" else "(not reached)"
 
 
 def _errors(result: ExperimentResult) -> list[str]:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from lab.observations import Observation
 from lab.results import Check
 
-__all__ = ["check_line", "evidence_line"]
+__all__ = ["check_line", "evidence_line", "evidence_parts"]
 
 ERROR_CHARS = 110
 
 
-def evidence_line(obs: Observation, *, sep: str = " · ") -> str:
+def evidence_line(obs: Observation) -> str:
+    return " · ".join(evidence_parts(obs))
+
+
+def evidence_parts(obs: Observation) -> list[str]:
+    """The facts worth a glance, most telling first: what was done, what came back, what the witnesses saw."""
     parts: list[str] = []
     if obs.action:
         parts.append(obs.action)
@@ -38,7 +43,7 @@ def evidence_line(obs: Observation, *, sep: str = " · ") -> str:
         parts.append("db file missing")
     elif obs.db_size == 0:
         parts.append("db file empty (0 B)")
-    return sep.join(parts)
+    return parts
 
 
 def _statuses(obs: Observation) -> str:
@@ -48,12 +53,9 @@ def _statuses(obs: Observation) -> str:
 
 
 def check_line(check: Check) -> str:
-    mark = "✅" if check.passed else "❌"
+    if check.passed:
+        return f"✅ {check.observation} {check.expected}"
     observed = check.observed
     if isinstance(observed, str) and len(observed) > 60:
         observed = observed[:59] + "…"
-    return (
-        f"{mark} {check.observation} {check.expected} (saw {observed!r})"
-        if not check.passed
-        else f"{mark} {check.observation} {check.expected}"
-    )
+    return f"❌ {check.observation} {check.expected} (saw {observed!r})"

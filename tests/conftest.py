@@ -42,26 +42,10 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def client(sqlite_url: str) -> Iterator[TestClient]:
     """The correct API on its own fresh, migrated SQLite file."""
-    from fastapi.testclient import TestClient
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import sessionmaker
+    from tests.apis import todo_api
 
-    from app.database import get_db
-    from app.main import create_app, migrate_to_head
-
-    engine = create_engine(sqlite_url)
-    migrate_to_head(engine)
-    sessions = sessionmaker(bind=engine, autoflush=False)
-
-    def get_test_db() -> Iterator[object]:
-        with sessions() as session:
-            yield session
-
-    api = create_app(prepare_schema=lambda _engine: None)
-    api.dependency_overrides[get_db] = get_test_db
-    with TestClient(api) as test_client:
+    with todo_api(sqlite_url) as test_client:
         yield test_client
-    engine.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -12,12 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine
-from sqlalchemy.orm import sessionmaker
 
-from app.database import get_db
-from app.main import create_app, migrate_to_head
 from app.schemas import TodoCount, TodoRead
+from tests.apis import todo_api
 
 EXAMPLES = settings(
     max_examples=int(os.environ.get("FAULTLAB_EXAMPLES", "150")),
@@ -46,20 +43,9 @@ ids = st.integers() | url_text
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path: Path = tmp_path_factory.mktemp("hostile") / "todos.db"
-    engine = create_engine(f"sqlite:///{path}")
-    migrate_to_head(engine)
-    sessions = sessionmaker(bind=engine, autoflush=False)
-
-    def get_test_db() -> Iterator[Any]:
-        with sessions() as session:
-            yield session
-
-    app = create_app(prepare_schema=lambda _engine: None)
-    app.dependency_overrides[get_db] = get_test_db
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with todo_api(f"sqlite:///{path}", raise_server_exceptions=False) as client:
         client.post("/todos", json={"title": "a todo to aim at"})
         yield client
-    engine.dispose()
 
 
 def _assert_fits(response: Any) -> None:

@@ -78,7 +78,8 @@ class PostgresBackend:
         from sqlalchemy import make_url
 
         self._admin = make_url(admin_url).set(drivername="postgresql")
-        self.database = f"faultlab_{label.replace('-', '_')}_{secrets.token_hex(4)}"
+        # PostgreSQL silently truncates identifiers to 63 bytes; keep the whole name, or probes miss it.
+        self.database = f"faultlab_{label.replace('-', '_')[:45]}_{secrets.token_hex(4)}"
         self.url = self._admin.set(drivername="postgresql+psycopg", database=self.database).render_as_string(
             hide_password=False
         )

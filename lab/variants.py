@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lab.errors import UnknownNameError
 
-__all__ = ["CORRECT", "docstring", "names", "problem_with", "require", "source_of", "target"]
+__all__ = ["CORRECT", "names", "problem_with", "require", "source_of", "target"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FAULTS_DIR = PROJECT_ROOT / "faults"
@@ -36,12 +36,6 @@ def problem_with(variant: str) -> str | None:
 def require(variant: str) -> None:
     if variant not in names():
         raise UnknownNameError("variant", variant, names(), hint=f"Variants are 'app' and the modules in {FAULTS_DIR}.")
-
-
-def docstring(variant: str) -> str:
-    """The variant's docstring, read from its source, so listing never imports FastAPI."""
-    path = PROJECT_ROOT / "app" / "main.py" if variant == CORRECT else FAULTS_DIR / f"{variant}.py"
-    return ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
 
 
 def source_of(reference: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from lab.errors import UsageError
 from lab.report import write_report
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.runner import Listener, execute_run
+from lab.server import LabServer
 from lab.spec import RUNS, RunName
 
 __all__ = ["Interrupted", "QuietListener", "run_experiment", "versions"]
@@ -69,6 +70,7 @@ def run_experiment(
     workdir = Path(tempfile.mkdtemp(prefix=f"faultlab-{experiment.name}-"))
     if keep:
         result.kept_dir = str(workdir)
+    stopping: list[LabServer] = []  # servers shutting down while the lab goes on; reaped below
     try:
         for run in RUNS:
             store: Backend = (
@@ -76,13 +78,15 @@ def run_experiment(
                 if backend == "sqlite"
                 else PostgresBackend(postgres_url, label=f"{experiment.name}-{run}")
             )
-            result.runs[run] = execute_run(experiment, run, workdir / run, listener, store)
+            result.runs[run] = execute_run(experiment, run, workdir / run, listener, store, finish_stop=stopping.append)
             if result.runs[run].status == "interrupted":
                 break
         result.ended_at = datetime.now(UTC)
         result.verdict = result.decide()
         result.report_dir = str(write_report(result, experiment, out_dir, workdir))
     finally:
+        for server in stopping:
+            server.stop()
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     if result.verdict is Verdict.INTERRUPTED:

@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["log_tail", "spawn", "stop"]
+__all__ = ["log_tail", "spawn", "stop", "terminate"]
 
 
 def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -26,10 +26,16 @@ def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: P
         )
 
 
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Ask the child's process group to shut down (SIGTERM) without waiting; ``stop`` later reaps it."""
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+
+
 def stop(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> int:
     """SIGTERM the child's process group, wait up to ``grace`` seconds, SIGKILL what is left, reap."""
     if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
+        terminate(proc)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
     # Whatever the child started in its group goes too, even if the child itself has already exited.

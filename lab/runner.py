@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -178,10 +179,20 @@ def _unlink(path: Path) -> bool:
     return True
 
 
-def execute_run(experiment: Experiment, run: RunName, workdir: Path, listener: Listener, backend: Backend) -> RunResult:
+def execute_run(
+    experiment: Experiment,
+    run: RunName,
+    workdir: Path,
+    listener: Listener,
+    backend: Backend,
+    *,
+    finish_stop: Callable[[LabServer], None] | None = None,
+) -> RunResult:
     """Run every step of ``run``; the server is stopped whatever happens, Ctrl+C included.
 
-    A ``KeyboardInterrupt`` ends the run with status ``interrupted``; the caller decides what comes next.
+    With ``finish_stop``, the server is only told to shut down and handed over, so that its shutdown
+    overlaps with what comes next; the caller must ``stop()`` it. A ``KeyboardInterrupt`` ends the run with
+    status ``interrupted``; the caller decides what comes next.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     state = _Run(experiment, run, workdir, backend)
@@ -209,7 +220,11 @@ def execute_run(experiment: Experiment, run: RunName, workdir: Path, listener: L
     except KeyboardInterrupt:
         result.status, result.error = "interrupted", "interrupted (Ctrl+C or SIGTERM)"
     finally:
-        state.server.stop()
+        if finish_stop is None:
+            state.server.stop()
+        else:
+            state.server.terminate()
+            finish_stop(state.server)
         try:
             backend.drop()
         except LabError as exc:

@@ -13,8 +13,9 @@ from types import TracebackType
 
 import httpx
 
+from lab import client
 from lab.errors import ServerError
-from lab.process import log_tail, spawn, stop
+from lab.process import log_tail, spawn, stop, terminate
 from lab.wire import PROBE_PREFIX, TARGET_ENV
 
 __all__ = ["START_DEADLINE_S", "LabServer"]
@@ -86,9 +87,9 @@ class LabServer:
         while time.monotonic() < deadline:
             self.check_alive("while starting")
             try:
-                if httpx.get(f"{self.base_url}{PROBE_PREFIX}ready", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
+                client.probe(self.base_url, f"{PROBE_PREFIX}ready", timeout_s=1.0)
+                return
+            except httpx.HTTPError:
                 pass
             time.sleep(0.02)
         raise ServerError(
@@ -102,7 +103,13 @@ class LabServer:
                 f"last lines of its log:\n{log_tail(self.log_path)}"
             )
 
+    def terminate(self) -> None:
+        """Begin a graceful shutdown and return at once; ``stop()`` must still be called to finish it."""
+        if self.proc is not None:
+            terminate(self.proc)
+
     def stop(self) -> int | None:
+        """Graceful shutdown, then SIGKILL after a bounded wait; the process is reaped. Idempotent."""
         if self.proc is None:
             return None
         code = stop(self.proc, grace=GRACEFUL_SHUTDOWN_S + 3)

@@ -4,7 +4,8 @@
 
 Prints, for ``run_lab.py missing-yield`` and ``run_lab.py all``: median wall time; the floor (server starts
 needed × median cold start of one server); the time the steps themselves take (pool timeouts and bursts
-are part of the lesson, not overhead); and the lab's own overhead (the rest: CLI start-up, probes, reports).
+are part of the lesson; the lab's probes after each step count there too); and the lab's own overhead (the
+rest: CLI start-up, server stops, reports).
 Goals: missing-yield under 10 s wall; overhead under 30 % of the floor. Measured 2026-11-24 on a 2-core
 machine: --list 0.13 s; cold start 0.40 s; missing-yield 5.1 s wall (steps 3.8 s, of which 2 s is the pool
 timeout the lesson needs), overhead 0.4 s = 55 % of its 0.8 s floor; all 10.4 s, overhead 29 %. What is

@@ -23,6 +23,7 @@ __all__ = [
     "PostgresBackend",
     "SqliteBackend",
     "postgres_problem",
+    "require_postgres",
 ]
 
 BackendName = Literal["sqlite", "postgresql"]

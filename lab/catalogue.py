@@ -41,9 +41,6 @@ class Catalogue:
     def __iter__(self) -> Iterator[Entry]:
         return iter(sorted(self._entries.values(), key=lambda e: e.experiment.name))
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def names(self) -> list[str]:
         return sorted(self._entries)
 

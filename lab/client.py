@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import httpx
 
-__all__ = ["Outcome", "probe", "send", "send_many"]
+__all__ = ["Outcome", "probe", "send_many"]
 
 BODY_LIMIT = 300
 
@@ -92,10 +92,6 @@ def send_many(
         finally:
             # On Ctrl+C, send nothing more; requests in flight end within their timeout.
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def send(base_url: str, method: str, path: str, body: Any = None, *, timeout_s: float = 10.0) -> Outcome:
-    return send_many(base_url, method, path, body, repeat=1, concurrency=1, timeout_s=timeout_s)[0]
 
 
 def probe(base_url: str, path: str, *, method: str = "GET", timeout_s: float = 5.0) -> dict[str, Any]:

@@ -39,8 +39,6 @@ class _Run:
     """The state of one run: its server, its database file, and the server errors already attributed."""
 
     def __init__(self, experiment: Experiment, run: RunName, workdir: Path, backend: Backend) -> None:
-        self.experiment = experiment
-        self.run = run
         self.spec: RunSpec = getattr(experiment, run)
         self.backend = backend
         env = {**self.spec.env, "DATABASE_URL": backend.url}

@@ -84,8 +84,8 @@ def test_all_must_stand_alone(tmp_path: Path) -> None:
     assert "'all' runs the whole catalogue; give it alone" in result.stderr
 
 
-def test_a_user_experiment_runs_beside_the_catalogue(tmp_path: Path) -> None:
-    """Data only: a new scenario for the existing variants, with the timeout of a hanging request observed."""
+def test_a_user_experiment_is_listed_beside_the_catalogue(tmp_path: Path) -> None:
+    """Data only: a new scenario for the existing variants (test_failures.py runs it)."""
     fixtures = Path(__file__).parent / "fixtures" / "experiments"
     listing = run_lab("--experiments", fixtures, "--list", cwd=tmp_path)
     assert "request-timeout" in listing.stdout and "missing-yield" in listing.stdout

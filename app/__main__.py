@@ -66,7 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # Imported late so that --help and a busy port answer at once.
-    import uvicorn
+    try:
+        import uvicorn
+    except ModuleNotFoundError as missing:
+        print(
+            f"error: this Python lacks the app's dependencies (no module {missing.name!r}); set up with: "
+            "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python -m app",
+            file=sys.stderr,
+        )
+        return 2
     from sqlalchemy import make_url
 
     from app import settings

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
 from lab.catalogue import CATALOGUE_DIR, load_catalogue
-from tests.lab_cli import run_lab
+from tests.lab_cli import RUN_LAB, run_lab
 
 
 def test_list_shows_every_experiment_with_its_backends(tmp_path: Path) -> None:
@@ -97,3 +99,14 @@ def test_an_experiment_for_another_backend_is_skipped_not_failed(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)["experiments"]
     assert summary == [{"name": "deleted-db", "verdict": "skipped", "exit_code": 0, "reason": "applies to sqlite only"}]
+
+
+def test_a_python_without_the_dependencies_gets_the_setup_command(tmp_path: Path) -> None:
+    """`python run_lab.py` outside the venv: one clear instruction, exit 2, no traceback."""
+    # -S leaves site-packages out, as a Python without faultlab installed would be.
+    result = subprocess.run(
+        [sys.executable, "-S", str(RUN_LAB), "--list"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert "lacks faultlab's dependencies" in result.stderr and "pip install -e ." in result.stderr
+    assert "Traceback" not in result.stderr

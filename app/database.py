@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import settings
 
-engine = create_engine(settings.database_url(), **settings.pool_options())
+
+def make_engine(url: str | None = None, **options: Any) -> Engine:
+    """The app's engine: URL and pool settings from the environment; ``options`` override them.
+
+    ``pool_pre_ping`` tests a pooled connection before handing it out, so a database restart or an idle
+    timeout costs a reconnect instead of a failed request (``faults/no_pre_ping.py`` shows the failure).
+    """
+    return create_engine(url or settings.database_url(), **{"pool_pre_ping": True, **settings.pool_options(), **options})
+
+
+engine = make_engine()
 SessionLocal = sessionmaker(bind=engine, autoflush=False)
 
 
@@ -26,6 +36,11 @@ def get_db() -> Iterator[Session]:
         yield db
     finally:
         db.close()
+
+
+def sessions_from(bound: Engine) -> sessionmaker[Session]:
+    """A session factory like ``SessionLocal`` on another engine (for an app built with ``create_app(engine=...)``)."""
+    return sessionmaker(bind=bound, autoflush=False)
 
 
 DbSession = Annotated[Session, Depends(get_db)]

@@ -1,20 +1,16 @@
 """Where a run's database lives: a SQLite file in the run's temp dir, or a throwaway PostgreSQL database.
 
-Each backend gives the server its URL and adds its own witnesses to every step's evidence: for SQLite the
-database file and the descriptors the server holds on it; for PostgreSQL the server's own view
-(``pg_stat_activity``) and the TCP connections the operating system sees.
+Each backend gives the server its URL; what is observed about it is up to the witnesses (``lab/witnesses``).
 """
 
 from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-import psutil
-
-from lab import evidence
 from lab.errors import BackendError, UsageError
+from lab.registry import BackendName
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
@@ -26,20 +22,21 @@ __all__ = [
     "require_postgres",
 ]
 
-BackendName = Literal["sqlite", "postgresql"]
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_S = 3
 
 
 class Backend(Protocol):
     name: BackendName
-    url: str  # what the server gets as DATABASE_URL
+    url: str  # what the server gets as DATABASE_URL (may hold a password: never print it)
 
     def create(self) -> None: ...
 
     def drop(self) -> None: ...
 
-    def evidence(self, server_pid: int) -> dict[str, Any]: ...
+    def resources(self) -> dict[str, str]:
+        """What the run created outside its temp dir, by name, for the journal (no secrets)."""
+        ...
 
 
 class SqliteBackend:
@@ -55,15 +52,8 @@ class SqliteBackend:
     def drop(self) -> None:
         """Nothing to do: the file goes with the run's temp dir."""
 
-    def evidence(self, server_pid: int) -> dict[str, Any]:
-        fds = evidence.db_fds(server_pid, self.db_path)
-        db_file = evidence.db_file_state(self.db_path)
-        return {
-            "db_fds": fds.open if fds else None,
-            "db_fds_deleted": fds.deleted if fds else None,
-            "db_exists": db_file.exists,
-            "db_size": db_file.size,
-        }
+    def resources(self) -> dict[str, str]:
+        return {}
 
     def files(self) -> list[Path]:
         """The database and the journals SQLite may keep beside it."""
@@ -71,7 +61,11 @@ class SqliteBackend:
 
 
 class PostgresBackend:
-    """A database created for one run on an existing server, and dropped (``WITH (FORCE)``) after it."""
+    """A database and a role that owns it, created for one run on an existing server and dropped after it.
+
+    The app connects as that role, not as the administrator: a superuser ignores connection limits and
+    sees every database, so faults that depend on them could not show.
+    """
 
     name: BackendName = "postgresql"
 
@@ -81,10 +75,13 @@ class PostgresBackend:
         self._admin = make_url(admin_url).set(drivername="postgresql")
         # PostgreSQL silently truncates identifiers to 63 bytes; keep the whole name, or probes miss it.
         self.database = f"faultlab_{label.replace('-', '_')[:45]}_{secrets.token_hex(4)}"
-        self.url = self._admin.set(drivername="postgresql+psycopg", database=self.database).render_as_string(
-            hide_password=False
-        )
-        self._port = self._admin.port or 5432
+        self.role = self.database
+        password = secrets.token_urlsafe(18)
+        self.url = self._admin.set(
+            drivername="postgresql+psycopg", username=self.role, password=password, database=self.database
+        ).render_as_string(hide_password=False)
+        self._password = password
+        self.port = self._admin.port or 5432
         self._connection: Any = None
 
     def _connect(self) -> Any:
@@ -100,11 +97,17 @@ class PostgresBackend:
 
         try:
             self._connection = self._connect()
-            self._connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+            self._connection.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(self.role), sql.Literal(self._password))
+            )
+            self._connection.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.database), sql.Identifier(self.role))
+            )
         except psycopg.Error as exc:
             raise BackendError(f"could not create the run's PostgreSQL database {self.database}: {exc}") from exc
 
     def drop(self) -> None:
+        """Drop the database (``WITH (FORCE)``: its sessions go too) and the role; safe to call twice."""
         import psycopg
         from psycopg import sql
 
@@ -114,33 +117,27 @@ class PostgresBackend:
             self._connection.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database))
             )
+            self._connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role)))
         except psycopg.Error as exc:
             raise BackendError(f"could not drop the run's PostgreSQL database {self.database}: {exc}") from exc
         finally:
             self._connection.close()
             self._connection = None
 
-    def evidence(self, server_pid: int) -> dict[str, Any]:
+    def resources(self) -> dict[str, str]:
+        return {"database": self.database, "role": self.role}
+
+    def query(self, statement: Any, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A statement on the administrator's connection (not the app's role), for witnesses and actions."""
         import psycopg
 
+        if self._connection is None:
+            raise BackendError("the run's PostgreSQL database is not set up")
         try:
-            row = self._connection.execute(
-                "SELECT count(*), count(*) FILTER (WHERE state = 'idle in transaction')"
-                " FROM pg_stat_activity WHERE datname = %s",
-                (self.database,),
-            ).fetchone()
+            cursor = self._connection.execute(statement, params)
+            return list(cursor.fetchall()) if cursor.description else []
         except psycopg.Error as exc:
-            raise BackendError(f"PostgreSQL stopped answering the lab's probe: {exc}") from exc
-        return {"pg_connections": row[0], "pg_idle_in_transaction": row[1], "pg_tcp": self._tcp(server_pid)}
-
-    def _tcp(self, server_pid: int) -> int | None:
-        try:
-            connections = psutil.Process(server_pid).net_connections(kind="tcp")
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return None
-        return sum(
-            1 for c in connections if c.raddr and c.raddr.port == self._port and c.status == psutil.CONN_ESTABLISHED
-        )
+            raise BackendError(f"PostgreSQL stopped answering the lab: {exc}") from exc
 
 
 def postgres_problem(admin_url: str) -> str | None:

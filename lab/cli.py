@@ -70,12 +70,15 @@ class _Progress:
         self.console.print(f"  [bold]{run} run[/] · variant [cyan]{variant}[/]")
 
     def step_finished(self, run: RunName, step: StepResult) -> None:
-        mark = "" if not step.checks else ("[green]✓[/]" if step.passed else "[red]✗[/]")
+        applicable = [check for check in step.checks if check.applies]
+        mark = "" if not applicable else ("[green]✓[/]" if step.passed else "[red]✗[/]")
         title = escape(step.title or step.label)
         self.console.print(f"    {step.number:>2}. {title} {mark}")
         self.console.print(f"        [dim]{escape(evidence_line(step.observation))}[/]")
         for check in step.checks:
-            if not check.passed:
+            if check.outcome == "n/a":
+                self.console.print(f"        [yellow]{escape(check_line(check))}[/]")
+            elif not check.passed:
                 self.console.print(f"        [red]{escape(check_line(check))}[/]")
 
 
@@ -151,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return EXIT_USAGE
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    return _run_all(selected, options, console, errors)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return _run_all(selected, options, console, errors)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_all(selected: list[Entry], options: _Options, console: Console, errors: Console) -> int:

@@ -1,103 +1,187 @@
 """The observation harness: runs inside the server, around the target app, and changes nothing it serves.
 
-uvicorn serves ``lab.harness:create_app`` (``--factory``); ``FAULTLAB_TARGET`` names the variant's app
-(``module:attribute``). Requests under ``/_lab/`` go to the harness's own probe routes; everything else goes
-to the target untouched. Exceptions that escape the target are recorded (type and first line of the
-message) and re-raised, so the server behaves exactly as it would without the harness.
+uvicorn serves ``lab.harness:create_app`` (``--factory``); ``FAULTLAB_TARGET`` names the variant's ASGI app
+(``module:attribute``) and ``FAULTLAB_ENGINE`` optionally its engine. The harness observes without
+talking: pool events and request counts go into a shared-memory file (``lab.stats``) and exceptions that
+escape the app into a JSON-lines file, both read by the runner from outside. Exceptions are re-raised
+unchanged, so the server behaves exactly as it would without the harness. The only routes it adds,
+under ``/_lab/``, are the readiness check and the garbage-collector *actions*.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import json
 import os
 import re
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy import Engine, event
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lab.wire import PROBE_PREFIX, TARGET_ENV
+from lab import wire
+from lab.stats import StatsWriter
 
-__all__ = ["LabHarness", "create_app"]
+__all__ = ["LabHarness", "create_app", "describe_chain", "find_engine"]
 
 _BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)$")
+MAX_CHAIN = 8
+MAX_DETAILS = 3
 
 
-def describe_exception(exc: BaseException) -> list[dict[str, str]]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in describe_exception(inner)]
+def _describe(exc: BaseException, relation: str) -> dict[str, str]:
     kind = type(exc)
-    lines = str(exc).strip().splitlines()
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     # SQLAlchemy appends the SQL on later lines and a link in parentheses; the first line says what happened.
     message = _BACKGROUND.sub("", lines[0]) if lines else ""
-    return [{"type": f"{kind.__module__}.{kind.__qualname__}", "message": message}]
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic and FastAPI validation errors: the reasons are in errors(), not line 1
+        try:
+            reasons = [str(e.get("msg", "")) for e in errors() if isinstance(e, dict)]
+        except Exception:  # a broken errors() must not hide the exception itself
+            reasons = []
+        if reasons:
+            message = f"{message} {'; '.join(dict.fromkeys(reasons[:MAX_DETAILS]))}".strip()
+    return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": message, "relation": relation}
 
 
-def pool_counts(engine: Engine) -> dict[str, Any]:
-    pool = engine.pool
-    counts: dict[str, Any] = {"pool": type(pool).__name__}
-    if isinstance(pool, QueuePool):  # NullPool and StaticPool keep no such counts
-        counts.update(
-            size=pool.size(),
-            checked_out=pool.checkedout(),
-            checked_in=pool.checkedin(),
-            overflow=pool.overflow(),
-        )
-    return counts
+def describe_chain(exc: BaseException) -> list[dict[str, str]]:
+    """The exception, what caused it (``__cause__``) or what it interrupted (``__context__``), and every
+    leaf of an exception group: type, first line, and how each relates to the one before."""
+    chain: list[dict[str, str]] = []
+    seen: set[int] = set()
+
+    def visit(current: BaseException, relation: str) -> None:
+        if id(current) in seen or len(chain) >= MAX_CHAIN:
+            return
+        seen.add(id(current))
+        chain.append(_describe(current, relation))
+        if isinstance(current, BaseExceptionGroup):
+            for inner in current.exceptions:
+                visit(inner, "in group")
+        if current.__cause__ is not None:
+            visit(current.__cause__, "caused by")
+        elif current.__context__ is not None and not current.__suppress_context__:
+            visit(current.__context__, "while handling")
+
+    visit(exc, "raised")
+    return chain
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class _PoolWatch:
+    """Pool events kept as counts: which connection records are checked out, which DBAPI connections are open.
+
+    Sets of ids rather than counters, because SQLAlchemy can report a check-in without a check-out (a
+    checkout that failed half-way), and a counter would drift.
+    """
+
+    def __init__(self, engine: Engine, stats: StatsWriter) -> None:
+        self.stats = stats
+        self.checked_out: set[int] = set()
+        self.open: set[int] = set()
+        size = getattr(engine.pool, "size", None)
+        stats.put("pool_size", size() if callable(size) else -1)
+        stats.put("engine", 1)
+        event.listen(engine, "connect", self._connect)
+        event.listen(engine, "checkout", self._checkout)
+        event.listen(engine, "checkin", self._checkin)
+        event.listen(engine, "detach", self._checkin)
+        event.listen(engine, "close", self._close)
+        event.listen(engine, "close_detached", self._close_detached)
+        event.listen(engine, "invalidate", self._invalidate)
+
+    def _connect(self, dbapi_connection: Any, record: Any) -> None:
+        self.open.add(id(dbapi_connection))
+        self.stats.put("pool_open", len(self.open))
+        self.stats.add("pool_connects")
+
+    def _checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        self.checked_out.add(id(record))
+        self.stats.put("pool_checked_out", len(self.checked_out))
+        self.stats.add("pool_checkouts")
+
+    def _checkin(self, dbapi_connection: Any, record: Any) -> None:
+        self.checked_out.discard(id(record))
+        self.stats.put("pool_checked_out", len(self.checked_out))
+
+    def _close(self, dbapi_connection: Any, record: Any) -> None:
+        self._close_detached(dbapi_connection)
+
+    def _close_detached(self, dbapi_connection: Any) -> None:
+        self.open.discard(id(dbapi_connection))
+        self.stats.put("pool_open", len(self.open))
+
+    def _invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
+        self.stats.add("pool_invalidations")
 
 
 class LabHarness:
-    def __init__(self, target: ASGIApp, engine: Engine) -> None:
+    def __init__(self, target: ASGIApp, engine: Engine | None, *, stats_dir: Path, errors_dir: Path) -> None:
         self.target = target
-        self.engine = engine
-        self.errors: list[dict[str, str]] = []
-        self._lock = threading.Lock()
+        self.stats = StatsWriter(stats_dir)
+        self.pool_watch = _PoolWatch(engine, self.stats) if engine is not None else None
+        errors_dir.mkdir(parents=True, exist_ok=True)
+        self.errors_path = errors_dir / f"{os.getpid()}.jsonl"
+        self._errors_lock = threading.Lock()
         self.probes = Starlette(
             routes=[
-                Route(f"{PROBE_PREFIX}ready", self._ready),
-                Route(f"{PROBE_PREFIX}pool", self._pool),
-                Route(f"{PROBE_PREFIX}errors", self._errors),
-                Route(f"{PROBE_PREFIX}gc", self._gc, methods=["POST"]),
-                Route(f"{PROBE_PREFIX}gc/{{switch:str}}", self._gc_switch, methods=["POST"]),
+                Route(f"{wire.PROBE_PREFIX}ready", self._ready),
+                Route(f"{wire.PROBE_PREFIX}gc", self._gc, methods=["POST"]),
+                Route(f"{wire.PROBE_PREFIX}gc/{{switch:str}}", self._gc_switch, methods=["POST"]),
             ]
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PROBE_PREFIX):
+        if scope["type"] != "http":
+            await self.target(scope, receive, send)
+            return
+        if scope["path"].startswith(wire.PROBE_PREFIX):
             await self.probes(scope, receive, send)
             return
+        self.stats.add("requests_started")
         try:
             await self.target(scope, receive, send)
         except Exception as exc:
-            with self._lock:
-                self.errors.extend(describe_exception(exc))
+            self._record(exc, scope)
             raise
+        finally:
+            # After the target returns, FastAPI has run the dependencies' clean-up too.
+            self.stats.add("requests_finished")
 
-    # Probe routes are async and touch no session, so they answer even when every worker thread is
-    # blocked waiting for a pooled connection.
+    def _record(self, exc: BaseException, scope: Scope) -> None:
+        record = {
+            "step": _header(scope, wire.STEP_HEADER),
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "time": time.time(),
+            "chain": describe_chain(exc),
+        }
+        with self._errors_lock, open(self.errors_path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+        self.stats.add("exceptions")
+
     async def _ready(self, request: Request) -> JSONResponse:
-        return JSONResponse({"pid": os.getpid()})
-
-    async def _pool(self, request: Request) -> JSONResponse:
-        return JSONResponse(pool_counts(self.engine))
-
-    async def _errors(self, request: Request) -> JSONResponse:
-        since = int(request.query_params.get("since", "0"))
-        with self._lock:
-            return JSONResponse({"total": len(self.errors), "errors": self.errors[since:]})
+        return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None})
 
     async def _gc(self, request: Request) -> JSONResponse:
         """An action, not an observation: it changes what happens next, and the report says so."""
-        before = pool_counts(self.engine)
-        collected = gc.collect()
-        return JSONResponse({"collected": collected, "before": before, "after": pool_counts(self.engine)})
+        return JSONResponse({"collected": gc.collect()})
 
     async def _gc_switch(self, request: Request) -> JSONResponse:
         """An action: switching the collector off makes a leak deterministic (and shows it is the collector
@@ -112,22 +196,38 @@ class LabHarness:
         return JSONResponse({"enabled": gc.isenabled()})
 
 
-def load_target(spec: str) -> tuple[ASGIApp, Engine]:
-    module_name, _, attribute = spec.partition(":")
-    module = importlib.import_module(module_name)
-    target = getattr(module, attribute or "app")
-    # A variant that builds its own engine exposes it as `engine`; otherwise it uses the app's.
-    engine = getattr(module, "engine", None)
-    if engine is None:
-        from app import database
+def _load(reference: str) -> Any:
+    module_name, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module_name), attribute or "app")
 
-        engine = database.engine
-    return target, engine
+
+def find_engine(target: Any, module_name: str) -> Engine | None:
+    """The engine the target serves: ``app.state.engine``, else the target module's ``engine``, else the one
+    Engine held by any loaded module of the app (None if there is none, or several to choose from)."""
+    state_engine = getattr(getattr(target, "state", None), "engine", None)
+    if isinstance(state_engine, Engine):
+        return state_engine
+    module_engine = getattr(sys.modules.get(module_name), "engine", None)
+    if isinstance(module_engine, Engine):
+        return module_engine
+    found = {
+        id(value): value
+        for module in list(sys.modules.values())
+        if not getattr(module, "__name__", "").startswith(("sqlalchemy", "lab."))
+        for value in list(vars(module).values())
+        if isinstance(value, Engine)
+    }
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def create_app() -> LabHarness:
-    spec = os.environ.get(TARGET_ENV)
-    if not spec:
-        raise RuntimeError(f"{TARGET_ENV} is not set; it names the app to serve, e.g. faults.missing_yield:app")
-    target, engine = load_target(spec)
-    return LabHarness(target, engine)
+    reference = os.environ.get(wire.TARGET_ENV)
+    run_dir = os.environ.get(wire.RUN_DIR_ENV)
+    if not reference or not run_dir:
+        raise RuntimeError(f"{wire.TARGET_ENV} and {wire.RUN_DIR_ENV} must be set (the lab sets them)")
+    target = _load(reference)
+    engine_reference = os.environ.get(wire.ENGINE_ENV)
+    engine = _load(engine_reference) if engine_reference else find_engine(target, reference.partition(":")[0])
+    return LabHarness(
+        target, engine, stats_dir=Path(run_dir) / wire.STATS_DIR, errors_dir=Path(run_dir) / wire.ERRORS_DIR
+    )

@@ -1,30 +1,41 @@
-"""Compare what was observed with what an experiment expects."""
+"""Compare what was observed with what an experiment expects: pass, fail, or n/a (not observable here)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lab.observations import Observation, applies
+from lab import registry
+from lab.observations import Observation
 from lab.results import Check
 from lab.spec import Match, Matcher
 
 __all__ = ["describe", "judge"]
 
 
-def judge(expectations: dict[str, Matcher], observation: Observation, *, backend: str = "sqlite") -> list[Check]:
-    """One check per expectation, leaving out witnesses the backend does not have (no fds on PostgreSQL)."""
+def judge(expectations: dict[str, Matcher], observation: Observation, *, backend: str) -> list[Check]:
+    """One check per expectation. Observations that do not exist on this backend (no file descriptors on
+    PostgreSQL) are left out; those a witness could not make on this machine are n/a, with the reason."""
+    known = registry.observations()
     checks = []
     for name, matcher in expectations.items():
-        if not applies(name, backend):
+        if backend not in known[name].backends:
             continue
-        observed = getattr(observation, name)
-        checks.append(
-            Check(observation=name, expected=describe(matcher), observed=observed, passed=_holds(matcher, observed))
-        )
+        expected = describe(matcher)
+        if name in observation.unavailable:
+            checks.append(
+                Check(observation=name, expected=expected, observed=None, outcome="n/a", reason=observation.unavailable[name])
+            )
+            continue
+        observed = observation[name]
+        outcome = "pass" if _holds(matcher, observed) else "fail"
+        checks.append(Check(observation=name, expected=expected, observed=observed, outcome=outcome))
     return checks
 
 
 def _holds(matcher: Matcher, observed: Any) -> bool:
+    """Every bound must hold; a missing value (None) holds none of them, ``not_contains`` included."""
+    if observed is None:
+        return False
     if not isinstance(matcher, Match):
         return _same(matcher, observed)
     text = observed if isinstance(observed, str) else None
@@ -33,7 +44,7 @@ def _holds(matcher: Matcher, observed: Any) -> bool:
         matcher.min is None or (_is_number(observed) and observed >= matcher.min),
         matcher.max is None or (_is_number(observed) and observed <= matcher.max),
         matcher.contains is None or (text is not None and matcher.contains in text),
-        matcher.not_contains is None or matcher.not_contains not in (text or ""),
+        matcher.not_contains is None or (text is not None and matcher.not_contains not in text),
     ]
     return all(conditions)
 

@@ -81,17 +81,23 @@ def run_experiment(
             result.runs[run] = execute_run(experiment, run, workdir / run, listener, store, finish_stop=stopping.append)
             if result.runs[run].status == "interrupted":
                 break
+        # Every server has stopped before the report is written, so its log ends with its shutdown.
+        _stop_all(stopping)
         result.ended_at = datetime.now(UTC)
         result.verdict = result.decide()
         result.report_dir = str(write_report(result, experiment, out_dir, workdir))
     finally:
-        for server in stopping:
-            server.stop()
+        _stop_all(stopping)
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     if result.verdict is Verdict.INTERRUPTED:
         raise Interrupted(result)
     return result
+
+
+def _stop_all(servers: list[LabServer]) -> None:
+    while servers:
+        servers.pop().stop()
 
 
 class Interrupted(KeyboardInterrupt):

@@ -76,8 +76,9 @@ def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:
     lines += [
         "## Files",
         "",
-        "`journal.json` has every observation and check of both runs; `fault-server.log` and "
-        "`fix-server.log` are the servers' own output (tracebacks included).",
+        "`journal.json` has every observation and check of both runs (with each step's timeline and the "
+        "server's exceptions, chained), and the PostgreSQL database and role each run used; `fault-server.log` "
+        "and `fix-server.log` are the servers' own output (tracebacks included), each to its shutdown.",
         "",
     ]
     return "\n".join(lines)
@@ -87,7 +88,12 @@ def _count(run: RunResult | None) -> str:
     if run is None:
         return "did not run"
     passed = sum(check.passed for check in run.checks)
-    return f"{passed}/{len(run.checks)} checks" + ("" if run.status == "completed" else f", {run.status}")
+    applicable = sum(check.applies for check in run.checks)
+    not_applicable = len(run.checks) - applicable
+    text = f"{passed}/{applicable} checks" + (f" ({not_applicable} n/a here)" if not_applicable else "")
+    if not run.judged:
+        text += ", not judged: no check could be made here"
+    return text + ("" if run.status == "completed" else f", {run.status}")
 
 
 def _verdict(result: ExperimentResult) -> str:
@@ -178,7 +184,7 @@ def _checks(result: ExperimentResult) -> list[str]:
                 observed = _md(repr(check.observed))
                 if len(observed) > 80:
                     observed = observed[:79] + "…"
-                mark = "✅" if check.passed else "❌"
+                mark = {"pass": "✅ pass", "fail": "❌ FAIL", "n/a": f"➖ n/a: {_md(check.reason or '')}"}[check.outcome]
                 lines.append(
                     f"| {run} | {step.number} | `{check.observation}` | {_md(check.expected)} | {observed} | {mark} |"
                 )

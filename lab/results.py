@@ -14,11 +14,23 @@ from lab.spec import RunName
 __all__ = ["Check", "ExperimentResult", "RunResult", "StepResult", "Verdict"]
 
 
+Outcome = Literal["pass", "fail", "n/a"]
+
+
 class Check(BaseModel):
     observation: str
     expected: str
     observed: Any
-    passed: bool
+    outcome: Outcome
+    reason: str | None = Field(None, description="why a check is n/a: the witness could not observe here")
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "pass"
+
+    @property
+    def applies(self) -> bool:
+        return self.outcome != "n/a"
 
 
 class StepResult(BaseModel):
@@ -28,11 +40,12 @@ class StepResult(BaseModel):
     title: str | None = None
     note: str | None = None
     observation: Observation
+    duration_s: float = Field(description="wall time of the step's own work, observation excluded")
     checks: list[Check] = Field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
+        return all(check.passed for check in self.checks if check.applies)
 
 
 class RunResult(BaseModel):
@@ -43,15 +56,25 @@ class RunResult(BaseModel):
     steps: list[StepResult] = Field(default_factory=list)
     started_at: datetime
     ended_at: datetime | None = None
+    resources: dict[str, str] = Field(
+        default_factory=dict, description="what the run created outside its temp dir (PostgreSQL database, role)"
+    )
 
     @property
     def checks(self) -> list[Check]:
         return [check for step in self.steps for check in step.checks]
 
     @property
+    def judged(self) -> bool:
+        """At least one check could be made: a run whose every check was n/a proves nothing."""
+        return any(check.applies for check in self.checks)
+
+    @property
     def held(self) -> bool:
-        """Every expectation of this run was observed (and the run got to the end)."""
-        return self.status == "completed" and all(check.passed for check in self.checks)
+        """Every applicable expectation of this run was observed (and the run got to the end)."""
+        return (
+            self.status == "completed" and self.judged and all(c.passed for c in self.checks if c.applies)
+        )
 
 
 class Verdict(StrEnum):
@@ -59,6 +82,7 @@ class Verdict(StrEnum):
     FAULT_NOT_REPRODUCED = "fault not reproduced"
     FIX_DID_NOT_HOLD = "fix did not hold"
     NEITHER = "fault not reproduced, fix did not hold"
+    NOT_JUDGED = "not judged"  # no check could be made here: nothing was proven either way
     ERROR = "error"
     INTERRUPTED = "interrupted"
 
@@ -86,6 +110,8 @@ class ExperimentResult(BaseModel):
             return Verdict.INTERRUPTED
         if "error" in statuses:
             return Verdict.ERROR
+        if not all(run.judged for run in self.runs.values()):
+            return Verdict.NOT_JUDGED
         reproduced, held = self.runs["fault"].held, self.runs["fix"].held
         if reproduced and held:
             return Verdict.AS_EXPECTED

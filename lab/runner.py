@@ -1,30 +1,38 @@
-"""One run of an experiment (the fault run or the fix run): start the variant, execute the steps, observe."""
+"""One run of an experiment (the fault run or the fix run): start the variant, execute the steps, observe.
+
+Observing never talks to the served process: the witnesses read the harness's shared memory, the
+operating system and the database (see ``lab.stats``). A step is timed on its own; the witnesses are read
+after it, once the server has finished every request the step sent.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
-
-from lab import client, variants
-from lab.backends import Backend, SqliteBackend
-from lab.errors import LabError, ServerError
+from lab import registry, requests, variants, wire
+from lab.backends import Backend
+from lab.context import RunContext
+from lab.errorlog import ErrorLog
+from lab.errors import LabError
 from lab.judge import judge
-from lab.observations import Observation, ServerException
+from lab.observations import Observation, Sample
+from lab.registry import Action, Unobservable, Witness
 from lab.results import RunResult, StepResult
 from lab.server import LabServer
 from lab.setup import prepare_database
-from lab.spec import ActionStep, Experiment, ProbeStep, RequestStep, RunName, RunSpec, Step
+from lab.spec import ActionStepBase, Experiment, RequestStep, RunName, Step
 
 __all__ = ["Listener", "execute_run"]
 
 SETTLE_DEADLINE_S = 1.0
-SETTLE_INTERVAL_S = 0.03
+TIMELINE_INTERVAL_S = 0.025
+TIMELINE_MAX_SAMPLES = 2000
 
 
 class Listener(Protocol):
@@ -35,146 +43,159 @@ class Listener(Protocol):
     def step_finished(self, run: RunName, step: StepResult) -> None: ...
 
 
+class _Timeline:
+    """Samples the cheap witnesses every few milliseconds in a thread of the lab while a step runs."""
+
+    def __init__(self, witnesses: list[Witness], ctx: RunContext) -> None:
+        self.witnesses = witnesses
+        self.ctx = ctx
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lab-timeline", daemon=True)
+
+    def _loop(self) -> None:
+        started = time.monotonic()
+        while len(self.samples) < TIMELINE_MAX_SAMPLES:
+            values: dict[str, float] = {}
+            for witness in self.witnesses:
+                try:
+                    values |= witness.sample(self.ctx)
+                except (Unobservable, LabError, OSError):
+                    continue
+            self.samples.append(Sample(t=round(time.monotonic() - started, 4), values=values))
+            if self._stop.wait(TIMELINE_INTERVAL_S):
+                return
+
+    def __enter__(self) -> _Timeline:
+        if self.witnesses:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 class _Run:
-    """The state of one run: its server, its database file, and the server errors already attributed."""
+    """The state of one run: its server, its witnesses, its actions (made once, cleaned up at the end)."""
 
     def __init__(self, experiment: Experiment, run: RunName, workdir: Path, backend: Backend) -> None:
-        self.spec: RunSpec = getattr(experiment, run)
-        self.backend = backend
-        env = {**self.spec.env, "DATABASE_URL": backend.url}
-        self.server = LabServer(variants.target(self.spec.variant), workdir=workdir, env=env, name="server")
-        self.errors_seen = 0
-
-    # -- evidence -------------------------------------------------------------------------------------
-    def _probe(self, path: str, *, method: str = "GET") -> dict[str, Any]:
-        try:
-            return client.probe(self.server.base_url, path, method=method)
-        except httpx.HTTPError as exc:
-            self.server.check_alive("during the run")
-            raise ServerError(f"the lab harness did not answer {method} {path}: {exc}") from exc
-
-    def pool(self) -> dict[str, Any]:
-        return self._probe("/_lab/pool")
-
-    def settled_pool(self) -> dict[str, Any]:
-        """A yield dependency's cleanup runs after the response is sent: read until the count stops moving."""
-        deadline = time.monotonic() + SETTLE_DEADLINE_S
-        last = self.pool()
-        while time.monotonic() < deadline:
-            time.sleep(SETTLE_INTERVAL_S)
-            current = self.pool()
-            if current.get("checked_out") == last.get("checked_out"):
-                return current
-            last = current
-        return last
-
-    def new_server_errors(self) -> list[ServerException]:
-        answer = self._probe(f"/_lab/errors?since={self.errors_seen}")
-        self.errors_seen = answer["total"]
-        return [ServerException(**error) for error in answer["errors"]]
-
-    def common_evidence(self) -> dict[str, Any]:
-        pool = self.settled_pool()
-        errors = self.new_server_errors()
-        return {
-            "pool_checked_out": pool.get("checked_out"),
-            "pool_overflow": pool.get("overflow"),
-            "exceptions": len(errors),
-            "error": "\n".join(dict.fromkeys(str(e) for e in errors)) or None,
-            **self.backend.evidence(self.server.pid),
-        }
-
-    # -- steps ----------------------------------------------------------------------------------------
-    def execute(self, step: Step) -> Observation:
-        started = time.monotonic()
-        if isinstance(step, RequestStep):
-            facts = self._request(step)
-        elif isinstance(step, ActionStep):
-            facts = {"action": self._action(step)}
-        else:
-            assert isinstance(step, ProbeStep)
-            facts = {}
-        facts.update(self.common_evidence())
-        facts["duration_s"] = round(time.monotonic() - started, 3)
-        return Observation(**facts)
-
-    def _request(self, step: RequestStep) -> dict[str, Any]:
-        pool_series: list[int] = []
-        fd_series: list[int] = []
-
-        def sample(_: client.Outcome) -> None:
-            pool_series.append(self.settled_pool().get("checked_out", -1))
-            if isinstance(self.backend, SqliteBackend):
-                fds = self.backend.evidence(self.server.pid)["db_fds"]
-                fd_series.append(-1 if fds is None else fds)
-
-        outcomes = client.send_many(
-            self.server.base_url,
-            step.method,
-            step.path,
-            step.json_body,
-            repeat=step.repeat,
-            concurrency=step.concurrency,
-            timeout_s=step.timeout_s,
-            after_each=sample if step.sample_each else None,
+        spec = getattr(experiment, run)
+        self.variant = variants.resolve(spec.variant)
+        self.server = LabServer(
+            self.variant,
+            workdir=workdir,
+            env={**spec.env, "DATABASE_URL": backend.url},
+            cwd=spec.cwd,
+            workers=spec.workers,
         )
-        statuses = Counter(o.status for o in outcomes if o.status is not None)
-        first_failure = next((i for i, o in enumerate(outcomes, 1) if not o.ok), None)
-        last = outcomes[-1]
-        facts: dict[str, Any] = {
-            "requests": len(outcomes),
-            "status": next(iter(statuses)) if len(statuses) == 1 and sum(statuses.values()) == len(outcomes) else None,
-            "statuses": {str(code): n for code, n in sorted(statuses.items())},
-            "ok": sum(o.ok for o in outcomes),
-            "server_errors": sum(1 for o in outcomes if o.status is not None and o.status >= 500),
-            "timeouts": sum(o.failure == "timeout" for o in outcomes),
-            "transport_errors": sum(o.failure == "transport" for o in outcomes),
-            "first_failure_at": first_failure,
-            "rows": last.rows,
-            "body": last.body,
-        }
-        if step.sample_each:
-            facts["pool_checked_out_series"] = pool_series
-            facts["pool_checked_out_peak"] = max(pool_series, default=None)
-            facts["db_fds_series"] = fd_series or None
-        return facts
+        self.ctx = RunContext(run, workdir, backend, self.server)
+        self.backend = backend
+        self.errors = ErrorLog(workdir / wire.ERRORS_DIR)
+        self.witnesses = [w for w in registry.witnesses().values() if backend.name in w.backends]
+        self.sampling = [w for w in self.witnesses if w.sampled]
+        self.actions: dict[str, Action] = {}
 
-    def _action(self, step: ActionStep) -> str:
-        match step.action:
-            case "delete_db":
-                assert isinstance(self.backend, SqliteBackend), "the spec allows delete_db on sqlite only"
-                removed = [p.name for p in self.backend.files() if _unlink(p)]
-                return f"deleted {', '.join(removed)}" if removed else "nothing to delete: no database file"
-            case "restart":
-                old_pid = self.server.pid
-                self.server.restart()
-                self.errors_seen = 0
-                return f"restarted the server (pid {old_pid} → {self.server.pid})"
-            case "migrate":
-                from lab.setup import migrate_to_head
+    def action(self, name: str) -> Action:
+        if name not in self.actions:
+            self.actions[name] = registry.actions()[name]()
+        return self.actions[name]
 
-                return migrate_to_head(self.backend.url)
-            case "gc_collect":
-                answer = self._probe("/_lab/gc", method="POST")
-                before, after = answer["before"].get("checked_out"), answer["after"].get("checked_out")
-                return f"gc.collect() in the server: checked out {before} → {after}"
-            case "gc_disable" | "gc_enable":
-                switch = step.action.removeprefix("gc_")
-                self._probe(f"/_lab/gc/{switch}", method="POST")
-                return f"the server's garbage collector is {switch}d"
-            case "wait":
-                assert step.seconds is not None
-                time.sleep(step.seconds)
-                return f"waited {step.seconds:g} s"
-        raise AssertionError(step.action)  # pragma: no cover - the spec allows no other action
+    def cleanup(self) -> list[str]:
+        """Every action's clean-up, each whatever the others do; the problems, in words."""
+        problems = []
+        for action in self.actions.values():
+            try:
+                action.cleanup(self.ctx)
+            except Exception as exc:  # one failed clean-up must not skip the others
+                problems.append(f"clean-up of {action.name} failed: {exc}")
+        return problems
+
+    # -- observing --------------------------------------------------------------------------------------
+    def settle(self) -> None:
+        """Wait (briefly) until the server has finished every request: a yield dependency's clean-up runs
+        after the response is sent. Read from shared memory, so waiting disturbs nothing."""
+        deadline = time.monotonic() + SETTLE_DEADLINE_S
+        while time.monotonic() < deadline:
+            counters = self.ctx.counters()
+            if counters is None or counters.in_flight <= 0:
+                return
+            time.sleep(0.002)
+
+    def sample(self, into: dict[str, list[float]], unavailable: dict[str, str]) -> None:
+        self.settle()
+        for witness in self.sampling:
+            try:
+                for name, value in witness.sample(self.ctx).items():
+                    into.setdefault(name, []).append(value)
+            except Unobservable as exc:
+                unavailable.update({f"{name}_series": str(exc) for name in witness.sampled})
+                unavailable.update({f"{name}_peak": str(exc) for name in witness.sampled})
+
+    def observe(self) -> tuple[dict[str, Any], dict[str, str]]:
+        values: dict[str, Any] = {}
+        unavailable: dict[str, str] = {}
+        for witness in self.witnesses:
+            try:
+                values |= witness.observe(self.ctx)
+            except Unobservable as exc:
+                unavailable |= {spec.name: str(exc) for spec in witness.observations}
+        return values, unavailable
+
+    # -- steps ------------------------------------------------------------------------------------------
+    def execute(self, number: int, step: Step) -> StepResult:
+        self.ctx.step = number
+        series: dict[str, list[float]] = {}
+        unavailable: dict[str, str] = {}
+        after_each: Callable[[], None] | None = None
+        if isinstance(step, RequestStep) and step.sample_each:
+            after_each = lambda: self.sample(series, unavailable)  # noqa: E731
+        with _Timeline(self.sampling, self.ctx) as timeline:
+            started = time.monotonic()
+            if isinstance(step, RequestStep):
+                facts = requests.execute(step, self.ctx, after_each)
+            elif isinstance(step, ActionStepBase):
+                facts = {"action": self.action(step.action).run(self.ctx, step.params())}
+            else:
+                facts = {}
+            duration = round(time.monotonic() - started, 3)
+        self.settle()
+        self.server.check_alive("during the run")
+        self.ctx.exceptions = self.errors.read_new()
+        observed, missing = self.observe()
+        values = facts | observed | {"duration_s": duration}
+        for name, points in series.items():
+            values[f"{name}_series"] = points
+            values[f"{name}_peak"] = max(points)
+        observation = Observation(
+            values=values,
+            unavailable=missing | unavailable,
+            timeline=timeline.samples,
+            exceptions=self.ctx.exceptions,
+        )
+        return StepResult(
+            number=number,
+            kind=step.kind,
+            label=step.label(),
+            title=step.title,
+            note=step.note,
+            observation=observation,
+            duration_s=duration,
+            checks=judge(step.expect.get(self.ctx.run, {}), observation, backend=self.backend.name),
+        )
 
 
-def _unlink(path: Path) -> bool:
+@contextmanager
+def _stopped(state: _Run, finish_stop: Callable[[LabServer], None] | None) -> Iterator[None]:
     try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
+        yield
+    finally:
+        if finish_stop is None:
+            state.server.stop()
+        else:
+            state.server.terminate()
+            finish_stop(state.server)
 
 
 def execute_run(
@@ -186,7 +207,7 @@ def execute_run(
     *,
     finish_stop: Callable[[LabServer], None] | None = None,
 ) -> RunResult:
-    """Run every step of ``run``; the server is stopped whatever happens, Ctrl+C included.
+    """Run every step of ``run``; the server is stopped and the actions cleaned up whatever happens.
 
     With ``finish_stop``, the server is only told to shut down and handed over, so that its shutdown
     overlaps with what comes next; the caller must ``stop()`` it. A ``KeyboardInterrupt`` ends the run with
@@ -194,35 +215,29 @@ def execute_run(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     state = _Run(experiment, run, workdir, backend)
-    result = RunResult(run=run, variant=state.spec.variant, started_at=datetime.now(UTC))
-    listener.run_started(run, state.spec.variant)
+    result = RunResult(
+        run=run, variant=state.variant.name, started_at=datetime.now(UTC), resources=backend.resources()
+    )
+    listener.run_started(run, state.variant.name)
     try:
-        backend.create()
-        prepare_database(experiment.setup, backend.url)
-        state.server.start()
-        for number, step in experiment.steps_for(run):
-            observation = state.execute(step)
-            step_result = StepResult(
-                number=number,
-                kind=step.kind,
-                label=step.label(),
-                title=step.title,
-                note=step.note,
-                observation=observation,
-                checks=judge(step.expect.get(run, {}), observation, backend=backend.name),
-            )
-            result.steps.append(step_result)
-            listener.step_finished(run, step_result)
+        with _stopped(state, finish_stop):
+            try:
+                backend.create()
+                prepare_database(experiment.setup, backend.url)
+                state.server.start()
+                for number, step in experiment.steps_for(run):
+                    step_result = state.execute(number, step)
+                    result.steps.append(step_result)
+                    listener.step_finished(run, step_result)
+            finally:
+                problems = state.cleanup()
+                if problems and result.error is None:
+                    result.status, result.error = "error", "; ".join(problems)
     except LabError as exc:
         result.status, result.error = "error", str(exc)
     except KeyboardInterrupt:
         result.status, result.error = "interrupted", "interrupted (Ctrl+C or SIGTERM)"
     finally:
-        if finish_stop is None:
-            state.server.stop()
-        else:
-            state.server.terminate()
-            finish_stop(state.server)
         try:
             backend.drop()
         except LabError as exc:

@@ -13,14 +13,15 @@ from types import TracebackType
 
 import httpx
 
-from lab import client
+import psutil
+
+from lab import client, wire
 from lab.errors import ServerError
 from lab.process import log_tail, spawn, stop, terminate
-from lab.wire import PROBE_PREFIX, TARGET_ENV
+from lab.variants import PROJECT_ROOT, Variant
 
 __all__ = ["START_DEADLINE_S", "LabServer"]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START_DEADLINE_S = 30.0
 GRACEFUL_SHUTDOWN_S = 2
 APP_SETTINGS = frozenset({"DATABASE_URL", "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT"})
@@ -34,10 +35,22 @@ class LabServer:
     port can never collide with a run.
     """
 
-    def __init__(self, target: str, *, workdir: Path, env: Mapping[str, str], name: str = "server") -> None:
-        self.target = target
-        self.workdir = workdir
+    def __init__(
+        self,
+        variant: Variant,
+        *,
+        workdir: Path,
+        env: Mapping[str, str],
+        cwd: str | None = None,
+        workers: int = 1,
+        name: str = "server",
+    ) -> None:
+        self.variant = variant
+        self.target = variant.target
+        self.workdir = workdir  # the run's dir: the log and what the harness writes
+        self.cwd = cwd  # the server's working directory, relative to workdir (default: workdir itself)
         self.env = dict(env)
+        self.workers = workers
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = ""
@@ -56,11 +69,12 @@ class LabServer:
             "--host", "127.0.0.1", "--port", "0", "--app-dir", str(PROJECT_ROOT),
             "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S),
         ]  # fmt: skip
-        # The app's own settings come from the experiment only, never from the user's shell.
-        inherited = {k: v for k, v in os.environ.items() if k not in APP_SETTINGS}
-        env = {**inherited, **self.env, TARGET_ENV: self.target, "PYTHONUNBUFFERED": "1"}
+        if self.workers > 1:
+            argv += ["--workers", str(self.workers)]
+        cwd = self.workdir / self.cwd if self.cwd else self.workdir
+        cwd.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.proc = spawn(argv, cwd=self.workdir, env=env, log_path=self.log_path)
+        self.proc = spawn(argv, cwd=cwd, env=self._environment(), log_path=self.log_path)
         try:
             port = self._await_port(offset, deadline_s)
             self.base_url = f"http://127.0.0.1:{port}"
@@ -68,6 +82,33 @@ class LabServer:
         except BaseException:
             self.stop()
             raise
+
+    def _environment(self) -> dict[str, str]:
+        # The app's own settings come from the experiment only, never from the user's shell.
+        inherited = {
+            k: v for k, v in os.environ.items() if k not in APP_SETTINGS and not k.startswith("FAULTLAB_")
+        }
+        paths = dict.fromkeys([str(self.variant.app_dir), str(PROJECT_ROOT)])
+        env = {
+            **inherited,
+            **self.env,
+            wire.TARGET_ENV: self.target,
+            wire.RUN_DIR_ENV: str(self.workdir),
+            "PYTHONPATH": os.pathsep.join(paths),
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.variant.engine:
+            env[wire.ENGINE_ENV] = self.variant.engine
+        return env
+
+    def pids(self) -> set[int]:
+        """The server's processes: uvicorn, and its workers when there are several."""
+        if self.proc is None:
+            return set()
+        try:
+            return {self.proc.pid, *(child.pid for child in psutil.Process(self.proc.pid).children(recursive=True))}
+        except psutil.NoSuchProcess:
+            return {self.proc.pid}
 
     def _await_port(self, offset: int, deadline_s: float) -> int:
         deadline = time.monotonic() + deadline_s
@@ -87,7 +128,7 @@ class LabServer:
         while time.monotonic() < deadline:
             self.check_alive("while starting")
             try:
-                client.probe(self.base_url, f"{PROBE_PREFIX}ready", timeout_s=1.0)
+                client.probe(self.base_url, f"{wire.PROBE_PREFIX}ready", timeout_s=1.0)
                 return
             except httpx.HTTPError:
                 pass
@@ -116,8 +157,11 @@ class LabServer:
         self.proc = None
         return code
 
-    def restart(self) -> None:
+    def restart(self, *, cwd: str | None = None) -> None:
+        """Stop, then start again (in another working directory when ``cwd`` is given)."""
         self.stop()
+        if cwd is not None:
+            self.cwd = cwd
         self.start()
 
     def __enter__(self) -> LabServer:

@@ -1,33 +1,42 @@
 """The experiment file's schema (pydantic): what a TOML file in ``experiments/`` may say.
 
-Experiment files are data. They name a variant from ``faults/`` (or ``app``) and the built-in steps;
-nothing in them is imported or evaluated, and no path in them leaves the run's temp dir.
+Experiment files are data. They name a variant from ``faults/`` (or ``app``), actions and observations
+from the registry (``lab.registry``); nothing in them is imported or evaluated, and no path in them leaves
+the run's temp dir. Everything that can be checked before a run is checked here: an observation's name,
+whether the step produces it, whether the matcher fits its type, and whether each run has a check that
+applies on every backend the experiment lists.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from lab.observations import OBSERVABLE
+from lab import registry
+from lab.registry import MATCHERS, BackendName, Kind, ObservationSpec, Produced
+from lab.spec_types import RELATIVE_DIR
 
 __all__ = [
     "RUNS",
     "ActionStep",
     "Experiment",
+    "Match",
     "Matcher",
     "ProbeStep",
     "RequestStep",
     "RunName",
+    "RunSpec",
     "Step",
+    "matcher_problem",
 ]
 
 RunName = Literal["fault", "fix"]
 RUNS: tuple[RunName, ...] = ("fault", "fix")
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
-ENV_ALLOWED = frozenset({"DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT"})
+# The lab sets these itself, and an experiment (data) must not be able to run code through them.
+ENV_FORBIDDEN = re.compile(r"^(PYTHON.*|LD_.*|FAULTLAB_.*|DATABASE_URL|PATH|HOME)$")
 
 
 class _Strict(BaseModel):
@@ -54,6 +63,31 @@ class Match(_Strict):
 Matcher = bool | int | str | Match
 Expectations = dict[str, Matcher]
 
+_BARE_TYPE = {Kind.COUNT: "a whole number", Kind.FLAG: "true or false", Kind.TEXT: "text in quotes"}
+
+
+def _fits(kind: Kind, value: Any) -> bool:
+    if kind is Kind.COUNT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is Kind.FLAG:
+        return isinstance(value, bool)
+    return kind is Kind.TEXT and isinstance(value, str)
+
+
+def matcher_problem(spec: ObservationSpec, matcher: Matcher) -> str | None:
+    """Why ``matcher`` can never be checked against ``spec``'s observation, or None if it fits."""
+    allowed = MATCHERS[spec.kind]
+    if not allowed:
+        hint = "its _peak" if spec.kind is Kind.SERIES else "ok, status or server_errors"
+        return f"{spec.name} is a {spec.kind} and is not matched directly; match {hint} instead"
+    used = matcher.model_fields_set if isinstance(matcher, Match) else {"equals"}
+    if unfit := sorted(used - allowed):
+        return f"{spec.name} is a {spec.kind}: use {', '.join(sorted(allowed))}, not {', '.join(unfit)}"
+    value = matcher.equals if isinstance(matcher, Match) else matcher
+    if "equals" in used and not _fits(spec.kind, value):
+        return f"{spec.name} is a {spec.kind}: expected {_BARE_TYPE[spec.kind]}, not {value!r}"
+    return None
+
 
 class _StepBase(_Strict):
     title: str | None = Field(None, max_length=120)
@@ -61,23 +95,67 @@ class _StepBase(_Strict):
     expect: dict[RunName, Expectations] = Field(default_factory=dict)
     note: str | None = Field(None, description="a sentence for the report, under the step")
 
-    @field_validator("expect")
-    @classmethod
-    def _known_observations(cls, expect: dict[RunName, Expectations]) -> dict[RunName, Expectations]:
-        for run, checks in expect.items():
-            unknown = sorted(set(checks) - OBSERVABLE)
-            if unknown:
-                raise ValueError(
-                    f"expect.{run} names no known observation: {', '.join(unknown)} "
-                    f"(known: {', '.join(sorted(OBSERVABLE))})"
-                )
-        return expect
+    def produces(self) -> frozenset[Produced]:
+        return frozenset({"any"})
 
     @model_validator(mode="after")
-    def _expect_only_where_run(self) -> _StepBase:
+    def _expectations_fit(self) -> _StepBase:
         if self.only is not None and set(self.expect) - {self.only}:
             raise ValueError(f"step runs only in the {self.only} run, so it can only expect.{self.only}")
+        known = registry.observations()
+        produced = self.produces()
+        problems = []
+        for run, checks in self.expect.items():
+            unknown = sorted(set(checks) - set(known))
+            if unknown:
+                problems.append(
+                    f"expect.{run} names no known observation: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+                )
+            for name in sorted(set(checks) & set(known)):
+                spec = known[name]
+                if spec.produced not in produced:
+                    problems.append(f"expect.{run}.{name}: {_not_produced(spec, self)}")
+                elif problem := matcher_problem(spec, checks[name]):
+                    problems.append(f"expect.{run}.{name}: {problem}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def label(self) -> str:
+        raise NotImplementedError
+
+
+def _not_produced(spec: ObservationSpec, step: _StepBase) -> str:
+    where = {
+        "request": "request steps",
+        "sampled": "request steps with sample_each = true",
+        "background": "request steps with background load",
+        "action": "action steps",
+        "any": "every step",
+    }[spec.produced]
+    kind = getattr(step, "kind", "this")
+    return f"only {where} observe {spec.name}, not a {kind} step like this one"
+
+
+class Background(_Strict):
+    """Load that runs while a request step's own requests are sent and timed: ``clients`` at once, in a loop."""
+
+    method: Literal["GET", "POST", "PATCH", "PUT", "DELETE"] = "GET"
+    path: Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=200)]
+    json_body: Any = Field(None, alias="json")
+    clients: int = Field(1, ge=1, le=20)
+    max_requests: int = Field(200, ge=1, le=2000, description="at most this many background requests in all")
+
+    @field_validator("path")
+    @classmethod
+    def _not_the_harness(cls, path: str) -> str:
+        return _not_harness(path)
+
+
+def _not_harness(path: str) -> str:
+    if path.startswith("/_lab/"):
+        raise ValueError("/_lab/ is the lab's own; use an action step instead")
+    return path
 
 
 class RequestStep(_StepBase):
@@ -87,21 +165,31 @@ class RequestStep(_StepBase):
     json_body: Any = Field(None, alias="json")
     repeat: int = Field(1, ge=1, le=500)
     concurrency: int = Field(1, ge=1, le=50)
-    sample_each: bool = Field(False, description="sample pool and fds after every request (sequential only)")
+    interval_s: float = Field(0.0, ge=0, le=5, description="pause between sequential requests")
+    sample_each: bool = Field(False, description="sample the witnesses after every request (sequential only)")
     timeout_s: float = Field(10.0, gt=0, le=60)
+    background: Background | None = None
 
     @field_validator("path")
     @classmethod
     def _not_the_harness(cls, path: str) -> str:
-        if path.startswith("/_lab/"):
-            raise ValueError("/_lab/ is the lab's own probe; use a probe or action step instead")
-        return path
+        return _not_harness(path)
 
     @model_validator(mode="after")
     def _sampling_needs_sequence(self) -> RequestStep:
         if self.sample_each and self.concurrency != 1:
             raise ValueError("sample_each needs concurrency = 1 (one request at a time)")
+        if self.interval_s and self.concurrency != 1:
+            raise ValueError("interval_s needs concurrency = 1 (one request at a time)")
         return self
+
+    def produces(self) -> frozenset[Produced]:
+        produced: set[Produced] = {"any", "request"}
+        if self.sample_each:
+            produced.add("sampled")
+        if self.background is not None:
+            produced.add("background")
+        return frozenset(produced)
 
     def label(self) -> str:
         text = f"{self.method} {self.path}"
@@ -109,56 +197,72 @@ class RequestStep(_StepBase):
             text += f" ×{self.repeat}"
             if self.concurrency > 1:
                 text += f" ({self.concurrency} at a time)"
+        if self.background is not None:
+            text += f", while {self.background.clients} clients send {self.background.method} {self.background.path}"
         return text
 
 
-_ACTION_LABELS = {
-    "delete_db": "delete the database file",
-    "restart": "restart the server",
-    "migrate": "alembic upgrade head",
-    "gc_collect": "gc.collect()",
-    "gc_disable": "gc.disable()",
-    "gc_enable": "gc.enable()",
-}
+class ActionStepBase(_StepBase):
+    """An action from the registry; each action's own parameters are fields of its step (see ``_action_steps``)."""
 
-
-class ActionStep(_StepBase):
     kind: Literal["action"]
-    action: Literal["delete_db", "restart", "migrate", "gc_collect", "gc_disable", "gc_enable", "wait"]
-    seconds: float | None = Field(None, gt=0, le=30, description="for wait")
+    action: str
 
-    @model_validator(mode="after")
-    def _wait_needs_seconds(self) -> ActionStep:
-        if (self.action == "wait") != (self.seconds is not None):
-            raise ValueError("seconds is required by the wait action and only by it")
-        return self
+    def produces(self) -> frozenset[Produced]:
+        return frozenset({"any", "action"})
+
+    def params(self) -> BaseModel:
+        cls = registry.actions()[self.action].Params
+        return cls.model_validate(self.model_dump(include=set(cls.model_fields)))
 
     def label(self) -> str:
-        if self.action == "wait":
-            return f"wait {self.seconds:g} s"
-        return _ACTION_LABELS[self.action]
+        return registry.actions()[self.action]().label(self.params())
 
 
 class ProbeStep(_StepBase):
     kind: Literal["probe"]
 
     def label(self) -> str:
-        return "probe"
+        return "observe"
 
 
-Step = Annotated[RequestStep | ActionStep | ProbeStep, Field(discriminator="kind")]
+def _action_steps() -> Any:
+    """One step model per registered action: its name as a tag and its parameters as fields."""
+    models = []
+    for name, action in sorted(registry.actions().items()):
+        fields: dict[str, Any] = {"action": (Literal[name], ...)}
+        for field_name, info in action.Params.model_fields.items():
+            fields[field_name] = (info.annotation, info)
+        model_name = "".join(part.title() for part in name.split("_")) + "Step"
+        models.append(create_model(model_name, __base__=ActionStepBase, **fields))
+    return Annotated[Union[tuple(models)], Field(discriminator="action")]  # noqa: UP007 - built at run time
+
+
+if TYPE_CHECKING:
+    ActionStep = ActionStepBase
+    Step = RequestStep | ActionStepBase | ProbeStep
+else:
+    ActionStep = _action_steps()
+    Step = Annotated[Union[RequestStep, ActionStep, ProbeStep], Field(discriminator="kind")]  # noqa: UP007
 
 
 class RunSpec(_Strict):
     variant: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, description="the server's environment, on top of the lab's")
+    cwd: Annotated[str, Field(pattern=RELATIVE_DIR)] | None = Field(
+        None, description="the server's working directory, inside the run's temp dir"
+    )
+    workers: int = Field(1, ge=1, le=4, description="uvicorn worker processes")
 
     @field_validator("env")
     @classmethod
-    def _only_pool_settings(cls, env: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(env) - ENV_ALLOWED)
-        if unknown:
-            raise ValueError(f"env may set only {', '.join(sorted(ENV_ALLOWED))}; not {', '.join(unknown)}")
+    def _no_code_through_env(cls, env: dict[str, str]) -> dict[str, str]:
+        refused = sorted(name for name in env if ENV_FORBIDDEN.match(name) or not re.match(r"^[A-Z][A-Z0-9_]*$", name))
+        if refused:
+            raise ValueError(
+                f"env may not set {', '.join(refused)} (the lab sets DATABASE_URL and FAULTLAB_*; "
+                "PYTHON*, LD_*, PATH and HOME could run code); use upper-case names such as DB_POOL_TIMEOUT"
+            )
         return env
 
 
@@ -209,7 +313,7 @@ class CodeRefs(_Strict):
 class Experiment(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     title: Annotated[str, Field(min_length=1, max_length=100)]
-    backends: tuple[Literal["sqlite", "postgresql"], ...] = Field(("sqlite",), min_length=1)
+    backends: tuple[BackendName, ...] = Field(("sqlite",), min_length=1)
     fault: RunSpec
     fix: RunSpec
     setup: Setup = Field(default_factory=Setup)
@@ -218,18 +322,34 @@ class Experiment(_Strict):
     code: CodeRefs = Field(default_factory=CodeRefs)
 
     @model_validator(mode="after")
-    def _file_actions_need_sqlite(self) -> Experiment:
-        if "postgresql" in self.backends:
-            for number, step in enumerate(self.steps, 1):
-                if isinstance(step, ActionStep) and step.action == "delete_db":
-                    raise ValueError(f"steps[{number}]: delete_db needs a database file: list only sqlite in backends")
+    def _actions_exist_on_every_backend(self) -> Experiment:
+        actions = registry.actions()
+        for number, step in enumerate(self.steps, 1):
+            if isinstance(step, ActionStepBase):
+                missing = sorted(set(self.backends) - actions[step.action].backends)
+                if missing:
+                    raise ValueError(
+                        f"steps[{number}]: {step.action} cannot run on {', '.join(missing)}; "
+                        f"list only {', '.join(sorted(actions[step.action].backends))} in backends"
+                    )
         return self
 
     @model_validator(mode="after")
-    def _every_run_is_judged(self) -> Experiment:
+    def _every_run_is_judged_everywhere(self) -> Experiment:
+        """A run with no check that can apply proves nothing: each run needs one on each backend listed."""
+        known = registry.observations()
         for run in RUNS:
-            if not any(run in step.expect for step in self.steps):
-                raise ValueError(f"no step has expect.{run}: a run that expects nothing proves nothing")
+            for backend in self.backends:
+                if not any(
+                    backend in known[name].backends
+                    for step in self.steps
+                    if step.only in (None, run)
+                    for name in step.expect.get(run, {})
+                ):
+                    raise ValueError(
+                        f"no step has an expect.{run} that applies on {backend}: a run that checks nothing "
+                        "proves nothing"
+                    )
         return self
 
     def steps_for(self, run: RunName) -> list[tuple[int, Step]]:

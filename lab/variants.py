@@ -1,17 +1,30 @@
-"""Variant names: ``app`` (the correct API) and one per module in ``faults/``, found without importing."""
+"""Variants: what a run serves. ``app`` (the correct API), a module of ``faults/``, or any importable ASGI app
+(``module:attribute``, from a directory of the user's) with, optionally, its engine.
+
+Names are found without importing: importing would pull in FastAPI and SQLAlchemy just to list them.
+"""
 
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import UnknownNameError
 
-__all__ = ["CORRECT", "names", "problem_with", "require", "source_of", "target"]
+__all__ = ["CORRECT", "PROJECT_ROOT", "Variant", "names", "problem_with", "resolve", "source_of"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FAULTS_DIR = PROJECT_ROOT / "faults"
 CORRECT = "app"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    target: str  # module:attribute of the ASGI app
+    app_dir: Path = PROJECT_ROOT  # where its modules are imported from
+    engine: str | None = None  # module:attribute of its engine, when the harness cannot find it
 
 
 def names() -> list[str]:
@@ -19,10 +32,10 @@ def names() -> list[str]:
     return [CORRECT, *faults]
 
 
-def target(variant: str) -> str:
-    """The ``module:attribute`` the server imports for a variant."""
-    require(variant)
-    return "app.main:app" if variant == CORRECT else f"faults.{variant}:app"
+def resolve(name: str) -> Variant:
+    """The variant an experiment file names."""
+    require(name)
+    return Variant(name, "app.main:app" if name == CORRECT else f"faults.{name}:app")
 
 
 def problem_with(variant: str) -> str | None:
@@ -39,10 +52,7 @@ def require(variant: str) -> None:
 
 
 def source_of(reference: str) -> tuple[str, str]:
-    """``module`` or ``module:name`` -> (where, source), read from the project's files without importing.
-
-    Importing would pull in FastAPI and SQLAlchemy just to print a dozen lines.
-    """
+    """``module`` or ``module:name`` -> (where, source), read from the project's files without importing."""
     module_name, _, name = reference.partition(":")
     path = PROJECT_ROOT.joinpath(*module_name.split(".")).with_suffix(".py")
     where = path.relative_to(PROJECT_ROOT).as_posix()

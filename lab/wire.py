@@ -1,4 +1,9 @@
 """Names the runner and the in-server harness share. Kept apart so the runner need not import the harness."""
 
 PROBE_PREFIX = "/_lab/"
-TARGET_ENV = "FAULTLAB_TARGET"
+TARGET_ENV = "FAULTLAB_TARGET"  # module:attribute of the ASGI app to serve
+ENGINE_ENV = "FAULTLAB_ENGINE"  # module:attribute of its engine, when it cannot be found
+RUN_DIR_ENV = "FAULTLAB_RUN_DIR"  # where the harness writes what it observes
+STATS_DIR = "stats"  # <run dir>/stats/<pid>.stats: shared-memory counters (lab.stats)
+ERRORS_DIR = "errors"  # <run dir>/errors/<pid>.jsonl: exceptions that escaped the app
+STEP_HEADER = b"x-faultlab-step"  # "<run>:<step number>" on every request the lab sends

@@ -1,0 +1,1 @@
+"""Actions: each module registers what a step can do (``lab.registry.register_action``)."""

@@ -1,0 +1,61 @@
+"""PostgreSQL-only actions, done on the lab's administrator connection: end the app's sessions as a
+database restart (or a failover, or an idle timeout in a proxy) would; give the run's role a connection
+budget."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+from pydantic import Field
+
+from lab.backends import PostgresBackend
+from lab.registry import Action, NoParams, register_action
+
+if TYPE_CHECKING:
+    from lab.context import RunContext
+
+POSTGRESQL = frozenset({"postgresql"})
+
+
+def _backend(ctx: RunContext) -> PostgresBackend:
+    assert isinstance(ctx.backend, PostgresBackend), "the registry allows this action on postgresql only"
+    return ctx.backend
+
+
+@register_action
+class TerminateBackends(Action):
+    name = "terminate_backends"
+    summary = "end the app's database sessions (pg_terminate_backend)"
+    backends = POSTGRESQL
+
+    def run(self, ctx: RunContext, params: Any) -> str:
+        backend = _backend(ctx)
+        rows = backend.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND usename = %s",
+            (backend.database, backend.role),
+        )
+        ended = sum(1 for (done,) in rows if done)
+        return f"terminated {ended} database session{'' if ended == 1 else 's'} of the app, as a restart of PostgreSQL would"
+
+
+class LimitParams(NoParams):
+    limit: int = Field(ge=1, le=100)
+
+
+@register_action
+class LimitConnections(Action):
+    name = "limit_connections"
+    summary = "limit the app's role to a number of connections"
+    backends = POSTGRESQL
+    Params = LimitParams
+
+    def label(self, params: LimitParams) -> str:
+        return f"ALTER ROLE ... CONNECTION LIMIT {params.limit}"
+
+    def run(self, ctx: RunContext, params: LimitParams) -> str:
+        backend = _backend(ctx)
+        backend.query(
+            sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(sql.Identifier(backend.role), sql.Literal(params.limit))
+        )
+        return f"the app's role may open at most {params.limit} connections (new ones beyond it are refused)"

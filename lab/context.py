@@ -1,0 +1,40 @@
+"""What an action or a witness gets to work with during a run: the server, the database, the run's dir."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from lab import client, stats, wire
+from lab.backends import Backend
+from lab.errors import ServerError
+from lab.observations import ExceptionRecord
+from lab.server import LabServer
+from lab.spec import RunName
+
+__all__ = ["RunContext"]
+
+
+@dataclass
+class RunContext:
+    run: RunName
+    workdir: Path  # the run's private dir: the server's files, its logs, what the harness writes
+    backend: Backend
+    server: LabServer
+    step: int = 0  # the step being executed, 1-based as in the experiment file
+    exceptions: list[ExceptionRecord] = field(default_factory=list)  # recorded since the last step ended
+
+    def counters(self) -> stats.Counters | None:
+        """The harness's counters for the server now running (earlier servers of this run are left out)."""
+        return stats.read_all(self.workdir / wire.STATS_DIR, self.server.pids())
+
+    def harness(self, path: str, *, method: str = "POST") -> dict[str, Any]:
+        """Ask the harness to act (the garbage-collector actions); a failure here is the lab's problem."""
+        try:
+            return client.probe(self.server.base_url, wire.PROBE_PREFIX + path, method=method)
+        except httpx.HTTPError as exc:
+            self.server.check_alive("during the run")
+            raise ServerError(f"the lab harness did not answer {method} {wire.PROBE_PREFIX}{path}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Witnesses: each module registers what it observes (``lab.registry.register_witness``)."""

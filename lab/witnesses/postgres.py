@@ -1,0 +1,75 @@
+"""PostgreSQL's own view of the run's database (``pg_stat_activity``), and the TCP connections from the
+server to PostgreSQL that the operating system sees. Read on the lab's connection, never the app's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from lab.backends import PostgresBackend
+from lab.registry import Kind, ObservationSpec, Unobservable, Witness, register_witness
+
+if TYPE_CHECKING:
+    from lab.context import RunContext
+
+POSTGRESQL = frozenset({"postgresql"})
+
+
+def _backend(ctx: RunContext) -> PostgresBackend:
+    assert isinstance(ctx.backend, PostgresBackend), "a PostgreSQL witness on another backend"
+    return ctx.backend
+
+
+@register_witness
+class PgActivity(Witness):
+    name = "pg_activity"
+    title = "PostgreSQL's sessions on the run's database (pg_stat_activity)"
+    backends = POSTGRESQL
+    observations = (
+        ObservationSpec("pg_connections", Kind.COUNT, "sessions on the run's database"),
+        ObservationSpec("pg_idle_in_transaction", Kind.COUNT, "of those, sessions idle in a transaction"),
+        ObservationSpec("pg_waiting_on_lock", Kind.COUNT, "of those, sessions waiting for a lock"),
+    )
+
+    def observe(self, ctx: RunContext) -> dict[str, Any]:
+        backend = _backend(ctx)
+        rows = backend.query(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'idle in transaction'),"
+            " count(*) FILTER (WHERE wait_event_type = 'Lock')"
+            " FROM pg_stat_activity WHERE datname = %s AND usename = %s",
+            (backend.database, backend.role),
+        )
+        total, idle_in_transaction, waiting = rows[0]
+        return {"pg_connections": total, "pg_idle_in_transaction": idle_in_transaction, "pg_waiting_on_lock": waiting}
+
+    def parts(self, values: Mapping[str, Any]) -> list[str]:
+        if (total := values.get("pg_connections")) is None:
+            return []
+        waiting = f", {values['pg_waiting_on_lock']} waiting on a lock" if values.get("pg_waiting_on_lock") else ""
+        return [f"pg sessions {total} ({values.get('pg_idle_in_transaction')} idle in transaction{waiting})"]
+
+
+@register_witness
+class PgTcp(Witness):
+    name = "pg_tcp"
+    title = "the server's TCP connections to PostgreSQL (the operating system)"
+    backends = POSTGRESQL
+    observations = (ObservationSpec("pg_tcp", Kind.COUNT, "the server's TCP connections to PostgreSQL"),)
+
+    def observe(self, ctx: RunContext) -> dict[str, Any]:
+        port = _backend(ctx).port
+        total = 0
+        for pid in ctx.server.pids():
+            try:
+                connections = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                continue
+            except psutil.AccessDenied as exc:
+                raise Unobservable(f"the operating system does not show this process's sockets: {exc}") from exc
+            total += sum(1 for c in connections if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+        return {"pg_tcp": total}
+
+    def parts(self, values: Mapping[str, Any]) -> list[str]:
+        return [] if values.get("pg_tcp") is None else [f"tcp {values['pg_tcp']}"]

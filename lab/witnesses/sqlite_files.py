@@ -1,0 +1,124 @@
+"""The SQLite database file, and every other one in the run's dir: exists, size, rows, held open or not.
+
+The database file's descriptors come from ``/proc``: on a system without it they are "n/a", never 0.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lab import procfs
+from lab.registry import Kind, ObservationSpec, Unobservable, Witness, register_witness
+
+if TYPE_CHECKING:
+    from lab.context import RunContext
+
+SQLITE = frozenset({"sqlite"})
+_DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def _db_path(ctx: RunContext) -> Path:
+    path = getattr(ctx.backend, "db_path", None)
+    assert isinstance(path, Path), "a SQLite witness on a backend without a file"
+    return path
+
+
+def _fds(ctx: RunContext) -> tuple[int, int]:
+    paths = procfs.open_paths(ctx.server.pids())
+    if paths is None:
+        raise Unobservable(f"no {procfs.PROC_ROOT} here: the server's file descriptors cannot be read")
+    target = str(_db_path(ctx))
+    open_count = sum(1 for p in paths if p in (target, target + procfs.DELETED))
+    return open_count, sum(1 for p in paths if p == target + procfs.DELETED)
+
+
+@register_witness
+class DatabaseFile(Witness):
+    name = "database_file"
+    title = "the database file"
+    backends = SQLITE
+    observations = (
+        ObservationSpec("db_exists", Kind.FLAG, "the database file exists"),
+        ObservationSpec("db_size", Kind.COUNT, "the database file's size in bytes"),
+    )
+
+    def observe(self, ctx: RunContext) -> dict[str, Any]:
+        try:
+            return {"db_exists": True, "db_size": _db_path(ctx).stat().st_size}
+        except FileNotFoundError:
+            return {"db_exists": False, "db_size": None}
+
+    def parts(self, values: Mapping[str, Any]) -> list[str]:
+        if values.get("db_exists") is False:
+            return ["db file missing"]
+        return ["db file empty (0 B)"] if values.get("db_size") == 0 else []
+
+
+@register_witness
+class DatabaseFds(Witness):
+    name = "database_fds"
+    title = "the server's file descriptors on the database file (the operating system)"
+    backends = SQLITE
+    observations = (
+        ObservationSpec("db_fds", Kind.COUNT, "the server's open file descriptors on the database file"),
+        ObservationSpec("db_fds_deleted", Kind.COUNT, "of those, descriptors on a deleted file"),
+    )
+    sampled = ("db_fds",)
+
+    def observe(self, ctx: RunContext) -> dict[str, Any]:
+        open_count, deleted = _fds(ctx)
+        return {"db_fds": open_count, "db_fds_deleted": deleted}
+
+    def sample(self, ctx: RunContext) -> dict[str, int | float]:
+        return {"db_fds": _fds(ctx)[0]}
+
+    def parts(self, values: Mapping[str, Any]) -> list[str]:
+        if (fds := values.get("db_fds")) is None:
+            return []
+        deleted = f" ({values['db_fds_deleted']} deleted)" if values.get("db_fds_deleted") else ""
+        return [f"fds {fds}{deleted}"]
+
+
+def _rows(path: Path) -> str:
+    """Rows of ``todos``, read-only and without waiting: a busy or table-less file says so instead."""
+    try:
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=0)
+    except sqlite3.Error as exc:
+        return f"unreadable ({exc})"
+    try:
+        return f"{connection.execute('SELECT count(*) FROM todos').fetchone()[0]} rows"
+    except sqlite3.Error as exc:
+        return "no todos table" if "no such table" in str(exc) else f"unreadable ({exc})"
+    finally:
+        connection.close()
+
+
+@register_witness
+class DatabaseFiles(Witness):
+    name = "database_files"
+    title = "every SQLite database in the run's dir"
+    backends = SQLITE
+    observations = (
+        ObservationSpec(
+            "db_files", Kind.TEXT, "each database file in the run's dir: rows in todos, and whether the server has it open"
+        ),
+        ObservationSpec("db_files_count", Kind.COUNT, "database files in the run's dir"),
+    )
+
+    def observe(self, ctx: RunContext) -> dict[str, Any]:
+        files = sorted(p for p in ctx.workdir.rglob("*") if p.suffix in _DB_SUFFIXES and p.is_file())
+        held = procfs.open_paths(ctx.server.pids())
+        described = []
+        for path in files:
+            where = "open ?" if held is None else ("held open by the server" if str(path) in held else "not open")
+            described.append(f"{path.relative_to(ctx.workdir).as_posix()}: {_rows(path)}, {where}")
+        return {"db_files": "\n".join(described), "db_files_count": len(files)}
+
+    def parts(self, values: Mapping[str, Any]) -> list[str]:
+        """Only when there is more than one file: one is the normal case, and the other witnesses show it."""
+        if (values.get("db_files_count") or 0) < 2:
+            return []
+        return [f"file {line}" for line in (values.get("db_files") or "").splitlines()]

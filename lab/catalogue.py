@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from lab import variants
+from lab import registry, variants
 from lab.errors import ExperimentFileError, UnknownNameError, UsageError
 from lab.spec import Experiment
 
@@ -114,6 +114,8 @@ def _readable_location(loc: list[object]) -> list[str]:
             index += 2
             if index < len(loc) and loc[index] in _STEP_KINDS:
                 index += 1  # the discriminator's tag
+                if loc[index - 1] == "action" and index < len(loc) and loc[index] in registry.actions():
+                    index += 1  # and the action's own tag
             continue
         parts.append(str(part))
         index += 1
@@ -127,7 +129,8 @@ def _message(error: ErrorDetails) -> str:
     if kind == "extra_forbidden":
         return "unknown field (a typo?)"
     if kind == "union_tag_invalid":
-        return f"kind must be one of {error['ctx']['expected_tags']}, not {error['ctx']['tag']}"
+        field = str(error["ctx"]["discriminator"]).strip("'")
+        return f"{field} must be one of {error['ctx']['expected_tags']}, not {error['ctx']['tag']}"
     if kind == "union_tag_not_found":
         return "every step needs kind = 'request', 'action' or 'probe'"
     return str(error["msg"]).removeprefix("Value error, ")

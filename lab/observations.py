@@ -36,7 +36,7 @@ class ExceptionRecord(BaseModel):
 
 class Sample(BaseModel):
     t: float = Field(description="seconds since the step began")
-    values: dict[str, float]
+    values: dict[str, int | float]
 
 
 class Observation(BaseModel):

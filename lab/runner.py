@@ -60,7 +60,7 @@ class _Timeline:
             for witness in self.witnesses:
                 try:
                     values |= witness.sample(self.ctx)
-                except (Unobservable, LabError, OSError):
+                except Exception:  # a sample missed (a restart under way) is a gap, not a failure
                     continue
             self.samples.append(Sample(t=round(time.monotonic() - started, 4), values=values))
             if self._stop.wait(TIMELINE_INTERVAL_S):

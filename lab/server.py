@@ -103,12 +103,13 @@ class LabServer:
 
     def pids(self) -> set[int]:
         """The server's processes: uvicorn, and its workers when there are several."""
-        if self.proc is None:
+        proc = self.proc  # read once: a restart may swap it from another thread (the timeline's)
+        if proc is None:
             return set()
         try:
-            return {self.proc.pid, *(child.pid for child in psutil.Process(self.proc.pid).children(recursive=True))}
-        except psutil.NoSuchProcess:
-            return {self.proc.pid}
+            return {proc.pid, *(child.pid for child in psutil.Process(proc.pid).children(recursive=True))}
+        except psutil.Error:
+            return {proc.pid}
 
     def _await_port(self, offset: int, deadline_s: float) -> int:
         deadline = time.monotonic() + deadline_s

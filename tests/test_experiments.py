@@ -10,6 +10,7 @@ import functools
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,13 +38,18 @@ def _step(result: ExperimentResult, run: RunName, title: str) -> StepResult:
     return next(step for step in result.runs[run].steps if step.title == title)
 
 
+def _seen(result: ExperimentResult, run: RunName, title: str) -> dict[str, Any]:
+    """What one step observed, by observation name (absent: not observed in that step)."""
+    return _step(result, run, title).observation.values
+
+
 def _failed_checks(result: ExperimentResult) -> list[str]:
     return [
         f"{run} step {step.number} ({step.title}): {check.observation} {check.expected}, saw {check.observed!r}"
         for run, r in result.runs.items()
         for step in r.steps
         for check in step.checks
-        if not check.passed
+        if check.outcome == "fail"
     ] + [f"{run}: {r.error}" for run, r in result.runs.items() if r.error]
 
 
@@ -78,19 +84,21 @@ def test_experiment_behaves_as_expected(name: str, backend: BackendName, tmp_pat
 
 def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: Cache) -> None:
     result = _run("missing-yield", tmp_path, results)
-    reads = _step(result, "fault", "Fifteen reads, one at a time").observation
-    series = reads.pool_checked_out_series or []
+    reads = _seen(result, "fault", "Fifteen reads, one at a time")
+    series = reads["pool_checked_out_series"]
     assert max(series) >= 4 and series[0] >= 1, f"checked-out count did not climb: {series}"
-    assert _step(result, "fault", "Run the garbage collector in the server").observation.pool_checked_out == 0
+    assert _seen(result, "fault", "Run the garbage collector in the server")["pool_checked_out"] == 0
 
-    burst = _step(result, "fault", "A burst: 35 reads, 20 at a time").observation
-    assert burst.server_errors and "QueuePool limit of size 5 overflow 10 reached" in (burst.error or ""), burst
-    assert burst.pool_checked_out == 15 and (burst.db_fds or 0) >= 15, burst
+    burst = _seen(result, "fault", "A burst: 35 reads, 20 at a time")
+    assert burst["server_errors"] and "QueuePool limit of size 5 overflow 10 reached" in burst["error"], burst
+    assert burst["pool_checked_out"] == 15 and burst["db_fds"] >= 15, burst
+    failure = _step(result, "fault", "A burst: 35 reads, 20 at a time").observation.exceptions[0]
+    assert failure.step == "fault:4" and failure.path == "/todos", "the error is attributed to the burst's requests"
 
-    fixed = _step(result, "fix", "Fifteen reads, one at a time").observation
-    assert set(fixed.pool_checked_out_series or [None]) == {0}, fixed
-    fixed_burst = _step(result, "fix", "A burst: 35 reads, 20 at a time").observation
-    assert (fixed_burst.ok, fixed_burst.server_errors, fixed_burst.error) == (35, 0, None), fixed_burst
+    fixed = _seen(result, "fix", "Fifteen reads, one at a time")
+    assert set(fixed["pool_checked_out_series"]) == {0}, fixed
+    fixed_burst = _seen(result, "fix", "A burst: 35 reads, 20 at a time")
+    assert (fixed_burst["ok"], fixed_burst["server_errors"], fixed_burst["error"]) == (35, 0, ""), fixed_burst
 
     report = (Path(result.report_dir or "") / "report.md").read_text()
     assert "pool out 1→2" in report and "pool out 0→0→0" in report
@@ -98,49 +106,53 @@ def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: C
 
 def test_deleted_db_reads_old_rows_fails_writes_and_loses_data(tmp_path: Path, results: Cache) -> None:
     result = _run("deleted-db", tmp_path, results)
-    deleted = _step(result, "fault", "Delete todos.db under the running server").observation
-    assert deleted.db_exists is False and (deleted.db_fds_deleted or 0) >= 1, deleted
-    write = _step(result, "fault", "Write one more").observation
-    assert write.status == 500 and "attempt to write a readonly database" in (write.error or ""), write
-    read = _step(result, "fault", "Read the list").observation
-    assert (read.status, read.rows) == (200, 3), read
-    burst = _step(result, "fault", "A burst: 40 reads at once").observation
-    assert "no such table: todos" in (burst.error or "") and burst.db_size == 0, burst
-    after_restart = _step(result, "fault", "Read the list after the restart").observation
-    assert (after_restart.status, after_restart.rows) == (200, 0), after_restart
+    deleted = _seen(result, "fault", "Delete todos.db under the running server")
+    assert deleted["db_exists"] is False and deleted["db_fds_deleted"] >= 1, deleted
+    write = _seen(result, "fault", "Write one more")
+    assert write["status"] == 500 and "attempt to write a readonly database" in write["error"], write
+    read = _seen(result, "fault", "Read the list")
+    assert (read["status"], read["rows"]) == (200, 3), read
+    burst = _seen(result, "fault", "A burst: 40 reads at once")
+    assert "no such table: todos" in burst["error"] and burst["db_size"] == 0, burst
+    after_restart = _seen(result, "fault", "Read the list after the restart")
+    assert (after_restart["status"], after_restart["rows"]) == (200, 0), after_restart
 
-    fixed_read = _step(result, "fix", "Read the list").observation
-    assert (fixed_read.status, fixed_read.rows) == (200, 1), "the fix run should show the three old rows lost"
+    fixed_read = _seen(result, "fix", "Read the list")
+    assert (fixed_read["status"], fixed_read["rows"]) == (200, 1), "the fix run should show the three old rows lost"
     report = (Path(result.report_dir or "") / "report.md").read_text()
     assert "gone for good" in report
 
 
 def test_stale_schema_fails_until_migrated_and_keeps_old_rows(tmp_path: Path, results: Cache) -> None:
     result = _run("stale-schema", tmp_path, results)
-    listing = _step(result, "fault", "List the todos").observation
-    assert listing.status == 500 and "no such column: todos.priority" in (listing.error or ""), listing
-    create = _step(result, "fault", "Create a todo with a priority").observation
-    assert create.status == 500 and "has no column named priority" in (create.error or ""), create
+    listing = _seen(result, "fault", "List the todos")
+    assert listing["status"] == 500 and "no such column: todos.priority" in listing["error"], listing
+    create = _seen(result, "fault", "Create a todo with a priority")
+    assert create["status"] == 500 and "has no column named priority" in create["error"], create
 
-    fixed = _step(result, "fix", "List the todos").observation
-    assert fixed.status == 200 and fixed.rows == 2, fixed
-    assert '"priority":0' in (_step(result, "fix", "Read one old todo").observation.body or "")
+    fixed = _seen(result, "fix", "List the todos")
+    assert fixed["status"] == 200 and fixed["rows"] == 2, fixed
+    assert '"priority":0' in _seen(result, "fix", "Read one old todo")["body"]
 
 
 def test_missing_yield_on_postgresql_three_witnesses_agree(tmp_path: Path, results: Cache) -> None:
     """The pool, the operating system and PostgreSQL itself all count the same fifteen leaked sessions."""
     result = _run("missing-yield", tmp_path, results, "postgresql")
-    burst = _step(result, "fault", "A burst: 35 reads, 20 at a time").observation
-    assert (burst.pool_checked_out, burst.pg_tcp, burst.pg_idle_in_transaction) == (15, 15, 15), burst
-    fixed = _step(result, "fix", "A burst: 35 reads, 20 at a time").observation
-    assert fixed.pg_idle_in_transaction == 0 and fixed.server_errors == 0, fixed
-    assert burst.db_fds is None, "a PostgreSQL run has no database file to watch"
+    burst = _seen(result, "fault", "A burst: 35 reads, 20 at a time")
+    assert (burst["pool_checked_out"], burst["pg_tcp"], burst["pg_idle_in_transaction"]) == (15, 15, 15), burst
+    fixed = _seen(result, "fix", "A burst: 35 reads, 20 at a time")
+    assert fixed["pg_idle_in_transaction"] == 0 and fixed["server_errors"] == 0, fixed
+    assert "db_fds" not in burst, "a PostgreSQL run has no database file to watch"
 
 
-def test_postgresql_databases_are_dropped_after_the_run(tmp_path: Path, results: Cache) -> None:
+def test_postgresql_databases_and_roles_are_dropped_after_the_run(tmp_path: Path, results: Cache) -> None:
+    """Each run's own database and role (named in its journal) are gone; other labs' are not our business."""
     import psycopg
 
-    _run("missing-yield", tmp_path, results, "postgresql")
+    result = _run("missing-yield", tmp_path, results, "postgresql")
+    names = [run.resources for run in result.runs.values()]
+    assert all(r["database"].startswith("faultlab_") and r["role"] for r in names), names
     with psycopg.connect(POSTGRES_URL) as connection:
-        left = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'faultlab_%'").fetchall()
-    assert not left
+        databases = {row[0] for row in connection.execute("SELECT datname FROM pg_database").fetchall()}
+        roles = {row[0] for row in connection.execute("SELECT rolname FROM pg_roles").fetchall()}
+    assert not {r["database"] for r in names} & databases and not {r["role"] for r in names} & roles

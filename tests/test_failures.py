@@ -23,12 +23,12 @@ TEST_VARIANTS = {"crash_on_import", "never_ready", "dies_mid_run"}
 @pytest.fixture
 def test_variants(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let experiments name the broken variants in tests/fixtures/variants (the lab's own are in faults/)."""
-    real_names, real_target = variants.names, variants.target
+    real_names, real_resolve = variants.names, variants.resolve
     monkeypatch.setattr(variants, "names", lambda: [*real_names(), *sorted(TEST_VARIANTS)])
     monkeypatch.setattr(
         variants,
-        "target",
-        lambda v: f"tests.fixtures.variants.{v}:app" if v in TEST_VARIANTS else real_target(v),
+        "resolve",
+        lambda v: variants.Variant(v, f"tests.fixtures.variants.{v}:app") if v in TEST_VARIANTS else real_resolve(v),
     )
 
 
@@ -83,8 +83,8 @@ def test_a_hanging_request_is_cut_off_and_recorded_as_a_timeout(tmp_path: Path) 
     started = time.monotonic()
     result = run_experiment(entry, tmp_path)
     assert time.monotonic() - started < 30
-    burst = result.runs["fault"].steps[-1].observation
-    assert (burst.ok, burst.timeouts) == (15, 5), burst
+    burst = result.runs["fault"].steps[-1].observation.values
+    assert (burst["ok"], burst["timeouts"]) == (15, 5), burst
     assert result.verdict is Verdict.AS_EXPECTED
 
 
@@ -101,7 +101,7 @@ def test_a_busy_port_does_not_break_a_run(tmp_path: Path) -> None:
 
 
 def test_experiment_model_rejects_a_run_without_expectations() -> None:
-    with pytest.raises(ValueError, match=r"no step has expect\.fix"):
+    with pytest.raises(ValueError, match=r"no step has an expect\.fix that applies on sqlite"):
         Experiment.model_validate(
             {
                 "name": "x",

@@ -89,7 +89,8 @@ def _rows(path: Path) -> str:
     except sqlite3.Error as exc:
         return f"unreadable ({exc})"
     try:
-        return f"{connection.execute('SELECT count(*) FROM todos').fetchone()[0]} rows"
+        rows = connection.execute("SELECT count(*) FROM todos").fetchone()[0]
+        return f"{rows} row{'' if rows == 1 else 's'}"
     except sqlite3.Error as exc:
         return "no todos table" if "no such table" in str(exc) else f"unreadable ({exc})"
     finally:

@@ -46,7 +46,7 @@ def _describe(exc: BaseException, relation: str) -> dict[str, str]:
     errors = getattr(exc, "errors", None)
     if callable(errors):  # pydantic and FastAPI validation errors: the reasons are in errors(), not line 1
         try:
-            reasons = [str(e.get("msg", "")) for e in errors() if isinstance(e, dict)]
+            reasons = [_BACKGROUND.sub("", str(e.get("msg", ""))) for e in errors() if isinstance(e, dict)]
         except Exception:  # a broken errors() must not hide the exception itself
             reasons = []
         if reasons:

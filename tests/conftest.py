@@ -48,6 +48,25 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
         yield test_client
 
 
+_TEST_VARIANTS = Path(__file__).parent / "fixtures" / "variants"
+
+
+@pytest.fixture
+def test_variants(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let experiments name the variants in tests/fixtures/variants (broken on purpose; the lab's own are in
+    faults/)."""
+    from lab import variants
+
+    extra = sorted(p.stem for p in _TEST_VARIANTS.glob("*.py") if not p.stem.startswith("_"))
+    real_names, real_resolve = variants.names, variants.resolve
+    monkeypatch.setattr(variants, "names", lambda: [*real_names(), *extra])
+    monkeypatch.setattr(
+        variants,
+        "resolve",
+        lambda v: variants.Variant(v, f"tests.fixtures.variants.{v}:app") if v in extra else real_resolve(v),
+    )
+
+
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
     """Every test must stop whatever it started: a leftover child fails the test (and is killed)."""

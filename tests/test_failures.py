@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from lab import server as lab_server
-from lab import variants
 from lab.catalogue import Entry, load_catalogue, load_file
 from lab.cli import main as cli_main
 from lab.orchestrate import run_experiment
@@ -17,19 +16,6 @@ from lab.results import Verdict
 from lab.spec import Experiment
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TEST_VARIANTS = {"crash_on_import", "never_ready", "dies_mid_run"}
-
-
-@pytest.fixture
-def test_variants(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let experiments name the broken variants in tests/fixtures/variants (the lab's own are in faults/)."""
-    real_names, real_resolve = variants.names, variants.resolve
-    monkeypatch.setattr(variants, "names", lambda: [*real_names(), *sorted(TEST_VARIANTS)])
-    monkeypatch.setattr(
-        variants,
-        "resolve",
-        lambda v: variants.Variant(v, f"tests.fixtures.variants.{v}:app") if v in TEST_VARIANTS else real_resolve(v),
-    )
 
 
 def _experiment_with_fault_variant(variant: str, tmp_path: Path) -> Entry:

@@ -1,0 +1,22 @@
+"""Observing must not change what is observed: the lab reads the pool from shared memory, never by
+sending requests into the server, so a leak's sawtooth is the same whether the lab looks or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.catalogue import load_catalogue
+from lab.orchestrate import run_experiment
+
+FIXTURES = Path(__file__).parent / "fixtures" / "experiments"
+
+
+def test_the_leak_is_the_same_sampled_after_every_request_and_not_at_all(tmp_path: Path) -> None:
+    """Two batches of 12 reads on one server, each after a full collection: the first is sampled after
+    every request, the second only at its end. With the old HTTP probes the sampled batch's garbage
+    collections moved (its peak fell from 9 to 1); now both batches end at the same count."""
+    result = run_experiment(load_catalogue([FIXTURES]).get("dense-sparse"), tmp_path)
+    steps = {step.title: step.observation.values for step in result.runs["fault"].steps}
+    dense = steps["dense"]["pool_checked_out_series"]
+    assert max(dense) >= 4, f"the leak did not show: {dense}"
+    assert dense[-1] == steps["sparse"]["pool_checked_out"], (dense, steps["sparse"]["pool_checked_out"])

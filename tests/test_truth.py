@@ -1,0 +1,139 @@
+"""Each way the engine could once report what did not happen: a hollow run, a matcher that can never
+pass, a witness that cannot observe here, a cause lost, an error blamed on the wrong step."""
+
+from __future__ import annotations
+
+import signal
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lab import procfs
+from lab.catalogue import load_catalogue, load_file
+from lab.errors import ExperimentFileError
+from lab.judge import judge
+from lab.observations import Observation
+from lab.orchestrate import run_experiment
+from lab.results import Verdict
+from lab.spec import Match
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPLAIN = '[explain]\nwhy = "w"\nfix = "f"\nremember = "r"\n'
+
+
+def _experiment(tmp_path: Path, steps: str, *, backends: str = '["sqlite"]', fault: str = "missing_yield") -> Path:
+    path = tmp_path / "probe-me.toml"
+    head = f'name = "probe-me"\ntitle = "t"\nbackends = {backends}\n[fault]\nvariant = "{fault}"\n[fix]\nvariant = "app"\n'
+    path.write_text(head + textwrap.dedent(steps) + EXPLAIN)
+    return path
+
+
+REQUEST = '[[steps]]\nkind = "request"\npath = "/todos"\n'
+ACTION = '[[steps]]\nkind = "action"\naction = "gc_collect"\n'
+REJECTED = {
+    "fix expects nothing": (REQUEST + "expect.fault = { status = 200 }\nexpect.fix = {}\n", "no step has an expect.fix that applies on sqlite"),
+    "fix expects only PostgreSQL facts": (
+        REQUEST + "expect.fault = { status = 200 }\nexpect.fix = { pg_connections = 0 }\n",
+        "no step has an expect.fix that applies on sqlite",
+    ),
+    "a status as text": (REQUEST + 'expect.fault = { status = "500" }\nexpect.fix = { ok = 1 }\n', "status is a count: expected a whole number, not '500'"),
+    "a flag as a number": (REQUEST + "expect.fault = { db_exists = 1 }\nexpect.fix = { ok = 1 }\n", "db_exists is a flag: expected true or false, not 1"),
+    "a status on an action": (
+        ACTION + "expect.fault = { status = 200 }\n" + REQUEST + "expect.fault = { ok = 1 }\nexpect.fix = { ok = 1 }\n",
+        "only request steps observe status, not a action step",
+    ),
+    "not_contains on a count": (
+        REQUEST + 'expect.fault = { pool_checked_out = { not_contains = "x" } }\nexpect.fix = { ok = 1 }\n',
+        "pool_checked_out is a count: use equals, max, min, not not_contains",
+    ),
+    "a series matched directly": (
+        REQUEST + "sample_each = true\nexpect.fault = { pool_checked_out_series = { min = 1 } }\nexpect.fix = { ok = 1 }\n",
+        "pool_checked_out_series is a series and is not matched directly",
+    ),
+    "a peak without samples": (
+        REQUEST + "expect.fault = { pool_checked_out_peak = { min = 4 } }\nexpect.fix = { ok = 1 }\n",
+        "only request steps with sample_each = true observe pool_checked_out_peak",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_an_expectation_that_can_never_be_judged_is_rejected_at_load(case: str, tmp_path: Path) -> None:
+    steps, message = REJECTED[case]
+    with pytest.raises(ExperimentFileError) as caught:
+        load_file(_experiment(tmp_path, steps))
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_an_action_is_refused_on_a_backend_it_does_not_exist_on(tmp_path: Path) -> None:
+    steps = '[[steps]]\nkind = "action"\naction = "terminate_backends"\n' + REQUEST + "expect.fault = { ok = 1 }\nexpect.fix = { ok = 1 }\n"
+    with pytest.raises(ExperimentFileError, match="terminate_backends cannot run on sqlite; list only postgresql"):
+        load_file(_experiment(tmp_path, steps, backends='["sqlite", "postgresql"]'))
+
+
+def test_a_missing_value_passes_no_matcher_not_even_not_contains() -> None:
+    observation = Observation(values={"error": None, "body": "fine"})
+    (check,) = judge({"error": Match(not_contains="Timeout")}, observation, backend="sqlite")
+    assert check.outcome == "fail"
+    (check,) = judge({"body": Match(not_contains="Timeout")}, observation, backend="sqlite")
+    assert check.outcome == "pass"
+
+
+def test_without_proc_file_descriptors_are_na_and_a_run_with_nothing_else_is_not_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a Mac: no /proc. The fds checks are n/a, not failures; a run left with none is 'not judged'."""
+    monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
+    steps = REQUEST + "repeat = 3\nsample_each = true\nexpect.fault = { ok = 3, db_fds = { min = 1 } }\nexpect.fix = { db_fds = { min = 1 } }\n"
+    path = _experiment(tmp_path, steps)
+    result = run_experiment(load_catalogue([path.parent]).get("probe-me"), tmp_path / "out")
+    fault_checks = {c.observation: c for c in result.runs["fault"].checks}
+    assert fault_checks["ok"].outcome == "pass"
+    assert fault_checks["db_fds"].outcome == "n/a" and "no-proc" in (fault_checks["db_fds"].reason or "")
+    assert result.runs["fault"].held and not result.runs["fix"].judged
+    assert result.verdict is Verdict.NOT_JUDGED and result.verdict.exit_code == 1
+    reads = result.runs["fault"].steps[0].observation
+    assert "db_fds_series" in reads.unavailable and "db_fds_series" not in reads.values, "no placeholder values"
+    assert "not judged" in (Path(result.report_dir or "") / "report.md").read_text()
+
+
+def test_deleted_db_without_proc_still_reproduces_with_its_fd_checks_na(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
+    result = run_experiment(load_catalogue().get("deleted-db"), tmp_path)
+    assert result.verdict is Verdict.AS_EXPECTED
+    na = {c.observation for run in result.runs.values() for c in run.checks if c.outcome == "n/a"}
+    assert na == {"db_fds_deleted"}, na
+
+
+def test_the_cause_behind_a_response_validation_error_is_kept(tmp_path: Path, test_variants: None) -> None:
+    entry = load_catalogue([FIXTURES / "needs-test-variants"]).get("detached-cause")
+    result = run_experiment(entry, tmp_path)
+    assert result.verdict is Verdict.AS_EXPECTED
+    (record,) = result.runs["fault"].steps[0].observation.exceptions
+    assert record.chain[0].type.endswith("ResponseValidationError")
+    assert "DetachedInstanceError" in str(record) and "is not bound to a Session" in str(record), record
+    assert (record.step, record.method, record.path) == ("fault:1", "POST", "/todos")
+
+
+def test_the_fix_servers_log_ends_with_its_shutdown(tmp_path: Path) -> None:
+    result = run_experiment(load_catalogue().get("stale-schema"), tmp_path)
+    for run in ("fault", "fix"):
+        last = (Path(result.report_dir or "") / f"{run}-server.log").read_text().splitlines()[-1]
+        assert "Finished server process" in last, f"{run}-server.log ends with: {last}"
+
+
+def test_main_puts_back_the_sigterm_handler_it_found(tmp_path: Path) -> None:
+    from lab.cli import main
+
+    def mine(signum: int, frame: object) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert main(["stale-schema", "--out", str(tmp_path)]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -127,6 +127,13 @@ class PostgresBackend:
     def resources(self) -> dict[str, str]:
         return {"database": self.database, "role": self.role}
 
+    def connect_to_run_database(self) -> Any:
+        """A connection of the lab's own (as the administrator) to the run's database, for actions."""
+        import psycopg
+
+        url = self._admin.set(database=self.database).render_as_string(hide_password=False)
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S)
+
     def query(self, statement: Any, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A statement on the administrator's connection (not the app's role), for witnesses and actions."""
         import psycopg

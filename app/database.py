@@ -18,7 +18,9 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
     ``pool_pre_ping`` tests a pooled connection before handing it out, so a database restart or an idle
     timeout costs a reconnect instead of a failed request (``faults/no_pre_ping.py`` shows the failure).
     """
-    return create_engine(url or settings.database_url(), **{"pool_pre_ping": True, **settings.pool_options(), **options})
+    return create_engine(
+        url or settings.database_url(), **{"pool_pre_ping": True, **settings.pool_options(), **options}
+    )
 
 
 engine = make_engine()

@@ -85,7 +85,9 @@ def todo_router(endpoints: Mapping[Endpoint, Endpoint]) -> APIRouter:
         raise ValueError(f"not endpoints of the todo API: {', '.join(unknown)}")
     router = APIRouter(prefix="/todos", tags=["todos"])
     for endpoint, (method, path, options) in _ROUTES.items():
-        router.add_api_route(path, endpoints.get(endpoint, endpoint), methods=[method], name=endpoint.__name__, **options)
+        router.add_api_route(
+            path, endpoints.get(endpoint, endpoint), methods=[method], name=endpoint.__name__, **options
+        )
     return router
 
 

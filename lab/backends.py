@@ -98,7 +98,9 @@ class PostgresBackend:
         try:
             self._connection = self._connect()
             self._connection.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(self.role), sql.Literal(self._password))
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(self.role), sql.Literal(self._password)
+                )
             )
             self._connection.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.database), sql.Identifier(self.role))

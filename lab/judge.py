@@ -23,7 +23,13 @@ def judge(expectations: dict[str, Matcher], observation: Observation, *, backend
         expected = describe(matcher)
         if name in observation.unavailable:
             checks.append(
-                Check(observation=name, expected=expected, observed=None, outcome="n/a", reason=observation.unavailable[name])
+                Check(
+                    observation=name,
+                    expected=expected,
+                    observed=None,
+                    outcome="n/a",
+                    reason=observation.unavailable[name],
+                )
             )
             continue
         observed = observation[name]

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "POSTGRESQL_ONLY",
+    "SQLITE_ONLY",
     "Action",
     "BackendName",
     "Kind",
@@ -49,6 +51,8 @@ __all__ = [
 
 BackendName = Literal["sqlite", "postgresql"]
 BACKENDS: frozenset[BackendName] = frozenset({"sqlite", "postgresql"})
+SQLITE_ONLY: frozenset[BackendName] = frozenset({"sqlite"})
+POSTGRESQL_ONLY: frozenset[BackendName] = frozenset({"postgresql"})
 
 
 class Kind(StrEnum):
@@ -86,7 +90,7 @@ class ObservationSpec:
     source: str = ""  # the witness or step kind that produces it (filled in at registration)
 
 
-class Unobservable(Exception):  # noqa: N818 - a condition, not a failure
+class Unobservable(Exception):
     """This witness cannot observe here (no /proc, no engine found): its checks are n/a, with this reason."""
 
 
@@ -156,7 +160,9 @@ PLUGIN_PACKAGES = ("lab.requests", "lab.witnesses", "lab.actions")
 def register_observations(source: str, specs: Iterable[ObservationSpec], backends: frozenset[BackendName]) -> None:
     for spec in specs:
         if spec.name in _REGISTRY.observations:
-            raise ValueError(f"observation {spec.name!r} is declared twice ({_REGISTRY.observations[spec.name].source})")
+            raise ValueError(
+                f"observation {spec.name!r} is declared twice ({_REGISTRY.observations[spec.name].source})"
+            )
         _REGISTRY.observations[spec.name] = replace(spec, source=source, backends=spec.backends & backends)
 
 

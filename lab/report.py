@@ -184,7 +184,9 @@ def _checks(result: ExperimentResult) -> list[str]:
                 observed = _md(repr(check.observed))
                 if len(observed) > 80:
                     observed = observed[:79] + "…"
-                mark = {"pass": "✅ pass", "fail": "❌ FAIL", "n/a": f"➖ n/a: {_md(check.reason or '')}"}[check.outcome]
+                mark = {"pass": "✅ pass", "fail": "❌ FAIL", "n/a": f"➖ n/a: {_md(check.reason or '')}"}[
+                    check.outcome
+                ]
                 lines.append(
                     f"| {run} | {step.number} | `{check.observation}` | {_md(check.expected)} | {observed} | {mark} |"
                 )

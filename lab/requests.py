@@ -112,7 +112,11 @@ def parts(values: Mapping[str, Any]) -> list[str]:
     if values.get("requests") is None:
         return []
     counts = ", ".join(f"{code}×{n}" if n > 1 else code for code, n in (values.get("statuses") or {}).items())
-    extras = [f"{n} {label}" for n, label in ((values.get("timeouts"), "timed out"), (values.get("transport_errors"), "reset")) if n]
+    extras = [
+        f"{n} {label}"
+        for n, label in ((values.get("timeouts"), "timed out"), (values.get("transport_errors"), "reset"))
+        if n
+    ]
     found = [", ".join(filter(None, [counts, *extras])) or "no answer"]
     if (rows := values.get("rows")) is not None:
         found.append(f"{rows} row" + ("" if rows == 1 else "s"))

@@ -72,9 +72,7 @@ class RunResult(BaseModel):
     @property
     def held(self) -> bool:
         """Every applicable expectation of this run was observed (and the run got to the end)."""
-        return (
-            self.status == "completed" and self.judged and all(c.passed for c in self.checks if c.applies)
-        )
+        return self.status == "completed" and self.judged and all(c.passed for c in self.checks if c.applies)
 
 
 class Verdict(StrEnum):

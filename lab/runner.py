@@ -215,9 +215,7 @@ def execute_run(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     state = _Run(experiment, run, workdir, backend)
-    result = RunResult(
-        run=run, variant=state.variant.name, started_at=datetime.now(UTC), resources=backend.resources()
-    )
+    result = RunResult(run=run, variant=state.variant.name, started_at=datetime.now(UTC), resources=backend.resources())
     listener.run_started(run, state.variant.name)
     try:
         with _stopped(state, finish_stop):

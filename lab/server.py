@@ -12,7 +12,6 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-
 import psutil
 
 from lab import client, wire
@@ -85,9 +84,7 @@ class LabServer:
 
     def _environment(self) -> dict[str, str]:
         # The app's own settings come from the experiment only, never from the user's shell.
-        inherited = {
-            k: v for k, v in os.environ.items() if k not in APP_SETTINGS and not k.startswith("FAULTLAB_")
-        }
+        inherited = {k: v for k, v in os.environ.items() if k not in APP_SETTINGS and not k.startswith("FAULTLAB_")}
         paths = dict.fromkeys([str(self.variant.app_dir), str(PROJECT_ROOT)])
         env = {
             **inherited,

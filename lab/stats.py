@@ -126,7 +126,9 @@ def _read_one(path: Path, *, attempts: int = 200) -> Counters | None:
         if values["magic"] == MAGIC and values["sequence"] % 2 == 0:
             again = path.read_bytes()
             if again[8:16] == data[8:16]:
-                return Counters(**{f.name: values[f.name] for f in fields(Counters) if f.name != "processes"}, processes=1)
+                return Counters(
+                    **{f.name: values[f.name] for f in fields(Counters) if f.name != "processes"}, processes=1
+                )
             data = again
             continue
         time.sleep(0.0005)

@@ -19,7 +19,7 @@ SPECIMENS = {
     "wrong-type": "steps[1].repeat: Input should be a valid integer",
     "unknown-step": "steps[1]: kind must be one of 'request', 'action', 'probe', not teleport",
     "unknown-action": "steps[1]: action must be one of 'delete_db', 'gc_collect'",
-    "unknown-observation": "expect.fault names no known observation: latency (known: action, background_latency_max_ms,",
+    "unknown-observation": "names no known observation: latency (known: action, background_latency_max_ms,",
     "unknown-variant": "fault.variant: unknown variant 'missing_yeild'; did you mean 'missing_yield'?",
     "code-outside-project": "code.fault: 'os.path' is not code of this project",
     "env-not-allowed": "fix.env: env may not set PYTHONPATH (the lab sets DATABASE_URL and FAULTLAB_*; PYTHON*",

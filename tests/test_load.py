@@ -58,7 +58,9 @@ def _client_work(
 
 
 def test_correct_app_under_mixed_load(tmp_path: Path) -> None:
-    server = LabServer(variants.resolve("app"), workdir=tmp_path, env={"DATABASE_URL": f"sqlite:///{tmp_path / 'todos.db'}"})
+    server = LabServer(
+        variants.resolve("app"), workdir=tmp_path, env={"DATABASE_URL": f"sqlite:///{tmp_path / 'todos.db'}"}
+    )
     created: list[int] = []
     deleted_ids: list[int] = []
     statuses: Counter[int] = Counter()

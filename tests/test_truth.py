@@ -24,7 +24,9 @@ EXPLAIN = '[explain]\nwhy = "w"\nfix = "f"\nremember = "r"\n'
 
 def _experiment(tmp_path: Path, steps: str, *, backends: str = '["sqlite"]', fault: str = "missing_yield") -> Path:
     path = tmp_path / "probe-me.toml"
-    head = f'name = "probe-me"\ntitle = "t"\nbackends = {backends}\n[fault]\nvariant = "{fault}"\n[fix]\nvariant = "app"\n'
+    head = (
+        f'name = "probe-me"\ntitle = "t"\nbackends = {backends}\n[fault]\nvariant = "{fault}"\n[fix]\nvariant = "app"\n'
+    )
     path.write_text(head + textwrap.dedent(steps) + EXPLAIN)
     return path
 
@@ -32,13 +34,22 @@ def _experiment(tmp_path: Path, steps: str, *, backends: str = '["sqlite"]', fau
 REQUEST = '[[steps]]\nkind = "request"\npath = "/todos"\n'
 ACTION = '[[steps]]\nkind = "action"\naction = "gc_collect"\n'
 REJECTED = {
-    "fix expects nothing": (REQUEST + "expect.fault = { status = 200 }\nexpect.fix = {}\n", "no step has an expect.fix that applies on sqlite"),
+    "fix expects nothing": (
+        REQUEST + "expect.fault = { status = 200 }\nexpect.fix = {}\n",
+        "no step has an expect.fix that applies on sqlite",
+    ),
     "fix expects only PostgreSQL facts": (
         REQUEST + "expect.fault = { status = 200 }\nexpect.fix = { pg_connections = 0 }\n",
         "no step has an expect.fix that applies on sqlite",
     ),
-    "a status as text": (REQUEST + 'expect.fault = { status = "500" }\nexpect.fix = { ok = 1 }\n', "status is a count: expected a whole number, not '500'"),
-    "a flag as a number": (REQUEST + "expect.fault = { db_exists = 1 }\nexpect.fix = { ok = 1 }\n", "db_exists is a flag: expected true or false, not 1"),
+    "a status as text": (
+        REQUEST + 'expect.fault = { status = "500" }\nexpect.fix = { ok = 1 }\n',
+        "status is a count: expected a whole number, not '500'",
+    ),
+    "a flag as a number": (
+        REQUEST + "expect.fault = { db_exists = 1 }\nexpect.fix = { ok = 1 }\n",
+        "db_exists is a flag: expected true or false, not 1",
+    ),
     "a status on an action": (
         ACTION + "expect.fault = { status = 200 }\n" + REQUEST + "expect.fault = { ok = 1 }\nexpect.fix = { ok = 1 }\n",
         "only request steps observe status, not a action step",
@@ -48,7 +59,8 @@ REJECTED = {
         "pool_checked_out is a count: use equals, max, min, not not_contains",
     ),
     "a series matched directly": (
-        REQUEST + "sample_each = true\nexpect.fault = { pool_checked_out_series = { min = 1 } }\nexpect.fix = { ok = 1 }\n",
+        REQUEST
+        + "sample_each = true\nexpect.fault = { pool_checked_out_series = { min = 1 } }\nexpect.fix = { ok = 1 }\n",
         "pool_checked_out_series is a series and is not matched directly",
     ),
     "a peak without samples": (
@@ -67,7 +79,11 @@ def test_an_expectation_that_can_never_be_judged_is_rejected_at_load(case: str, 
 
 
 def test_an_action_is_refused_on_a_backend_it_does_not_exist_on(tmp_path: Path) -> None:
-    steps = '[[steps]]\nkind = "action"\naction = "terminate_backends"\n' + REQUEST + "expect.fault = { ok = 1 }\nexpect.fix = { ok = 1 }\n"
+    steps = (
+        '[[steps]]\nkind = "action"\naction = "terminate_backends"\n'
+        + REQUEST
+        + "expect.fault = { ok = 1 }\nexpect.fix = { ok = 1 }\n"
+    )
     with pytest.raises(ExperimentFileError, match="terminate_backends cannot run on sqlite; list only postgresql"):
         load_file(_experiment(tmp_path, steps, backends='["sqlite", "postgresql"]'))
 
@@ -85,7 +101,11 @@ def test_without_proc_file_descriptors_are_na_and_a_run_with_nothing_else_is_not
 ) -> None:
     """As on a Mac: no /proc. The fds checks are n/a, not failures; a run left with none is 'not judged'."""
     monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
-    steps = REQUEST + "repeat = 3\nsample_each = true\nexpect.fault = { ok = 3, db_fds = { min = 1 } }\nexpect.fix = { db_fds = { min = 1 } }\n"
+    steps = (
+        REQUEST
+        + "repeat = 3\nsample_each = true\n"
+        + "expect.fault = { ok = 3, db_fds = { min = 1 } }\nexpect.fix = { db_fds = { min = 1 } }\n"
+    )
     path = _experiment(tmp_path, steps)
     result = run_experiment(load_catalogue([path.parent]).get("probe-me"), tmp_path / "out")
     fault_checks = {c.observation: c for c in result.runs["fault"].checks}

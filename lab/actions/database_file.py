@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lab.backends import SqliteBackend
-from lab.registry import Action, register_action
+from lab.registry import SQLITE_ONLY, Action, register_action
 
 if TYPE_CHECKING:
     from lab.context import RunContext
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class DeleteDb(Action):
     name = "delete_db"
     summary = "delete the database file"
-    backends = frozenset({"sqlite"})
+    backends = SQLITE_ONLY
 
     def run(self, ctx: RunContext, params: Any) -> str:
         assert isinstance(ctx.backend, SqliteBackend), "the registry allows delete_db on sqlite only"

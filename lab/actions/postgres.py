@@ -10,12 +10,10 @@ from psycopg import sql
 from pydantic import Field
 
 from lab.backends import PostgresBackend
-from lab.registry import Action, NoParams, register_action
+from lab.registry import POSTGRESQL_ONLY, Action, NoParams, register_action
 
 if TYPE_CHECKING:
     from lab.context import RunContext
-
-POSTGRESQL = frozenset({"postgresql"})
 
 
 def _backend(ctx: RunContext) -> PostgresBackend:
@@ -27,7 +25,7 @@ def _backend(ctx: RunContext) -> PostgresBackend:
 class TerminateBackends(Action):
     name = "terminate_backends"
     summary = "end the app's database sessions (pg_terminate_backend)"
-    backends = POSTGRESQL
+    backends = POSTGRESQL_ONLY
 
     def run(self, ctx: RunContext, params: Any) -> str:
         backend = _backend(ctx)
@@ -36,7 +34,8 @@ class TerminateBackends(Action):
             (backend.database, backend.role),
         )
         ended = sum(1 for (done,) in rows if done)
-        return f"terminated {ended} database session{'' if ended == 1 else 's'} of the app, as a restart of PostgreSQL would"
+        sessions = f"{ended} database session{'' if ended == 1 else 's'}"
+        return f"terminated {sessions} of the app, as a restart of PostgreSQL would"
 
 
 class LimitParams(NoParams):
@@ -47,7 +46,7 @@ class LimitParams(NoParams):
 class LimitConnections(Action):
     name = "limit_connections"
     summary = "limit the app's role to a number of connections"
-    backends = POSTGRESQL
+    backends = POSTGRESQL_ONLY
     Params = LimitParams
 
     def label(self, params: LimitParams) -> str:

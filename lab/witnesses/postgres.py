@@ -9,12 +9,10 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from lab.backends import PostgresBackend
-from lab.registry import Kind, ObservationSpec, Unobservable, Witness, register_witness
+from lab.registry import POSTGRESQL_ONLY, Kind, ObservationSpec, Unobservable, Witness, register_witness
 
 if TYPE_CHECKING:
     from lab.context import RunContext
-
-POSTGRESQL = frozenset({"postgresql"})
 
 
 def _backend(ctx: RunContext) -> PostgresBackend:
@@ -26,7 +24,7 @@ def _backend(ctx: RunContext) -> PostgresBackend:
 class PgActivity(Witness):
     name = "pg_activity"
     title = "PostgreSQL's sessions on the run's database (pg_stat_activity)"
-    backends = POSTGRESQL
+    backends = POSTGRESQL_ONLY
     observations = (
         ObservationSpec("pg_connections", Kind.COUNT, "sessions on the run's database"),
         ObservationSpec("pg_idle_in_transaction", Kind.COUNT, "of those, sessions idle in a transaction"),
@@ -55,7 +53,7 @@ class PgActivity(Witness):
 class PgTcp(Witness):
     name = "pg_tcp"
     title = "the server's TCP connections to PostgreSQL (the operating system)"
-    backends = POSTGRESQL
+    backends = POSTGRESQL_ONLY
     observations = (ObservationSpec("pg_tcp", Kind.COUNT, "the server's TCP connections to PostgreSQL"),)
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
@@ -68,7 +66,9 @@ class PgTcp(Witness):
                 continue
             except psutil.AccessDenied as exc:
                 raise Unobservable(f"the operating system does not show this process's sockets: {exc}") from exc
-            total += sum(1 for c in connections if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+            total += sum(
+                1 for c in connections if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+            )
         return {"pg_tcp": total}
 
     def parts(self, values: Mapping[str, Any]) -> list[str]:

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab import procfs
-from lab.registry import Kind, ObservationSpec, Unobservable, Witness, register_witness
+from lab.registry import SQLITE_ONLY, Kind, ObservationSpec, Unobservable, Witness, register_witness
 
 if TYPE_CHECKING:
     from lab.context import RunContext
 
-SQLITE = frozenset({"sqlite"})
 _DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
@@ -39,7 +38,7 @@ def _fds(ctx: RunContext) -> tuple[int, int]:
 class DatabaseFile(Witness):
     name = "database_file"
     title = "the database file"
-    backends = SQLITE
+    backends = SQLITE_ONLY
     observations = (
         ObservationSpec("db_exists", Kind.FLAG, "the database file exists"),
         ObservationSpec("db_size", Kind.COUNT, "the database file's size in bytes"),
@@ -61,7 +60,7 @@ class DatabaseFile(Witness):
 class DatabaseFds(Witness):
     name = "database_fds"
     title = "the server's file descriptors on the database file (the operating system)"
-    backends = SQLITE
+    backends = SQLITE_ONLY
     observations = (
         ObservationSpec("db_fds", Kind.COUNT, "the server's open file descriptors on the database file"),
         ObservationSpec("db_fds_deleted", Kind.COUNT, "of those, descriptors on a deleted file"),
@@ -101,10 +100,12 @@ def _rows(path: Path) -> str:
 class DatabaseFiles(Witness):
     name = "database_files"
     title = "every SQLite database in the run's dir"
-    backends = SQLITE
+    backends = SQLITE_ONLY
     observations = (
         ObservationSpec(
-            "db_files", Kind.TEXT, "each database file in the run's dir: rows in todos, and whether the server has it open"
+            "db_files",
+            Kind.TEXT,
+            "each database file in the run's dir: rows in todos, and whether the server has it open",
         ),
         ObservationSpec("db_files_count", Kind.COUNT, "database files in the run's dir"),
     )

@@ -156,3 +156,46 @@ def test_postgresql_databases_and_roles_are_dropped_after_the_run(tmp_path: Path
         databases = {row[0] for row in connection.execute("SELECT datname FROM pg_database").fetchall()}
         roles = {row[0] for row in connection.execute("SELECT rolname FROM pg_roles").fetchall()}
     assert not {r["database"] for r in names} & databases and not {r["role"] for r in names} & roles
+
+
+def test_relative_db_path_serves_a_new_empty_file_after_a_restart_elsewhere(tmp_path: Path, results: Cache) -> None:
+    result = _run("relative-db-path", tmp_path, results)
+    files = _seen(result, "fault", "Look at the files")["db_files"]
+    assert "deploy-1/todos.db: 3 rows, not open" in files and "deploy-2/todos.db: 1 row, held open" in files, files
+    assert _seen(result, "fault", "Read the list")["rows"] == 0
+    assert _seen(result, "fix", "Read the list")["rows"] == 3
+    assert _seen(result, "fix", "Look at the files")["db_files_count"] == 1
+
+
+def test_async_blocking_freezes_cheap_reads_and_the_lab_still_observes(tmp_path: Path, results: Cache) -> None:
+    """The served event loop is blocked for seconds; the lab's witnesses go on reading (no harness error)."""
+    result = _run("async-blocking", tmp_path, results)
+    blocked_step = _step(result, "fault", "The same ten reads, while two clients write")
+    blocked, fixed = (
+        blocked_step.observation.values,
+        _seen(result, "fix", "The same ten reads, while two clients write"),
+    )
+    assert blocked["latency_p50_ms"] >= 1000 and fixed["latency_max_ms"] < 500, (blocked, fixed)
+    assert result.runs["fault"].status == "completed", result.runs["fault"].error
+    timeline = blocked_step.observation.timeline
+    assert timeline and timeline[-1].t >= 1.0 and "pool_checked_out" in timeline[-1].values, timeline[-3:]
+
+
+def test_stale_connection_fails_one_request_and_pre_ping_prevents_it(tmp_path: Path, results: Cache) -> None:
+    result = _run("stale-connection", tmp_path, results, "postgresql")
+    after = _step(result, "fault", "Read again, one at a time").observation
+    assert (after.values["server_errors"], after.values["first_failure_at"]) == (1, 1), after.values
+    (record,) = after.exceptions
+    causes = [link.type for link in record.chain]
+    assert causes[0] == "sqlalchemy.exc.OperationalError" and any(t.startswith("psycopg") for t in causes[1:]), causes
+    fixed = _seen(result, "fix", "Read again, one at a time")
+    assert (fixed["ok"], fixed["exceptions"]) == (5, 0), fixed
+
+
+def test_too_many_connections_is_refused_fast_and_a_budgeted_pool_queues(tmp_path: Path, results: Cache) -> None:
+    result = _run("too-many-connections", tmp_path, results, "postgresql")
+    burst = _seen(result, "fault", "A burst: 40 reads, 20 at a time")
+    assert burst["server_errors"] >= 1 and "too many connections for role" in burst["error"], burst
+    assert burst["latency_max_ms"] < 4000, "refused at once, not after the pool's 5 s timeout"
+    fixed = _seen(result, "fix", "A burst: 40 reads, 20 at a time")
+    assert (fixed["ok"], fixed["server_errors"]) == (40, 0), fixed

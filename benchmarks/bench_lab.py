@@ -28,16 +28,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab import variants  # noqa: E402
 from lab.catalogue import load_catalogue  # noqa: E402
 from lab.server import LabServer  # noqa: E402
-from lab.spec import ActionStep  # noqa: E402
+from lab.spec import ActionStepBase  # noqa: E402
 
 
 def cold_start_s(repeat: int) -> float:
     times = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
-            server = LabServer("app.main:app", workdir=Path(tmp), env={"DATABASE_URL": f"sqlite:///{tmp}/todos.db"})
+            server = LabServer(
+                variants.resolve("app"), workdir=Path(tmp), env={"DATABASE_URL": f"sqlite:///{tmp}/todos.db"}
+            )
             started = time.perf_counter()
             server.start()
             times.append(time.perf_counter() - started)
@@ -53,7 +56,9 @@ def server_starts(names: list[str]) -> tuple[int, int]:
         experiment = catalogue.get(name).experiment
         for run in ("fault", "fix"):
             first += 1
-            restarts += sum(isinstance(s, ActionStep) and s.action == "restart" for _, s in experiment.steps_for(run))
+            restarts += sum(
+                isinstance(s, ActionStepBase) and s.action == "restart" for _, s in experiment.steps_for(run)
+            )
     return first, restarts
 
 
@@ -69,8 +74,10 @@ def timed_run(args: list[str]) -> tuple[float, float]:
             raise SystemExit(f"run_lab.py {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
         steps = 0.0
         for item in json.loads(done.stdout)["experiments"]:
+            if not item.get("report"):
+                continue  # skipped: not on this backend
             journal = json.loads((Path(item["report"]) / "journal.json").read_text())
-            steps += sum(s["observation"]["duration_s"] or 0 for r in journal["runs"].values() for s in r["steps"])
+            steps += sum(s["duration_s"] for r in journal["runs"].values() for s in r["steps"])
         return wall, steps
 
 
@@ -89,7 +96,7 @@ def main() -> None:
     print(f"run_lab.py --list: {listing:.2f} s (goal: well under a second; no server is started)")
     cold = cold_start_s(args.repeat)
     print(f"server cold start (spawn to first answer), median of {args.repeat}: {cold:.2f} s")
-    all_names = load_catalogue().names()
+    all_names = [e.experiment.name for e in load_catalogue() if "sqlite" in e.experiment.backends]
     for label, names, argv in (("missing-yield", ["missing-yield"], ["missing-yield"]), ("all", all_names, ["all"])):
         runs = [timed_run(argv) for _ in range(args.repeat)]
         wall = statistics.median(r[0] for r in runs)

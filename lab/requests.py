@@ -10,10 +10,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lab import client, registry, wire
+from lab import registry, wire
 from lab.registry import Kind, ObservationSpec
 
 if TYPE_CHECKING:
+    from lab import client
     from lab.context import RunContext
     from lab.spec import RequestStep
 
@@ -54,6 +55,8 @@ def _ms(seconds: float) -> float:
 
 def execute(step: RequestStep, ctx: RunContext, after_each: Callable[[], None] | None) -> dict[str, Any]:
     """Send the step's requests; ``after_each`` runs after every sequential request (``sample_each``)."""
+    from lab import client  # httpx: only when requests are sent, not when the catalogue is listed
+
     headers = {wire.STEP_HEADER.decode(): f"{ctx.run}:{ctx.step}"}
     request = client.Request(step.method, ctx.server.base_url + step.path, step.json_body, headers)
 

@@ -1,12 +1,11 @@
 """PostgreSQL-only actions, done on the lab's administrator connection: end the app's sessions as a
-database restart (or a failover, or an idle timeout in a proxy) would; give the run's role a connection
-budget."""
+database restart (or a failover, or a proxy's idle timeout) would; give the run's role a connection budget.
+psycopg is imported when one runs: listing the catalogue needs none of it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
 from pydantic import Field
 
 from lab.backends import PostgresBackend
@@ -53,6 +52,8 @@ class LimitConnections(Action):
         return f"ALTER ROLE ... CONNECTION LIMIT {params.limit}"
 
     def run(self, ctx: RunContext, params: LimitParams) -> str:
+        from psycopg import sql
+
         backend = _backend(ctx)
         backend.query(
             sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(sql.Identifier(backend.role), sql.Literal(params.limit))

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from lab.backends import PostgresBackend
 from lab.registry import POSTGRESQL_ONLY, Kind, ObservationSpec, Unobservable, Witness, register_witness
 
@@ -57,6 +55,8 @@ class PgTcp(Witness):
     observations = (ObservationSpec("pg_tcp", Kind.COUNT, "the server's TCP connections to PostgreSQL"),)
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
+        import psutil
+
         port = _backend(ctx).port
         total = 0
         for pid in ctx.server.pids():

@@ -6,12 +6,13 @@ Prints, for ``run_lab.py missing-yield`` and ``run_lab.py all``: median wall tim
 needed × median cold start of one server); the time the steps themselves take (pool timeouts and bursts
 are part of the lesson; the lab's probes after each step count there too); and the lab's own overhead (the
 rest: CLI start-up, server stops, reports).
-Goals: missing-yield under 10 s wall; overhead under 30 % of the floor. Measured 2026-11-24 on a 2-core
-machine: --list 0.13 s; cold start 0.40 s; missing-yield 5.1 s wall (steps 3.8 s, of which 2 s is the pool
-timeout the lesson needs), overhead 0.4 s = 55 % of its 0.8 s floor; all 10.4 s, overhead 29 %. What is
-left is the CLI's own start-up (0.2 s of imports) and the last server's graceful stop (0.1-0.15 s), which
-must end before the lab exits; the other stops overlap with the next run. With the 1.1 s cold starts of
-DESIGN.md's machines the same 0.4 s would be 18 % of the floor.
+Goals: missing-yield under 10 s wall; overhead under 30 % of the floor. Measured 2026-11-25 on a 2-core
+machine (one repetition, with a test suite running beside it): --list 0.20 s (pydantic's import is most of
+it); cold start 0.54 s; missing-yield 4.2 s wall (steps 2.6 s, of which 2 s is the pool timeout the lesson
+needs), overhead 0.5 s = 48 % of its 1.1 s floor; all (the five SQLite experiments) 18.9 s, overhead 20 %.
+What is left for missing-yield is the CLI's own start-up and the last server's graceful stop, which must end
+before the report is written (so that its log ends with its shutdown); the other stops overlap with the next
+run. Observing costs the server nothing: the witnesses read shared memory and /proc from the lab's side.
 """
 
 from __future__ import annotations

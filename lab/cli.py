@@ -23,7 +23,11 @@ from lab.summary import check_line, evidence_line
 __all__ = ["main"]
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-VERDICT_STYLE = {Verdict.AS_EXPECTED: "bold green", Verdict.INTERRUPTED: "bold yellow"}
+VERDICT_STYLE = {
+    Verdict.AS_EXPECTED: "bold green",
+    Verdict.INTERRUPTED: "bold yellow",
+    Verdict.NOT_JUDGED: "bold yellow",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -215,6 +219,12 @@ def _summary(result: ExperimentResult) -> dict[str, object]:
 def _print_verdict(console: Console, result: ExperimentResult) -> None:
     style = VERDICT_STYLE.get(result.verdict, "bold red")
     console.print(f"  verdict: [{style}]{result.verdict}[/]")
+    if result.verdict is Verdict.NOT_JUDGED:
+        unjudged = ", ".join(run for run, r in result.runs.items() if not r.judged)
+        console.print(
+            f"  [yellow]the {unjudged} run could not be judged here: every check it has needs a witness this "
+            "machine lacks (see the n/a lines). Nothing was proven either way.[/]"
+        )
     for run, run_result in result.runs.items():
         if run_result.error:
             console.print(f"  [red]{run} run {run_result.status}:[/] {escape(run_result.error)}")

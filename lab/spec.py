@@ -181,6 +181,8 @@ class RequestStep(_StepBase):
             raise ValueError("sample_each needs concurrency = 1 (one request at a time)")
         if self.interval_s and self.concurrency != 1:
             raise ValueError("interval_s needs concurrency = 1 (one request at a time)")
+        if self.sample_each and self.background is not None:
+            raise ValueError("sample_each samples once nothing is in flight, which background load never allows")
         return self
 
     def produces(self) -> frozenset[Produced]:

@@ -118,6 +118,21 @@ def test_without_proc_file_descriptors_are_na_and_a_run_with_nothing_else_is_not
     assert "not judged" in (Path(result.report_dir or "") / "report.md").read_text()
 
 
+def test_the_terminal_says_why_a_run_is_not_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab.cli import main
+
+    monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
+    monkeypatch.setenv("COLUMNS", "200")
+    steps = REQUEST + "expect.fault = { ok = 1 }\nexpect.fix = { db_fds = { min = 1 } }\n"
+    path = _experiment(tmp_path, steps)
+    assert main(["--experiments", str(path.parent), "--out", str(tmp_path / "out"), "probe-me"]) == 1
+    out = capsys.readouterr().out
+    assert "verdict: not judged" in out and "the fix run could not be judged here" in out, out
+    assert "db_fds ≥ 1: n/a (no " in out, out
+
+
 def test_deleted_db_without_proc_still_reproduces_with_its_fd_checks_na(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,10 +5,12 @@ Each backend gives the server its URL; what is observed about it is up to the wi
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Protocol
 
+from lab import owner
 from lab.errors import BackendError, UsageError
 from lab.registry import BackendName
 
@@ -85,11 +87,7 @@ class PostgresBackend:
         self._connection: Any = None
 
     def _connect(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(
-            self._admin.render_as_string(hide_password=False), autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
-        )
+        return admin_connection(self._admin.render_as_string(hide_password=False))
 
     def create(self) -> None:
         import psycopg
@@ -104,6 +102,12 @@ class PostgresBackend:
             )
             self._connection.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.database), sql.Identifier(self.role))
+            )
+            # The owner record lets a later lab drop them if this one dies without cleaning up (lab.sweep).
+            record = sql.Literal(owner.me().to_json())
+            self._connection.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(self.role), record))
+            self._connection.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(self.database), record)
             )
         except psycopg.Error as exc:
             raise BackendError(f"could not create the run's PostgreSQL database {self.database}: {exc}") from exc
@@ -149,6 +153,15 @@ class PostgresBackend:
             raise BackendError(f"PostgreSQL stopped answering the lab: {exc}") from exc
 
 
+def admin_connection(admin_url: str) -> Any:
+    """An autocommit connection as the administrator (``CREATE DATABASE`` cannot run in a transaction)."""
+    import psycopg
+    from sqlalchemy import make_url
+
+    url = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+
+
 def postgres_problem(admin_url: str) -> str | None:
     """Why no PostgreSQL server can be used at ``admin_url``, or None when one answers."""
     import psycopg
@@ -165,6 +178,38 @@ def postgres_problem(admin_url: str) -> str | None:
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"no PostgreSQL server answered at {url.render_as_string(hide_password=True)}: {first}"
+
+
+_PASSWORD = re.compile(r"(://[^/:@]*:)[^/]*@")
+SHOWN_CHARS = 200
+
+
+def redact(text: str) -> str:
+    """A URL as a person may see it: no password, and not endless."""
+    shown = _PASSWORD.sub(r"\1***@", text)
+    return shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 1] + "…"
+
+
+def postgres_admin_url(text: str) -> str:
+    """``--db``'s PostgreSQL URL, checked: parsable, PostgreSQL, and a driver the lab has (psycopg 3)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        raise UsageError(f"--db {redact(text)}: not a database URL ({exc}); e.g. {DEFAULT_POSTGRES_URL}") from None
+    shown = redact(url.render_as_string(hide_password=True))
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise UsageError(
+            f"--db {shown}: the lab runs on SQLite or PostgreSQL, not {url.get_backend_name()}; "
+            f"use sqlite, postgresql, or a URL such as {DEFAULT_POSTGRES_URL}"
+        )
+    if url.get_driver_name() not in ("postgresql", "postgres", "psycopg"):
+        raise UsageError(
+            f"--db {shown}: the lab connects with psycopg 3; write postgresql://... (no +{url.get_driver_name()})"
+        )
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def require_postgres(admin_url: str) -> None:

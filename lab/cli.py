@@ -7,15 +7,15 @@ import json
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lab.backends import DEFAULT_POSTGRES_URL, BackendName, require_postgres
+from lab.backends import DEFAULT_POSTGRES_URL, BackendName, postgres_admin_url, redact, require_postgres
 from lab.catalogue import Catalogue, Entry, load_catalogue
 from lab.errors import LabError, OutputDirError, UsageError
+from lab.interrupts import raise_interrupt
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.spec import RunName
 from lab.summary import check_line, evidence_line
@@ -116,10 +116,6 @@ def _check_out_dir(out: Path) -> Path:
         ) from None
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 @dataclass(frozen=True)
 class _Options:
     out: Path
@@ -130,14 +126,28 @@ class _Options:
 
 
 def _backend(choice: str) -> tuple[BackendName, str]:
-    """``--db``: sqlite, postgresql, or a postgresql:// URL; a PostgreSQL server must answer before anything runs."""
+    """``--db``: sqlite, postgresql, or a PostgreSQL URL; a PostgreSQL server must answer before anything runs."""
     if choice == "sqlite":
         return "sqlite", DEFAULT_POSTGRES_URL
-    if choice == "postgresql" or choice.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
-        url = DEFAULT_POSTGRES_URL if choice == "postgresql" else choice
-        require_postgres(url)
-        return "postgresql", url
-    raise UsageError(f"--db {choice}: use sqlite, postgresql, or a URL such as {DEFAULT_POSTGRES_URL}")
+    if choice != "postgresql" and "://" not in choice:
+        raise UsageError(f"--db {redact(choice)}: use sqlite, postgresql, or a URL such as {DEFAULT_POSTGRES_URL}")
+    url = DEFAULT_POSTGRES_URL if choice == "postgresql" else postgres_admin_url(choice)
+    require_postgres(url)
+    return "postgresql", url
+
+
+def _applicable(selected: list[Entry], backend: BackendName, names: list[str]) -> list[Entry]:
+    """Named one by one, every experiment must apply to the backend (``all`` skips those that do not)."""
+    if names == ["all"]:
+        return selected
+    for entry in selected:
+        if backend not in entry.experiment.backends:
+            on = ", ".join(entry.experiment.backends)
+            raise UsageError(
+                f"{entry.experiment.name} runs on {on} only, not {backend}; "
+                f"run it with --db {entry.experiment.backends[0]}"
+            )
+    return selected
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,18 +161,33 @@ def main(argv: list[str] | None = None) -> int:
             if not args.list:
                 console.print("Run one: [bold]python run_lab.py missing-yield[/]   all: [bold]python run_lab.py all[/]")
             return EXIT_OK
-        selected = _select(catalogue, args.names)
         backend, postgres_url = _backend(args.db)
+        selected = _applicable(_select(catalogue, args.names), backend, args.names)
         options = _Options(_check_out_dir(args.out), args.keep, args.json, backend, postgres_url)
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        if args.json:
+            print(json.dumps({"exit_code": EXIT_USAGE, "error": str(exc), "experiments": []}, indent=2))
         return EXIT_USAGE
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
+        _sweep(errors, options)
         return _run_all(selected, options, console, errors)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _sweep(errors: Console, options: _Options) -> None:
+    """Say, in one line, what a lab that died without cleaning up left behind and this one removed."""
+    from lab import sweep
+
+    swept = sweep.Swept(temp_dirs=sweep.sweep_temp_dirs())
+    if options.backend == "postgresql":
+        swept.databases, swept.roles = sweep.sweep_postgres(options.postgres_url)
+    if swept:
+        errors.print(f"[yellow]{escape(swept.line())}[/]", soft_wrap=True)
 
 
 def _run_all(selected: list[Entry], options: _Options, console: Console, errors: Console) -> int:

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from lab import owner, sweep
 from lab.backends import DEFAULT_POSTGRES_URL, Backend, BackendName, PostgresBackend, SqliteBackend
 from lab.catalogue import Entry
 from lab.errors import UsageError
+from lab.interrupts import deferred
 from lab.report import write_report
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.runner import Listener, execute_run
@@ -67,7 +69,7 @@ def run_experiment(
         versions=versions(),
         started_at=datetime.now(UTC),
     )
-    workdir = Path(tempfile.mkdtemp(prefix=f"faultlab-{experiment.name}-"))
+    workdir = make_run_dir(experiment.name)
     if keep:
         result.kept_dir = str(workdir)
     stopping: list[LabServer] = []  # servers shutting down while the lab goes on; reaped below
@@ -87,12 +89,26 @@ def run_experiment(
         result.verdict = result.decide()
         result.report_dir = str(write_report(result, experiment, out_dir, workdir))
     finally:
-        _stop_all(stopping)
-        if not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with deferred():
+            _stop_all(stopping)
+            if not keep:
+                shutil.rmtree(workdir, ignore_errors=True)
     if result.verdict is Verdict.INTERRUPTED:
         raise Interrupted(result)
     return result
+
+
+def make_run_dir(name: str) -> Path:
+    """A private temp dir for both runs, marked with its owner so that a later lab can sweep it if this one
+    is killed (``lab.sweep``)."""
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=f"{sweep.PREFIX}{name}-"))
+        (workdir / sweep.OWNER_FILE).write_text(owner.me().to_json(), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"no usable temp dir ({tempfile.gettempdir()}: {exc.strerror or exc}); set TMPDIR to a writable directory"
+        ) from None
+    return workdir
 
 
 def _stop_all(servers: list[LabServer]) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 __all__ = ["log_tail", "spawn", "stop", "terminate"]
 
 
-def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path, pass_fds: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own session, so a Ctrl+C at the terminal reaches only the lab, which then stops it."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -23,6 +25,7 @@ def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: P
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
 
 

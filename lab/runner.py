@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from lab.backends import Backend
 from lab.context import RunContext
 from lab.errorlog import ErrorLog
 from lab.errors import LabError
+from lab.interrupts import deferred
 from lab.judge import judge
 from lab.observations import Observation, Sample
 from lab.registry import Action, Unobservable, Witness
@@ -30,6 +30,7 @@ from lab.spec import ActionStepBase, Experiment, RequestStep, RunName, Step
 
 __all__ = ["Listener", "execute_run"]
 
+INTERRUPTED = "interrupted (Ctrl+C, SIGTERM or SIGHUP)"
 SETTLE_DEADLINE_S = 1.0
 TIMELINE_INTERVAL_S = 0.025
 TIMELINE_MAX_SAMPLES = 2000
@@ -186,18 +187,6 @@ class _Run:
         )
 
 
-@contextmanager
-def _stopped(state: _Run, finish_stop: Callable[[LabServer], None] | None) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        if finish_stop is None:
-            state.server.stop()
-        else:
-            state.server.terminate()
-            finish_stop(state.server)
-
-
 def execute_run(
     experiment: Experiment,
     run: RunName,
@@ -217,28 +206,41 @@ def execute_run(
     state = _Run(experiment, run, workdir, backend)
     result = RunResult(run=run, variant=state.variant.name, started_at=datetime.now(UTC), resources=backend.resources())
     listener.run_started(run, state.variant.name)
+    problems: list[str] = []
+    late_interrupt = False
     try:
-        with _stopped(state, finish_stop):
-            try:
-                backend.create()
-                prepare_database(experiment.setup, backend.url)
-                state.server.start()
-                for number, step in experiment.steps_for(run):
-                    step_result = state.execute(number, step)
-                    result.steps.append(step_result)
-                    listener.step_finished(run, step_result)
-            finally:
-                problems = state.cleanup()
-                if problems and result.error is None:
-                    result.status, result.error = "error", "; ".join(problems)
+        try:
+            backend.create()
+            prepare_database(experiment.setup, backend.url)
+            state.server.start()
+            for number, step in experiment.steps_for(run):
+                step_result = state.execute(number, step)
+                result.steps.append(step_result)
+                listener.step_finished(run, step_result)
+        finally:
+            # A second Ctrl+C must not cut the clean-up short: it is noted, and ends the run below.
+            with deferred() as pending:
+                problems += state.cleanup()
+                if finish_stop is None:
+                    state.server.stop()
+                else:
+                    state.server.terminate()
+                    finish_stop(state.server)
+            late_interrupt = bool(pending)
     except LabError as exc:
         result.status, result.error = "error", str(exc)
     except KeyboardInterrupt:
-        result.status, result.error = "interrupted", "interrupted (Ctrl+C or SIGTERM)"
+        result.status, result.error = "interrupted", INTERRUPTED
     finally:
-        try:
-            backend.drop()
-        except LabError as exc:
-            result.status, result.error = "error", result.error or str(exc)
+        with deferred() as pending:
+            try:
+                backend.drop()
+            except LabError as exc:
+                problems.append(str(exc))
+        late_interrupt = late_interrupt or bool(pending)
+        if result.status == "completed" and late_interrupt:
+            result.status, result.error = "interrupted", INTERRUPTED
+        elif result.status == "completed" and problems:
+            result.status, result.error = "error", "; ".join(problems)
         result.ended_at = datetime.now(UTC)
     return result

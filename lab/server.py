@@ -1,4 +1,5 @@
-"""A variant on a real uvicorn server, on a free loopback port, that is always stopped."""
+"""A variant on a real uvicorn server, on a free loopback port, that is always stopped, and that stops itself
+when the lab is gone (``lab.serve``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import psutil
 
 from lab import client, wire
 from lab.errors import ServerError
+from lab.lifeline import read_end
 from lab.process import log_tail, spawn, stop, terminate
 from lab.variants import PROJECT_ROOT, Variant
 
@@ -64,7 +66,7 @@ class LabServer:
         """Start and wait until the harness answers; raise ServerError (with the log's tail) otherwise."""
         deadline_s = START_DEADLINE_S if deadline_s is None else deadline_s
         argv = [
-            sys.executable, "-m", "uvicorn", "lab.harness:create_app", "--factory",
+            sys.executable, "-m", "lab.serve", "lab.harness:create_app", "--factory",
             "--host", "127.0.0.1", "--port", "0", "--app-dir", str(PROJECT_ROOT),
             "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S),
         ]  # fmt: skip
@@ -73,7 +75,9 @@ class LabServer:
         cwd = self.workdir / self.cwd if self.cwd else self.workdir
         cwd.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.proc = spawn(argv, cwd=cwd, env=self._environment(), log_path=self.log_path)
+        lifeline = read_end()
+        env = {**self._environment(), wire.LIFELINE_ENV: str(lifeline)}
+        self.proc = spawn(argv, cwd=cwd, env=env, log_path=self.log_path, pass_fds=(lifeline,))
         try:
             port = self._await_port(offset, deadline_s)
             self.base_url = f"http://127.0.0.1:{port}"

@@ -7,3 +7,4 @@ RUN_DIR_ENV = "FAULTLAB_RUN_DIR"  # where the harness writes what it observes
 STATS_DIR = "stats"  # <run dir>/stats/<pid>.stats: shared-memory counters (lab.stats)
 ERRORS_DIR = "errors"  # <run dir>/errors/<pid>.jsonl: exceptions that escaped the app
 STEP_HEADER = b"x-faultlab-step"  # "<run>:<step number>" on every request the lab sends
+LIFELINE_ENV = "FAULTLAB_LIFELINE"  # the descriptor a server watches: end-of-file means the lab is gone

@@ -91,14 +91,20 @@ def test_postgresql_without_a_server_is_a_clear_usage_error(tmp_path: Path) -> N
     assert not (tmp_path / "lab-reports").exists()
 
 
-def test_an_experiment_for_another_backend_is_skipped_not_failed(tmp_path: Path) -> None:
+def test_an_experiment_named_for_another_backend_is_a_usage_error_not_a_silent_pass(tmp_path: Path) -> None:
+    """Run by name, it must apply (exit 2, in JSON too); ``all`` skips what does not apply instead."""
     url = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     if problem := postgres_problem(url):
         pytest.skip(problem)
     result = run_lab("deleted-db", "--db", url, "--json", "--out", tmp_path / "out", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)["experiments"]
-    assert summary == [{"name": "deleted-db", "verdict": "skipped", "exit_code": 0, "reason": "applies to sqlite only"}]
+    assert result.returncode == 2, result.stderr
+    assert "deleted-db runs on sqlite only, not postgresql; run it with --db sqlite" in result.stderr
+    assert json.loads(result.stdout) == {
+        "exit_code": 2,
+        "error": "deleted-db runs on sqlite only, not postgresql; run it with --db sqlite",
+        "experiments": [],
+    }
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_python_without_the_dependencies_gets_the_setup_command(tmp_path: Path) -> None:

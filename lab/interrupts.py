@@ -1,0 +1,51 @@
+"""Clean-up that a second Ctrl+C cannot cut short.
+
+A person who presses Ctrl+C twice wants the lab to stop, not to leave a server, a temp dir or a database
+behind. Inside ``deferred()`` the signals that would interrupt (SIGINT, SIGTERM, SIGHUP) are only noted;
+the block finishes, and the caller learns that an interrupt came (``pending``). Outside the main thread,
+where Python cannot set signal handlers, the block just runs.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+__all__ = ["INTERRUPTING", "Pending", "deferred", "raise_interrupt"]
+
+INTERRUPTING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP (the terminal closed) end a run as Ctrl+C does: with clean-up and a report."""
+    raise KeyboardInterrupt
+
+
+@dataclass
+class Pending:
+    signals: int = 0
+
+    def __bool__(self) -> bool:
+        return self.signals > 0
+
+
+@contextmanager
+def deferred() -> Iterator[Pending]:
+    pending = Pending()
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        pending.signals += 1
+
+    previous = {sig: signal.signal(sig, note) for sig in INTERRUPTING}
+    try:
+        yield pending
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

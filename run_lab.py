@@ -1,18 +1,37 @@
 #!/usr/bin/env python3
 """faultlab: run a fault-injection experiment on a real server. ``python run_lab.py --help``."""
 
+import errno
+import signal
 import sys
+from types import FrameType
 
 SETUP = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python run_lab.py"
 
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    # Before the imports (half a second): a SIGTERM or a closed terminal then ends as Ctrl+C does, in one line.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     try:
-        from lab.cli import main
-    except ModuleNotFoundError as missing:
-        print(
-            f"error: this Python ({sys.executable}) lacks faultlab's dependencies (no module {missing.name!r}).\n"
-            f"Set up once and run with the project's venv: {SETUP}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    sys.exit(main())
+        try:
+            from lab.cli import main
+        except ModuleNotFoundError as missing:
+            print(
+                f"error: this Python ({sys.executable}) lacks faultlab's dependencies (no module {missing.name!r}).\n"
+                f"Set up once and run with the project's venv: {SETUP}",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except OSError as exc:
+        if exc.errno not in (errno.EIO, errno.EPIPE):
+            raise
+        sys.exit(130)  # the terminal went away (SIGHUP): everything was cleaned up already

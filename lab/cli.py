@@ -136,6 +136,28 @@ def _backend(choice: str) -> tuple[BackendName, str]:
     return "postgresql", url
 
 
+def _check_report_places(options: _Options, selected: list[Entry]) -> None:
+    from lab.report import place_problem, report_place
+
+    for entry in selected:
+        if options.backend in entry.experiment.backends:
+            problem = place_problem(report_place(options.out, entry.experiment.name, options.backend))
+            if problem:
+                raise OutputDirError(f"--out {options.out}: {problem}; move it away or choose another --out")
+
+
+def _check_temp_dir() -> None:
+    """Every run works in a temp dir: find out now, not after the first server has started."""
+    import tempfile
+
+    try:
+        Path(tempfile.mkdtemp(prefix="faultlab-check-")).rmdir()
+    except OSError as exc:
+        raise UsageError(
+            f"no usable temp dir ({tempfile.gettempdir()}: {exc.strerror or exc}); set TMPDIR to a writable directory"
+        ) from None
+
+
 def _applicable(selected: list[Entry], backend: BackendName, names: list[str]) -> list[Entry]:
     """Named one by one, every experiment must apply to the backend (``all`` skips those that do not)."""
     if names == ["all"]:
@@ -164,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         backend, postgres_url = _backend(args.db)
         selected = _applicable(_select(catalogue, args.names), backend, args.names)
         options = _Options(_check_out_dir(args.out), args.keep, args.json, backend, postgres_url)
+        _check_report_places(options, selected)
+        _check_temp_dir()
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         if args.json:
@@ -238,6 +262,7 @@ def _summary(result: ExperimentResult) -> dict[str, object]:
         "verdict": str(result.verdict),
         "exit_code": result.verdict.exit_code,
         "report": result.report_dir,
+        "report_problem": result.report_problem,
     }
 
 
@@ -253,6 +278,8 @@ def _print_verdict(console: Console, result: ExperimentResult) -> None:
     for run, run_result in result.runs.items():
         if run_result.error:
             console.print(f"  [red]{run} run {run_result.status}:[/] {escape(run_result.error)}")
+    if result.report_problem:
+        console.print(f"  [red]{escape(result.report_problem)}[/]; it is kept here instead:", soft_wrap=True)
     if result.report_dir:
         console.print(f"  report: {escape(str(Path(result.report_dir) / 'report.md'))}", soft_wrap=True)
     if result.kept_dir:

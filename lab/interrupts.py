@@ -8,6 +8,7 @@ where Python cannot set signal handlers, the block just runs.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -22,7 +23,21 @@ INTERRUPTING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def raise_interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM and SIGHUP (the terminal closed) end a run as Ctrl+C does: with clean-up and a report."""
+    if signum == signal.SIGHUP:
+        _silence_terminal()
     raise KeyboardInterrupt
+
+
+def _silence_terminal() -> None:
+    """After a hang-up, writing to the terminal fails (EIO): send what is left to /dev/null instead, so that
+    clean-up and the report are not cut short by a progress line that cannot be printed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            if os.isatty(fd):
+                os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 @dataclass
@@ -41,6 +56,8 @@ def deferred() -> Iterator[Pending]:
         return
 
     def note(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            _silence_terminal()
         pending.signals += 1
 
     previous = {sig: signal.signal(sig, note) for sig in INTERRUPTING}

@@ -19,7 +19,7 @@ from lab.report import write_report
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.runner import Listener, execute_run
 from lab.server import LabServer
-from lab.spec import RUNS, RunName
+from lab.spec import RUNS, Experiment, RunName
 
 __all__ = ["Interrupted", "QuietListener", "run_experiment", "versions"]
 
@@ -87,7 +87,7 @@ def run_experiment(
         _stop_all(stopping)
         result.ended_at = datetime.now(UTC)
         result.verdict = result.decide()
-        result.report_dir = str(write_report(result, experiment, out_dir, workdir))
+        result.report_dir = str(_publish(result, experiment, out_dir, workdir))
     finally:
         with deferred():
             _stop_all(stopping)
@@ -96,6 +96,17 @@ def run_experiment(
     if result.verdict is Verdict.INTERRUPTED:
         raise Interrupted(result)
     return result
+
+
+def _publish(result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path) -> Path:
+    """The report where it was asked for; failing that (--out gone, replaced by a file, read-only), in a temp
+    dir of its own, and the result says where and why: the evidence of a run is never lost."""
+    try:
+        return write_report(result, experiment, out_dir, workdir)
+    except OSError as exc:
+        result.report_problem = f"could not write the report to {out_dir}: {exc.strerror or exc}"
+    fallback = Path(tempfile.mkdtemp(prefix=f"faultlab-report-{experiment.name}-"))
+    return write_report(result, experiment, fallback, workdir)
 
 
 def make_run_dir(name: str) -> Path:

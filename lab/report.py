@@ -9,11 +9,12 @@ from html import escape
 from pathlib import Path
 
 from lab import variants
+from lab.markdown import code_span, fence, prose
 from lab.results import ExperimentResult, RunResult, StepResult
 from lab.spec import RUNS, Experiment, RunName
 from lab.summary import check_line, evidence_parts
 
-__all__ = ["prepare_out_dir", "write_report"]
+__all__ = ["place_problem", "prepare_out_dir", "report_place", "write_report"]
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -24,10 +25,24 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
+def report_place(out_dir: Path, name: str, backend: str) -> Path:
+    return out_dir / (name if backend == "sqlite" else f"{name}-{backend}")
+
+
+def place_problem(target: Path) -> str | None:
+    """Why a report cannot be put at ``target`` without destroying something that is not a report."""
+    if target.is_symlink():
+        return f"{target} is a symbolic link; a report would replace it"
+    if target.exists() and not target.is_dir():
+        return f"{target} is a file; a report would replace it"
+    return None
+
+
 def write_report(result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path) -> Path:
     """Write ``out_dir/NAME/`` whole, then swap it in: two labs running at once never mix their files."""
-    target = out_dir / (experiment.name if result.backend == "sqlite" else f"{experiment.name}-{result.backend}")
-    result.report_dir = str(target)
+    target = report_place(out_dir, experiment.name, result.backend)
+    if problem := place_problem(target):
+        raise NotADirectoryError(errno.ENOTDIR, problem)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=out_dir))
     try:
@@ -64,14 +79,22 @@ def _swap_in(staging: Path, target: Path, attempts: int = 20) -> None:
 
 
 def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:
-    lines = [f"# {experiment.name}: {experiment.title}", "", _verdict(result), "", _context(result, experiment), ""]
+    lines = [
+        f"# {experiment.name}: {_md(experiment.title)}",
+        "",
+        _verdict(result),
+        "",
+        _context(result, experiment),
+        "",
+    ]
+    lines += _report_problem(result)
     lines += _code(experiment)
     lines += ["## What happened, step by step", ""]
     lines += _step_table(result, experiment)
     lines += _errors(result)
-    lines += ["## Why it happens", "", experiment.explain.why.strip(), ""]
-    lines += ["## How the fix works", "", experiment.explain.fix.strip(), ""]
-    lines += ["## What to remember", "", experiment.explain.remember.strip(), ""]
+    lines += ["## Why it happens", "", prose(experiment.explain.why.strip()), ""]
+    lines += ["## How the fix works", "", prose(experiment.explain.fix.strip()), ""]
+    lines += ["## What to remember", "", prose(experiment.explain.remember.strip()), ""]
     lines += _checks(result)
     lines += [
         "## Files",
@@ -82,6 +105,14 @@ def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _report_problem(result: ExperimentResult) -> list[str]:
+    return (
+        [f"**{_md(result.report_problem)}**; this copy was kept in a temp dir instead.", ""]
+        if result.report_problem
+        else []
+    )
 
 
 def _count(run: RunResult | None) -> str:
@@ -111,7 +142,7 @@ def _context(result: ExperimentResult, experiment: Experiment) -> str:
     runs = []
     for run in RUNS:
         spec = getattr(experiment, run)
-        env = ", ".join(f"`{k}={v}`" for k, v in spec.env.items())
+        env = ", ".join(code_span(f"{k}={v}") for k, v in spec.env.items())
         runs.append(f"{run} run: variant `{spec.variant}`" + (f" with {env}" if env else ""))
     when = result.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     seconds = (result.ended_at - result.started_at).total_seconds() if result.ended_at else 0.0
@@ -128,7 +159,7 @@ def _code(experiment: Experiment) -> list[str]:
             cells.append((f"{run}", "(no code change: see the steps)"))
             continue
         where, source = variants.source_of(ref)
-        cells.append((f"{run}: <code>{escape(where)}</code>", f"\n\n```python\n{source.rstrip()}\n```\n\n"))
+        cells.append((f"{run}: <code>{escape(where)}</code>", "\n\n" + "\n".join(fence(source, "python")) + "\n\n"))
     header = "".join(f"<th>{title}</th>" for title, _ in cells)
     body = "".join(f"<td>{content}</td>" for _, content in cells)
     return ["## The bug and the fix", "", f'<table><tr>{header}</tr><tr valign="top">{body}</tr></table>', ""]
@@ -149,7 +180,8 @@ def _step_table(result: ExperimentResult, experiment: Experiment) -> list[str]:
     heads = [f"{run} run (`{getattr(experiment, run).variant}`)" for run in RUNS]
     rows = [f"| # | step | {heads[0]} | {heads[1]} |", "|---|---|---|---|"]
     for number, step in enumerate(experiment.steps, 1):
-        label = f"**{_md(step.title)}**<br>`{step.label()}`" if step.title else f"`{step.label()}`"
+        command = code_span(step.label(), in_table=True)
+        label = f"**{_md(step.title)}**<br>{command}" if step.title else command
         if step.note:
             label += f"<br>_{_md(step.note)}_"
         cells = ["—" if step.only not in (None, run) else _cell_or_gap(result, by_run, run, number) for run in RUNS]
@@ -172,7 +204,7 @@ def _errors(result: ExperimentResult) -> list[str]:
     problems = [(run, r) for run, r in result.runs.items() if r.error]
     lines: list[str] = []
     for run, r in problems:
-        lines += [f"**The {run} run ended early ({r.status}):**", "", "```", r.error or "", "```", ""]
+        lines += [f"**The {run} run ended early ({r.status}):**", "", *fence(r.error or ""), ""]
     return lines
 
 

@@ -100,6 +100,7 @@ class ExperimentResult(BaseModel):
     runs: dict[RunName, RunResult] = Field(default_factory=dict)
     verdict: Verdict = Verdict.INTERRUPTED
     report_dir: str | None = None
+    report_problem: str | None = Field(None, description="why the report is not where it was asked for")
     kept_dir: str | None = Field(None, description="the run's temp dir, when kept with --keep")
 
     def decide(self) -> Verdict:

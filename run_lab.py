@@ -13,6 +13,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _exit(code: int) -> None:
+    """Everything is cleaned up by now: a late Ctrl+C must not turn the exit code into a death by signal
+    (Python restores the default handlers while it shuts down)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
     # Before the imports (half a second): a SIGTERM or a closed terminal then ends as Ctrl+C does, in one line.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -27,11 +35,12 @@ if __name__ == "__main__":
                 file=sys.stderr,
             )
             sys.exit(2)
-        sys.exit(main())
+        code = main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        code = 130
     except OSError as exc:
         if exc.errno not in (errno.EIO, errno.EPIPE):
             raise
-        sys.exit(130)  # the terminal went away (SIGHUP): everything was cleaned up already
+        code = 130  # the terminal went away (SIGHUP): everything was cleaned up already
+    _exit(code)

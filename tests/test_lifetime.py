@@ -1,0 +1,193 @@
+"""However the lab ends, nothing it started outlives it for long, and the next run sweeps what is left.
+
+Each test ends a real run_lab.py for real: ``kill -9``, a hang-up of its terminal (a pty closed), Ctrl+C
+twice in quick succession, a signal during its imports.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
+from tests.lab_cli import RUN_LAB, run_lab
+
+SERVERS_GONE_S = 10.0  # the watchdog's SIGTERM, then SIGKILL after 3 s: well within this
+POSTGRES_URL = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def _servers(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if "lab.harness:create_app" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _await_servers(pid: int, deadline_s: float = 30.0) -> list[psutil.Process]:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if found := _servers(pid):
+            return found
+        time.sleep(0.02)
+    raise AssertionError("run_lab.py never started a server")
+
+
+def _lab(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(RUN_LAB), *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _assert_gone(servers: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(servers, timeout=SERVERS_GONE_S)
+    for process in alive:
+        process.kill()
+    assert not alive, f"servers outlived the lab by more than {SERVERS_GONE_S:.0f} s: {alive}"
+
+
+def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_dir(tmp_path: Path) -> None:
+    lab = _lab(["missing-yield", "--out", str(tmp_path / "out")], tmp_path)
+    servers = _await_servers(lab.pid)
+    run_dir = Path(servers[0].cwd()).parent
+    time.sleep(1.0)  # into the fault run's steps
+    lab.kill()
+    lab.wait()
+    _assert_gone(servers)
+    assert run_dir.is_dir(), "nothing could clean up after kill -9: the next run must"
+
+    after = run_lab("stale-schema", "--out", tmp_path / "out2", cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert "removed what an earlier lab left behind when it died:" in after.stderr and "temp dir" in after.stderr
+    assert not run_dir.exists()
+
+
+def test_kill_9_on_postgresql_leaves_nothing_once_the_next_run_has_swept(tmp_path: Path) -> None:
+    if problem := postgres_problem(POSTGRES_URL):
+        pytest.skip(f"{problem}; set FAULTLAB_POSTGRES_URL")
+    import psycopg
+
+    lab = _lab(["missing-yield", "--db", POSTGRES_URL, "--out", str(tmp_path / "out")], tmp_path)
+    servers = _await_servers(lab.pid)
+    database = servers[0].environ()["DATABASE_URL"].rsplit("/", 1)[1]  # the run's own database (and role)
+    time.sleep(1.5)
+    lab.kill()
+    lab.wait()
+    _assert_gone(servers)
+    with psycopg.connect(POSTGRES_URL) as connection:
+        left = connection.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (database,)).fetchone()
+    assert left == (1,), "the killed lab's database is still there until a later run sweeps it"
+
+    after = run_lab("stale-connection", "--db", POSTGRES_URL, "--out", tmp_path / "out2", cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert "database" in after.stderr and "role" in after.stderr, after.stderr
+    with psycopg.connect(POSTGRES_URL) as connection:
+        databases = connection.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        roles = connection.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (database,)).fetchone()
+    assert (databases, roles) == ((0,), (0,))
+
+
+def test_closing_the_terminal_ends_the_run_cleanly(tmp_path: Path) -> None:
+    """A real hang-up: run_lab.py in a pseudo-terminal of its own, whose other end is then closed."""
+    out = tmp_path / "out"
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: run_lab.py with the pty as its controlling terminal
+        os.chdir(tmp_path)
+        os.execve(sys.executable, [sys.executable, str(RUN_LAB), "missing-yield", "--out", str(out)], os.environ)
+    output = bytearray()
+
+    def drain() -> None:
+        try:
+            while chunk := os.read(terminal, 4096):
+                output.extend(chunk)
+        except OSError:
+            pass  # the terminal was closed
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        servers = _await_servers(pid)
+        run_dir = Path(servers[0].cwd()).parent
+        time.sleep(1.0)
+    finally:
+        os.close(terminal)  # the terminal goes away: the kernel sends SIGHUP
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise AssertionError(f"run_lab.py did not end after a hang-up; it printed:\n{output.decode(errors='replace')}")
+    assert os.waitstatus_to_exitcode(status) == 130
+    _assert_gone(servers)
+    assert not run_dir.exists(), "a hang-up is handled like SIGTERM: the temp dir is removed"
+    assert "interrupted" in (out / "missing-yield" / "journal.json").read_text()
+
+
+def test_ctrl_c_twice_during_start_up_still_cleans_up_and_says_where_the_report_is(tmp_path: Path) -> None:
+    for attempt in range(3):
+        out = tmp_path / f"out{attempt}"
+        lab = subprocess.Popen(
+            [sys.executable, str(RUN_LAB), "stale-schema", "--out", str(out)],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        servers = _await_servers(lab.pid)  # spawned: the server is starting up
+        run_dir = Path(servers[0].cwd()).parent
+        time.sleep(0.05 * attempt)
+        lab.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        lab.send_signal(signal.SIGINT)
+        stdout, stderr = lab.communicate(timeout=60)
+        assert lab.returncode == 130, stderr
+        assert "Traceback" not in stderr, stderr
+        _assert_gone(servers)
+        assert not run_dir.exists(), f"attempt {attempt}: temp dir left behind"
+        assert f"report: {out / 'stale-schema' / 'report.md'}" in stdout, stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_imports_ends_in_one_line(tmp_path: Path, sig: signal.Signals) -> None:
+    lab = subprocess.Popen(
+        [sys.executable, str(RUN_LAB), "--list"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.1)  # the interpreter is up and importing faultlab's dependencies
+    lab.send_signal(sig)
+    _, stderr = lab.communicate(timeout=30)
+    if lab.returncode == 0:
+        pytest.skip("the listing finished before the signal came (a fast machine)")
+    assert lab.returncode == 130 and stderr.strip() == "interrupted", (lab.returncode, stderr)

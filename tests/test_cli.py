@@ -71,6 +71,7 @@ def test_json_summary_of_a_good_run(tmp_path: Path) -> None:
                 "verdict": "as expected",
                 "exit_code": 0,
                 "report": str(tmp_path / "out" / "stale-schema"),
+                "report_problem": None,
             }
         ],
     }

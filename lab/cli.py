@@ -209,7 +209,12 @@ def _sweep(errors: Console, options: _Options) -> None:
 
     swept = sweep.Swept(temp_dirs=sweep.sweep_temp_dirs())
     if options.backend == "postgresql":
-        swept.databases, swept.roles = sweep.sweep_postgres(options.postgres_url)
+        import psycopg
+
+        try:
+            swept.databases, swept.roles = sweep.sweep_postgres(options.postgres_url)
+        except psycopg.Error as exc:  # the run itself will say what is wrong with the server
+            errors.print(f"[yellow]could not look for databases a dead lab left: {escape(str(exc).strip())}[/]")
     if swept:
         errors.print(f"[yellow]{escape(swept.line())}[/]", soft_wrap=True)
 

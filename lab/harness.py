@@ -95,6 +95,8 @@ class _PoolWatch:
         self.stats = stats
         self.checked_out: set[int] = set()
         self.open: set[int] = set()
+        # Events come from many threads: a set's change and the count published from it go together.
+        self._lock = threading.Lock()
         size = getattr(engine.pool, "size", None)
         stats.put("pool_size", size() if callable(size) else -1)
         stats.put("engine", 1)
@@ -107,25 +109,29 @@ class _PoolWatch:
         event.listen(engine, "invalidate", self._invalidate)
 
     def _connect(self, dbapi_connection: Any, record: Any) -> None:
-        self.open.add(id(dbapi_connection))
-        self.stats.put("pool_open", len(self.open))
+        with self._lock:
+            self.open.add(id(dbapi_connection))
+            self.stats.put("pool_open", len(self.open))
         self.stats.add("pool_connects")
 
     def _checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        self.checked_out.add(id(record))
-        self.stats.put("pool_checked_out", len(self.checked_out))
+        with self._lock:
+            self.checked_out.add(id(record))
+            self.stats.put("pool_checked_out", len(self.checked_out))
         self.stats.add("pool_checkouts")
 
     def _checkin(self, dbapi_connection: Any, record: Any) -> None:
-        self.checked_out.discard(id(record))
-        self.stats.put("pool_checked_out", len(self.checked_out))
+        with self._lock:
+            self.checked_out.discard(id(record))
+            self.stats.put("pool_checked_out", len(self.checked_out))
 
     def _close(self, dbapi_connection: Any, record: Any) -> None:
         self._close_detached(dbapi_connection)
 
     def _close_detached(self, dbapi_connection: Any) -> None:
-        self.open.discard(id(dbapi_connection))
-        self.stats.put("pool_open", len(self.open))
+        with self._lock:
+            self.open.discard(id(dbapi_connection))
+            self.stats.put("pool_open", len(self.open))
 
     def _invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
         self.stats.add("pool_invalidations")

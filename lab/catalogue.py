@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from lab import registry, variants
-from lab.errors import ExperimentFileError, UnknownNameError, UsageError
+from lab.errors import ExperimentFileError, ExperimentFilesError, UnknownNameError, UsageError, shorten
 from lab.spec import Experiment
 
 __all__ = ["CATALOGUE_DIR", "Catalogue", "Entry", "load_catalogue", "load_file"]
@@ -51,16 +53,52 @@ class Catalogue:
             raise UnknownNameError("experiment", name, self._entries, hint="See: python run_lab.py --list") from None
 
 
+MAX_BYTES = 256 * 1024  # the catalogue's largest file is 8 KiB
+OTHER_FORMATS = (".yaml", ".yml", ".json")
+_BOM = b"\xef\xbb\xbf"
+
+
+def _kind_of(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def _read(path: Path) -> str:
+    """The file's text, read only if it is a regular file of a sane size (a FIFO would block, /dev/zero
+    never end). A UTF-8 byte-order mark, as some Windows editors write, is accepted and dropped."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        problem = "a symbolic link to nothing" if path.is_symlink() else "no such file"
+        raise ExperimentFileError(path, [problem]) from None
+    except OSError as exc:
+        raise ExperimentFileError(path, [f"cannot be read: {exc.strerror or exc}"]) from None
+    if not stat.S_ISREG(mode):
+        raise ExperimentFileError(path, [f"{_kind_of(mode)}, not an experiment file"])
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ExperimentFileError(path, [f"cannot be read: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_BYTES:
+        raise ExperimentFileError(path, [f"larger than {MAX_BYTES // 1024} KiB: not an experiment file"])
+    try:
+        return data.removeprefix(_BOM).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ExperimentFileError(path, ["the file is not UTF-8 text"]) from None
+
+
 def load_file(path: Path) -> Experiment:
     """Parse and validate one file; every problem is reported with its field, before anything runs."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ExperimentFileError(path, ["the file is not UTF-8 text"]) from None
+        data = tomllib.loads(_read(path))
+        experiment = Experiment.model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentFileError(path, [f"TOML syntax: {exc}"]) from None
-    try:
-        experiment = Experiment.model_validate(data)
+    except RecursionError:
+        raise ExperimentFileError(path, ["nested too deeply to be an experiment"]) from None
     except ValidationError as exc:
         raise ExperimentFileError(path, _problems(exc)) from None
     problems = (
@@ -130,17 +168,30 @@ def _message(error: ErrorDetails) -> str:
         return "unknown field (a typo?)"
     if kind == "union_tag_invalid":
         field = str(error["ctx"]["discriminator"]).strip("'")
-        return f"{field} must be one of {error['ctx']['expected_tags']}, not {error['ctx']['tag']}"
+        return f"{field} must be one of {error['ctx']['expected_tags']}, not {shorten(str(error['ctx']['tag']))}"
     if kind == "union_tag_not_found":
         return "every step needs kind = 'request', 'action' or 'probe'"
     return str(error["msg"]).removeprefix("Value error, ")
 
 
 def load_catalogue(extra_dirs: Iterable[Path] = ()) -> Catalogue:
-    entries = []
+    """Every experiment file of the catalogue and of ``extra_dirs``; every bad file is reported, not the first."""
+    entries, errors = [], []
     for directory in (CATALOGUE_DIR, *extra_dirs):
         if not directory.is_dir():
             raise UsageError(f"--experiments {directory}: not a directory of {SUFFIX} experiment files")
-        for path in sorted(directory.glob(f"*{SUFFIX}")):
-            entries.append(Entry(load_file(path), path))
+        for path in sorted(directory.iterdir()):
+            try:
+                if path.suffix == SUFFIX:
+                    entries.append(Entry(load_file(path), path))
+                elif path.suffix in OTHER_FORMATS:
+                    raise ExperimentFileError(
+                        path, [f"experiments are TOML files ({SUFFIX}): convert it, or move it out of {directory}"]
+                    )
+            except ExperimentFileError as exc:
+                errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ExperimentFilesError(errors)
     return Catalogue(entries)

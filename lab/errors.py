@@ -3,9 +3,11 @@
 LabError
 ├── UsageError            exit 2: nothing was started
 │   ├── UnknownNameError  an experiment or variant name that does not exist
-│   ├── ExperimentFileError  a file that does not parse or validate
+│   ├── ExperimentFileError   a file that does not parse or validate
+│   ├── ExperimentFilesError  several such files, each with its problems
 │   └── OutputDirError    a report directory that cannot be written
-└── ServerError           a server that would not start, answer, or stay up (verdict "error")
+├── ServerError           a server that would not start, answer, or stay up (verdict "error")
+└── BackendError          the database behind a run failed (verdict "error")
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 __all__ = [
     "ExperimentFileError",
+    "ExperimentFilesError",
     "LabError",
     "OutputDirError",
     "ServerError",
@@ -32,12 +35,17 @@ class UsageError(LabError):
     exit_code = 2
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """What a person typed, echoed back without filling the screen."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class UnknownNameError(UsageError):
     def __init__(self, kind: str, name: str, known: Iterable[str], *, hint: str) -> None:
         known = sorted(known)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5) if len(name) <= 100 else []
         suggestion = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown {kind} {name!r}{suggestion} {hint}")
+        super().__init__(f"unknown {kind} {shorten(name)!r}{suggestion} {hint}")
         self.name = name
         self.suggestions = close
 
@@ -48,6 +56,14 @@ class ExperimentFileError(UsageError):
         super().__init__(f"{path}: not a valid experiment file:\n{listing}")
         self.path = path
         self.problems = problems
+
+
+class ExperimentFilesError(UsageError):
+    """Several files that do not parse or validate: every one is reported, not only the first."""
+
+    def __init__(self, errors: list[ExperimentFileError]) -> None:
+        super().__init__("\n".join(str(error) for error in errors))
+        self.errors = errors
 
 
 class OutputDirError(UsageError):

@@ -122,7 +122,7 @@ class Witness:
 
 
 class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Action:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
@@ -40,7 +41,8 @@ ENV_FORBIDDEN = re.compile(r"^(PYTHON.*|LD_.*|FAULTLAB_.*|DATABASE_URL|PATH|HOME
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `repeat = true` or `repeat = 2.5` is an error, not 1 or 2 (an integer still fills a float field).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Match(_Strict):
@@ -85,7 +87,8 @@ def matcher_problem(spec: ObservationSpec, matcher: Matcher) -> str | None:
         return f"{spec.name} is a {spec.kind}: use {', '.join(sorted(allowed))}, not {', '.join(unfit)}"
     value = matcher.equals if isinstance(matcher, Match) else matcher
     if "equals" in used and not _fits(spec.kind, value):
-        return f"{spec.name} is a {spec.kind}: expected {_BARE_TYPE[spec.kind]}, not {value!r}"
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+        return f"{spec.name} is a {spec.kind}: expected {_BARE_TYPE[spec.kind]}, not {shown}"
     return None
 
 
@@ -153,7 +156,12 @@ class Background(_Strict):
 
 
 def _not_harness(path: str) -> str:
-    if path.startswith("/_lab/"):
+    """Judge the path as the server will see it: uvicorn decodes percent-escapes, and dot segments move up."""
+    route = unquote(path.split("?", 1)[0])
+    segments = route.split("/")
+    if "." in segments or ".." in segments or "%2f" in path.lower():
+        raise ValueError("a path may not contain '.' or '..' segments or an encoded '/': write the path itself")
+    if route == "/_lab" or route.startswith(("/_lab/", "/_lab?")):
         raise ValueError("/_lab/ is the lab's own; use an action step instead")
     return path
 
@@ -315,7 +323,7 @@ class CodeRefs(_Strict):
 class Experiment(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     title: Annotated[str, Field(min_length=1, max_length=100)]
-    backends: tuple[BackendName, ...] = Field(("sqlite",), min_length=1)
+    backends: tuple[BackendName, ...] = Field(("sqlite",), min_length=1, strict=False)  # a TOML array is a list
     fault: RunSpec
     fix: RunSpec
     setup: Setup = Field(default_factory=Setup)

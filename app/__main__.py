@@ -78,10 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import make_url
 
     from app import settings
+    from app.startup_check import database_problem
 
+    if problem := database_problem():
+        sock.close()
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     shown = make_url(settings.database_url()).render_as_string(hide_password=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"todo API: database {shown}", flush=True)
-    print(f"todo API: http://{args.host}:{sock.getsockname()[1]}/docs to try it", flush=True)
+    print(f"todo API: http://{host}:{sock.getsockname()[1]}/docs to try it", flush=True)
     config = uvicorn.Config("app.main:app", log_level="info")
     uvicorn.Server(config).run(sockets=[sock])
     return 0

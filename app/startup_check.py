@@ -1,0 +1,74 @@
+"""Before ``python -m app`` says it is ready: can the database be used? One line for each way it cannot.
+
+Run before the app is imported (importing it builds the engine) and before the banner. It migrates the
+database to head, as the app's start-up would, so what would fail there fails here, in words. A file that
+cannot be used is left as it was: a missing directory is not created, a corrupt or newer file is not written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from app import settings
+from app.migrate import upgrade
+
+__all__ = ["database_problem"]
+
+ELSEWHERE = "or point --db (DATABASE_URL) at another database"
+
+
+def _sqlite_problem(path: Path, exc: BaseException) -> str:
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    if "file is not a database" in reason:
+        return f"{path} is not a SQLite database ({reason}); move it away, {ELSEWHERE}"
+    if "readonly" in reason or "read-only" in reason:
+        return f"{path} cannot be written ({reason}); make it writable, {ELSEWHERE}"
+    return f"cannot open or create {path} ({reason}); check that its directory is writable, {ELSEWHERE}"
+
+
+def database_problem() -> str | None:
+    """What stops the app from using its database, in one line with what to do; None when all is well."""
+    text = settings.database_url()
+    try:
+        url: URL = make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        return f"DATABASE_URL is not a database URL ({exc}); e.g. sqlite:///todos.db"
+    shown = url.render_as_string(hide_password=True)
+    try:
+        settings.pool_options()
+    except ValueError as exc:
+        return f"{exc}; set it to a number, or unset it for SQLAlchemy's default"
+    sqlite_file = (
+        Path(url.database)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        else None
+    )
+    if sqlite_file is not None and not sqlite_file.parent.is_dir():
+        return f"the directory of {sqlite_file} does not exist; create it, {ELSEWHERE}"
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+    except (ArgumentError, ImportError, ValueError, TypeError) as exc:
+        return f"cannot use {shown}: {exc}"
+    try:
+        upgrade(engine, "head")
+    except DBAPIError as exc:
+        if sqlite_file is not None or isinstance(exc.orig, sqlite3.Error):
+            return _sqlite_problem(sqlite_file or Path(str(url.database)), exc)
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        return f"cannot use the database at {shown}: {first}; start it, {ELSEWHERE}"
+    except SQLAlchemyError as exc:
+        return f"cannot use the database at {shown}: {str(exc).strip().splitlines()[0]}"
+    except Exception as exc:  # alembic's CommandError and the like: the message says what it could not do
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Can't locate revision" in message:
+            return f"{shown} was migrated by a newer version of this app ({message}); run that version, {ELSEWHERE}"
+        return f"cannot migrate {shown}: {message}"
+    finally:
+        engine.dispose()
+    return None

@@ -85,6 +85,7 @@ class PostgresBackend:
         self._password = password
         self.port = self._admin.port or 5432
         self._connection: Any = None
+        self._in_run_database: Any = None  # the lab's own connection to the run's database, for witnesses
 
     def _connect(self) -> Any:
         return admin_connection(self._admin.render_as_string(hide_password=False))
@@ -117,6 +118,9 @@ class PostgresBackend:
         import psycopg
         from psycopg import sql
 
+        if self._in_run_database is not None:
+            self._in_run_database.close()
+            self._in_run_database = None
         if self._connection is None:
             return
         try:
@@ -132,6 +136,18 @@ class PostgresBackend:
 
     def resources(self) -> dict[str, str]:
         return {"database": self.database, "role": self.role}
+
+    def query_run_database(self, statement: str) -> list[tuple[Any, ...]]:
+        """A read on the lab's own autocommit connection to the run's database (never one of the app's)."""
+        import psycopg
+
+        try:
+            if self._in_run_database is None or self._in_run_database.closed:
+                self._in_run_database = self.connect_to_run_database()
+                self._in_run_database.autocommit = True
+            return list(self._in_run_database.execute(statement).fetchall())
+        except psycopg.Error as exc:
+            raise BackendError(f"the lab could not read the run's database: {exc}") from exc
 
     def connect_to_run_database(self) -> Any:
         """A connection of the lab's own (as the administrator) to the run's database, for actions."""

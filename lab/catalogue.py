@@ -21,6 +21,7 @@ __all__ = ["CATALOGUE_DIR", "Catalogue", "Entry", "load_catalogue", "load_file"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE_DIR = PROJECT_ROOT / "experiments"
 SUFFIX = ".toml"
+RESERVED = frozenset({"all", "validate"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Catalogue:
         self._entries: dict[str, Entry] = {}
         for entry in entries:
             name = entry.experiment.name
+            if name in RESERVED:
+                raise UsageError(f"{entry.path}: {name!r} is a word of the command line; name the experiment otherwise")
             if name in self._entries:
                 raise UsageError(
                     f"two experiments are named {name!r}: {self._entries[name].path} and {entry.path}; rename one"

@@ -17,12 +17,13 @@ from lab.catalogue import Catalogue, Entry, load_catalogue
 from lab.errors import LabError, OutputDirError, UsageError
 from lab.interrupts import raise_interrupt
 from lab.results import ExperimentResult, StepResult, Verdict
-from lab.spec import RunName
+from lab.spec import Experiment, RunName
 from lab.summary import check_line, evidence_line
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+VALIDATE = "validate"
 VERDICT_STYLE = {
     Verdict.AS_EXPECTED: "bold green",
     Verdict.INTERRUPTED: "bold yellow",
@@ -37,7 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 every experiment behaved as expected, 1 one did not (or erred), "
         "2 usage error, 130 interrupted.",
     )
-    parser.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, or 'all'")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="experiments to run, or 'all'; 'validate NAME...' also checks that the expectations tell the "
+        "fault from the fix (each run's expectations must fail on the other run)",
+    )
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument(
         "--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory (default: ./lab-reports)"
@@ -123,6 +130,7 @@ class _Options:
     as_json: bool
     backend: BackendName
     postgres_url: str
+    validate: bool = False
 
 
 def _backend(choice: str) -> tuple[BackendName, str]:
@@ -183,9 +191,13 @@ def main(argv: list[str] | None = None) -> int:
             if not args.list:
                 console.print("Run one: [bold]python run_lab.py missing-yield[/]   all: [bold]python run_lab.py all[/]")
             return EXIT_OK
+        validate = args.names[0] == VALIDATE
+        names = args.names[1:] if validate else args.names
+        if not names:
+            raise UsageError(f"{VALIDATE} which experiments? e.g. python run_lab.py {VALIDATE} missing-yield (or all)")
         backend, postgres_url = _backend(args.db)
-        selected = _applicable(_select(catalogue, args.names), backend, args.names)
-        options = _Options(_check_out_dir(args.out), args.keep, args.json, backend, postgres_url)
+        selected = _applicable(_select(catalogue, names), backend, names)
+        options = _Options(_check_out_dir(args.out), args.keep, args.json, backend, postgres_url, validate)
         _check_report_places(options, selected)
         _check_temp_dir()
     except UsageError as exc:
@@ -243,7 +255,9 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
             )
             summary.append(_summary(result))
             _print_verdict(console, result)
-            if result.verdict.exit_code:
+            if result.verdict.exit_code or (
+                options.validate and not _print_baselines(console, result, experiment, summary[-1])
+            ):
                 code = EXIT_UNEXPECTED
     except Interrupted as interrupted:
         summary.append(_summary(interrupted.result))
@@ -258,6 +272,23 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
     if options.as_json:
         print(json.dumps({"exit_code": code, "experiments": summary}, indent=2))
     return code
+
+
+def _print_baselines(
+    console: Console, result: ExperimentResult, experiment: Experiment, summary: dict[str, object]
+) -> bool:
+    """The experiment's baselines, a line each; True when both tell the fault from the fix."""
+    from lab.validate import baselines
+
+    found = baselines(result, experiment)
+    for baseline in found:
+        style = "green" if baseline.tells_apart else "red"
+        console.print(f"  baseline: [{style}]{escape(baseline.line())}[/]", soft_wrap=True)
+    good = bool(found) and all(baseline.tells_apart for baseline in found)
+    if not good:
+        console.print("  [bold red]this experiment passes whether the bug is there or not: it proves nothing[/]")
+    summary["tells_fault_from_fix"] = good
+    return good
 
 
 def _summary(result: ExperimentResult) -> dict[str, object]:

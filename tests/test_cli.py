@@ -117,3 +117,26 @@ def test_a_python_without_the_dependencies_gets_the_setup_command(tmp_path: Path
     assert result.returncode == 2, result.stderr
     assert "lacks faultlab's dependencies" in result.stderr and "pip install -e ." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_an_experiment_that_passes_either_way(tmp_path: Path) -> None:
+    """Its expectations hold on the fault and on the fix alike: as expected, and worthless (exit 1)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "hollow.toml").write_text(
+        'name = "hollow"\ntitle = "Expects what any server does"\n[fault]\nvariant = "missing_yield"\n'
+        '[fix]\nvariant = "app"\n[[steps]]\nkind = "request"\npath = "/todos"\n'
+        "expect.fault = { status = 200 }\nexpect.fix = { status = 200 }\n"
+        '[explain]\nwhy = "w"\nfix = "f"\nremember = "r"\n'
+    )
+    plain = run_lab("--experiments", mine, "hollow", "--out", tmp_path / "out", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    checked = run_lab("--experiments", mine, "validate", "hollow", "--out", tmp_path / "out", cwd=tmp_path)
+    assert checked.returncode == 1, checked.stdout
+    assert "the fault run's expectations on the fix run: all 1 hold" in checked.stdout
+    assert "it proves nothing" in checked.stdout
+
+
+def test_validate_needs_names(tmp_path: Path) -> None:
+    result = run_lab("validate", cwd=tmp_path)
+    assert result.returncode == 2 and "validate which experiments?" in result.stderr

@@ -82,6 +82,18 @@ def test_experiment_behaves_as_expected(name: str, backend: BackendName, tmp_pat
     assert all(journal["runs"][run]["steps"] for run in ("fault", "fix"))
 
 
+@pytest.mark.parametrize(("name", "backend"), CASES)
+def test_experiment_tells_the_fault_from_the_fix(
+    name: str, backend: BackendName, tmp_path: Path, results: Cache
+) -> None:
+    """The baselines: each run's expectations must fail on the other run, or the experiment proves nothing."""
+    from lab.validate import baselines
+
+    result = _run(name, tmp_path, results, backend)
+    found = baselines(result, CATALOGUE.get(name).experiment)
+    assert len(found) == 2 and all(b.tells_apart for b in found), [b.line() for b in found]
+
+
 def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: Cache) -> None:
     result = _run("missing-yield", tmp_path, results)
     reads = _seen(result, "fault", "Fifteen reads, one at a time")

@@ -211,3 +211,54 @@ def test_too_many_connections_is_refused_fast_and_a_budgeted_pool_queues(tmp_pat
     assert burst["latency_max_ms"] < 4000, "refused at once, not after the pool's 5 s timeout"
     fixed = _seen(result, "fix", "A burst: 40 reads, 20 at a time")
     assert (fixed["ok"], fixed["server_errors"]) == (40, 0), fixed
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_detached_instance_fails_the_response_yet_writes_the_row(
+    backend: BackendName, tmp_path: Path, results: Cache
+) -> None:
+    result = _run("detached-instance", tmp_path, results, backend)
+    created = _seen(result, "fault", "Create a todo")
+    assert created["status"] == 500 and "is not bound to a Session" in created["error"], created
+    assert created["db_rows"] == 1, "the row is in the database although the client got a 500"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_no_commit_answers_201_and_saves_nothing(backend: BackendName, tmp_path: Path, results: Cache) -> None:
+    result = _run("no-commit", tmp_path, results, backend)
+    assert [_seen(result, "fault", t)["db_rows"] for t in ("Create a todo", "Create another")] == [0, 0]
+    assert _seen(result, "fault", "List them after the restart")["rows"] == 0
+    assert _seen(result, "fix", "List them after the restart")["rows"] == 2
+
+
+def test_shared_session_one_failed_write_breaks_every_later_request(tmp_path: Path, results: Cache) -> None:
+    result = _run("shared-session", tmp_path, results)
+    after = _seen(result, "fault", "Three reads after it")
+    assert after["server_errors"] == 3 and "PendingRollbackError" in after["error"], after
+    assert _seen(result, "fix", "Three reads after it")["ok"] == 3
+
+
+def test_database_locked_fails_writes_after_the_busy_timeout_and_not_reads(tmp_path: Path, results: Cache) -> None:
+    result = _run("database-locked", tmp_path, results)
+    write = _seen(result, "fault", "Write a todo")
+    assert write["status"] == 500 and write["latency_max_ms"] >= 4500 and "database is locked" in write["error"], write
+    assert _seen(result, "fault", "Read the list")["status"] == 200
+    assert _seen(result, "fix", "Write a todo")["status"] == 201
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_engine_per_request_leaks_what_the_apps_pool_cannot_see(
+    backend: BackendName, tmp_path: Path, results: Cache
+) -> None:
+    result = _run("engine-per-request", tmp_path, results, backend)
+    reads = _seen(result, "fault", "Thirty reads, one at a time")
+    assert reads["pool_checked_out_peak"] == 0, "the app's own pool sees nothing"
+    held = reads["db_fds"] if backend == "sqlite" else reads["pg_connections"]
+    assert held >= 30, reads
+
+
+def test_return_with_finally_leaks_like_a_missing_yield(tmp_path: Path, results: Cache) -> None:
+    result = _run("return-with-finally", tmp_path, results)
+    series = _seen(result, "fault", "Twelve reads, one at a time")["pool_checked_out_series"]
+    assert max(series) >= 4, series
+    assert set(_seen(result, "fix", "Twelve reads, one at a time")["pool_checked_out_series"]) == {0}

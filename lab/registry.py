@@ -100,7 +100,7 @@ class Witness:
 
     ``observe`` runs after every step. ``sampled`` names the observations ``sample`` can read cheaply: the
     runner reads them after each request of a ``sample_each`` step (giving ``<name>_series`` and
-    ``<name>_peak``) and every few milliseconds during request steps (the step's timeline).
+    ``<name>_peak``) and every 25 ms while any step runs (the step's timeline, and ``<name>_max_during``).
     """
 
     name: ClassVar[str]
@@ -176,6 +176,9 @@ def register_witness(cls: type[Witness]) -> type[Witness]:
         )
         specs.append(
             ObservationSpec(f"{name}_peak", base.kind, f"highest {base.description} after a request", "sampled")
+        )
+        specs.append(
+            ObservationSpec(f"{name}_max_during", base.kind, f"highest {base.description} while the step ran")
         )
     register_observations(cls.name, specs, cls.backends)
     _REGISTRY.witnesses[cls.name] = cls()

@@ -169,6 +169,13 @@ class _Run:
         for name, points in series.items():
             values[f"{name}_series"] = points
             values[f"{name}_peak"] = max(points)
+        for witness in self.sampling:
+            for name in witness.sampled:
+                during = [sample.values[name] for sample in timeline.samples if name in sample.values]
+                if during:
+                    values[f"{name}_max_during"] = max(during)
+                else:
+                    missing.setdefault(f"{name}_max_during", "no sample could be taken while the step ran")
         observation = Observation(
             values=values,
             unavailable=missing | unavailable,

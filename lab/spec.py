@@ -257,7 +257,7 @@ else:
 
 
 class RunSpec(_Strict):
-    variant: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    variant: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?$")]
     env: dict[str, str] = Field(default_factory=dict, description="the server's environment, on top of the lab's")
     cwd: Annotated[str, Field(pattern=RELATIVE_DIR)] | None = Field(
         None, description="the server's working directory, inside the run's temp dir"

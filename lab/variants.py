@@ -33,9 +33,11 @@ def names() -> list[str]:
 
 
 def resolve(name: str) -> Variant:
-    """The variant an experiment file names."""
+    """The variant an experiment file names: ``app``, a module of faults/ (its ``app``), or ``module:attribute``
+    for another app in the same module (a fault module may hold its fixed app beside the broken one)."""
     require(name)
-    return Variant(name, "app.main:app" if name == CORRECT else f"faults.{name}:app")
+    module, _, attribute = name.partition(":")
+    return Variant(name, "app.main:app" if name == CORRECT else f"faults.{module}:{attribute or 'app'}")
 
 
 def problem_with(variant: str) -> str | None:
@@ -47,8 +49,22 @@ def problem_with(variant: str) -> str | None:
 
 
 def require(variant: str) -> None:
-    if variant not in names():
-        raise UnknownNameError("variant", variant, names(), hint=f"Variants are 'app' and the modules in {FAULTS_DIR}.")
+    module, _, attribute = variant.partition(":")
+    if module not in names() or (attribute and module == CORRECT):
+        raise UnknownNameError("variant", module, names(), hint=f"Variants are 'app' and the modules in {FAULTS_DIR}.")
+    if attribute and not _defines(FAULTS_DIR / f"{module}.py", attribute):
+        raise UnknownNameError(
+            "variant", variant, [], hint=f"faults/{module}.py assigns no {attribute!r} at its top level."
+        )
+
+
+def _defines(path: Path, name: str) -> bool:
+    """Whether a module assigns ``name`` at its top level (read, not imported)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        for node in tree.body
+    )
 
 
 def source_of(reference: str) -> tuple[str, str]:

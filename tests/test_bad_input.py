@@ -89,3 +89,13 @@ def test_a_user_experiment_is_listed_beside_the_catalogue(tmp_path: Path) -> Non
     fixtures = Path(__file__).parent / "fixtures" / "experiments"
     listing = run_lab("--experiments", fixtures, "--list", cwd=tmp_path)
     assert "request-timeout" in listing.stdout and "missing-yield" in listing.stdout
+
+
+def test_a_variant_may_name_another_app_of_its_module_but_only_one_that_exists() -> None:
+    from lab import variants
+
+    assert variants.resolve("idle_in_transaction:fixed_app").target == "faults.idle_in_transaction:fixed_app"
+    with pytest.raises(UsageError, match=r"faults/idle_in_transaction\.py assigns no 'nope' at its top level"):
+        variants.resolve("idle_in_transaction:nope")
+    with pytest.raises(UsageError, match="unknown variant 'app'"):
+        variants.resolve("app:fixed_app")

@@ -262,3 +262,11 @@ def test_return_with_finally_leaks_like_a_missing_yield(tmp_path: Path, results:
     series = _seen(result, "fault", "Twelve reads, one at a time")["pool_checked_out_series"]
     assert max(series) >= 4, series
     assert set(_seen(result, "fix", "Twelve reads, one at a time")["pool_checked_out_series"]) == {0}
+
+
+def test_idle_in_transaction_is_seen_while_the_request_waits(tmp_path: Path, results: Cache) -> None:
+    result = _run("idle-in-transaction", tmp_path, results, "postgresql")
+    slow = "Read it: the route then waits 2 s on another service"
+    assert _seen(result, "fault", slow)["pg_idle_in_transaction_max_during"] == 1
+    assert _seen(result, "fix", slow)["pg_idle_in_transaction_max_during"] == 0
+    assert _seen(result, "fix", slow)["latency_max_ms"] >= 2000, "the fix does not make the slow call faster"

@@ -28,6 +28,10 @@ class PgActivity(Witness):
         ObservationSpec("pg_idle_in_transaction", Kind.COUNT, "of those, sessions idle in a transaction"),
         ObservationSpec("pg_waiting_on_lock", Kind.COUNT, "of those, sessions waiting for a lock"),
     )
+    sampled = ("pg_idle_in_transaction",)
+
+    def sample(self, ctx: RunContext) -> dict[str, int | float]:
+        return {"pg_idle_in_transaction": self.observe(ctx)["pg_idle_in_transaction"]}
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
         backend = _backend(ctx)

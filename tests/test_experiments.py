@@ -105,7 +105,7 @@ def test_missing_yield_leaks_until_the_collector_runs(tmp_path: Path, results: C
     assert burst["server_errors"] and "QueuePool limit of size 5 overflow 10 reached" in burst["error"], burst
     assert burst["pool_checked_out"] == 15 and burst["db_fds"] >= 15, burst
     failure = _step(result, "fault", "A burst: 35 reads, 20 at a time").observation.exceptions[0]
-    assert failure.step == "fault:4" and failure.path == "/todos", "the error is attributed to the burst's requests"
+    assert failure.step == "fault:5" and failure.path == "/todos", "the error is attributed to the burst's requests"
 
     fixed = _seen(result, "fix", "Fifteen reads, one at a time")
     assert set(fixed["pool_checked_out_series"]) == {0}, fixed
@@ -270,3 +270,11 @@ def test_idle_in_transaction_is_seen_while_the_request_waits(tmp_path: Path, res
     assert _seen(result, "fault", slow)["pg_idle_in_transaction_max_during"] == 1
     assert _seen(result, "fix", slow)["pg_idle_in_transaction_max_during"] == 0
     assert _seen(result, "fix", slow)["latency_max_ms"] >= 2000, "the fix does not make the slow call faster"
+
+
+def test_a_leaking_app_hangs_rather_than_crashes(tmp_path: Path, results: Cache) -> None:
+    result = _run("leak-hangs", tmp_path, results)
+    waiting = _seen(result, "fault", "One more read, given 5 s to answer")
+    assert (waiting["timeouts"], waiting["server_errors"], waiting["requests_in_flight"]) == (1, 0, 1), waiting
+    collected = _seen(result, "fault", "Collect: the leaked connections come back")
+    assert (collected["requests_in_flight"], collected["exceptions"]) == (0, 0), "the hung request finished"

@@ -4,6 +4,7 @@ exit 2, and the file left as it was (a missing directory is not created)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+
+from app.migrate import upgrade
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-PASSWORD"
@@ -57,6 +61,63 @@ def test_an_unusable_database_file_is_one_line_and_is_left_alone(case: str, tmp_
     after = (db.read_bytes(), db.stat().st_mtime_ns) if db.exists() else None
     assert after == before, "the database file was changed"
     assert not db.parent.exists() or case != "missing-dir", "a missing directory was created"
+
+
+# A read-only checkout, for root too (chmod does not stop root): the directory bind-mounted read-only in a
+# private mount namespace, which ends with the process.
+READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+
+
+def _read_only(directory: Path, *command: str) -> list[str]:
+    return ["unshare", "--mount", "--map-root-user", "sh", "-c", READ_ONLY, "sh", str(directory), *command]
+
+
+def _migrated(revision: str) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        engine = create_engine(f"sqlite:///{path}")
+        upgrade(engine, revision)
+        engine.dispose()
+
+    return make
+
+
+READ_ONLY_CASES: dict[str, tuple[Callable[[Path], None] | None, str]] = {
+    "no-file": (None, "cannot open or create {db} (unable to open database file)"),
+    "current-file": (_migrated("head"), "{db} cannot be written (the file is read-only)"),
+    "old-file": (_migrated("0001"), "{db} cannot be written (attempt to write a readonly database)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(READ_ONLY_CASES))
+def test_a_read_only_location_is_one_line_and_is_left_alone(case: str, tmp_path: Path) -> None:
+    if (
+        shutil.which("unshare") is None
+        or subprocess.run(_read_only(tmp_path, "true"), capture_output=True, check=False).returncode
+    ):
+        pytest.skip("cannot mount a read-only directory here (needs unshare and a mount namespace)")
+    make, message = READ_ONLY_CASES[case]
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    db = checkout / "todos.db"
+    if make is not None:
+        make(db)
+    before = (db.read_bytes(), db.stat().st_mtime_ns) if db.exists() else None
+    result = subprocess.run(
+        _read_only(checkout, sys.executable, "-m", "app", "--port", "0", "--db", f"sqlite:///{db}"),
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert message.format(db=db) in result.stderr, result.stderr
+    assert "todo API:" not in result.stdout, "the banner came before the error"
+    after = (db.read_bytes(), db.stat().st_mtime_ns) if db.exists() else None
+    assert after == before, "the database file was changed"
+    assert sorted(checkout.iterdir()) == ([db] if make else []), "a file was created"
 
 
 @pytest.mark.parametrize(

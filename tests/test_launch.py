@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -30,9 +31,14 @@ USER_APP = textwrap.dedent(
 
 
 def _counters(run_dir: Path, server: LabServer) -> stats.Counters:
-    counters = stats.read_all(run_dir / wire.STATS_DIR, server.pids())
-    assert counters is not None, "the harness published nothing"
-    return counters
+    """Once the server has finished every request (it counts one as finished after sending its response)."""
+    deadline = time.monotonic() + 5
+    while True:
+        counters = stats.read_all(run_dir / wire.STATS_DIR, server.pids())
+        assert counters is not None, "the harness published nothing"
+        if counters.in_flight == 0 or time.monotonic() > deadline:
+            return counters
+        time.sleep(0.01)
 
 
 def test_a_users_own_app_is_served_and_its_engine_found(tmp_path: Path) -> None:

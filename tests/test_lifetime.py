@@ -100,7 +100,7 @@ def test_kill_9_on_postgresql_leaves_nothing_once_the_next_run_has_swept(tmp_pat
     assert left == (1,), "the killed lab's database is still there until a later run sweeps it"
 
     after = run_lab("stale-connection", "--db", POSTGRES_URL, "--out", tmp_path / "out2", cwd=tmp_path)
-    assert after.returncode == 0, after.stderr
+    assert after.returncode == 0, after.stdout + after.stderr
     assert "database" in after.stderr and "role" in after.stderr, after.stderr
     with psycopg.connect(POSTGRES_URL) as connection:
         databases = connection.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (database,)).fetchone()

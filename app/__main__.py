@@ -8,7 +8,6 @@ import ipaddress
 import os
 import socket
 import sys
-from pathlib import Path
 
 LOOPBACK_HINT = "use --public to listen on a non-loopback address"
 
@@ -49,30 +48,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _read_only_problem(database_url: str) -> str | None:
-    """A SQLite file the app can read but not write passes the migration check and fails at the first write.
-
-    SQLite writes a journal next to the file, so its directory must be writable too. ``os.access`` also sees a
-    read-only file system (a read-only checkout), which stops root as well.
-    """
-    from sqlalchemy import make_url
-
-    from app.startup_check import ELSEWHERE
-
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or not Path(url.database).is_file():
-        return None
-    path = Path(url.database)
-    if not os.access(path, os.W_OK):
-        return f"{path} cannot be written (the file is read-only); make it writable, {ELSEWHERE}"
-    if not os.access(path.parent, os.W_OK):
-        return (
-            f"{path} cannot be written (its directory is read-only, and SQLite writes its journal there); "
-            f"make the directory writable, {ELSEWHERE}"
-        )
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.db:
@@ -105,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from app import settings
     from app.startup_check import database_problem
 
-    if problem := database_problem() or _read_only_problem(settings.database_url()):
+    if problem := database_problem():
         sock.close()
         print(f"error: {problem}", file=sys.stderr)
         return 2

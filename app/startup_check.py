@@ -7,6 +7,7 @@ cannot be used is left as it was: a missing directory is not created, a corrupt 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -32,6 +33,22 @@ def _sqlite_problem(path: Path, exc: BaseException) -> str:
     return f"cannot open or create {path} ({reason}); check that its directory is writable, {ELSEWHERE}"
 
 
+def _read_only(path: Path) -> str | None:
+    """A file the app can read but not write passes the migrations and fails at the first write. SQLite writes
+    its journal beside the file, so the directory must be writable too; ``os.access`` also sees a read-only
+    file system (a read-only checkout), which stops root as well."""
+    if not path.is_file():
+        return None
+    if not os.access(path, os.W_OK):
+        return f"{path} cannot be written (the file is read-only); make it writable, {ELSEWHERE}"
+    if not os.access(path.parent, os.W_OK):
+        return (
+            f"{path} cannot be written (its directory is read-only, and SQLite writes its journal there); "
+            f"make the directory writable, {ELSEWHERE}"
+        )
+    return None
+
+
 def database_problem() -> str | None:
     """What stops the app from using its database, in one line with what to do; None when all is well."""
     text = settings.database_url()
@@ -51,6 +68,8 @@ def database_problem() -> str | None:
     )
     if sqlite_file is not None and not sqlite_file.parent.is_dir():
         return f"the directory of {sqlite_file} does not exist; create it, {ELSEWHERE}"
+    if sqlite_file is not None and (problem := _read_only(sqlite_file)):
+        return problem
     try:
         engine = create_engine(url, poolclass=NullPool)
     except (ArgumentError, ImportError, ValueError, TypeError) as exc:

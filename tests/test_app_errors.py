@@ -84,7 +84,7 @@ def _migrated(revision: str) -> Callable[[Path], None]:
 READ_ONLY_CASES: dict[str, tuple[Callable[[Path], None] | None, str]] = {
     "no-file": (None, "cannot open or create {db} (unable to open database file)"),
     "current-file": (_migrated("head"), "{db} cannot be written (the file is read-only)"),
-    "old-file": (_migrated("0001"), "{db} cannot be written (attempt to write a readonly database)"),
+    "old-file": (_migrated("0001"), "{db} cannot be written (the file is read-only)"),
 }
 
 

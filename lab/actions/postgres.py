@@ -4,6 +4,7 @@ psycopg is imported when one runs: listing the catalogue needs none of it."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -13,6 +14,9 @@ from lab.registry import POSTGRESQL_ONLY, Action, NoParams, register_action
 
 if TYPE_CHECKING:
     from lab.context import RunContext
+
+
+GONE_DEADLINE_S = 5.0
 
 
 def _backend(ctx: RunContext) -> PostgresBackend:
@@ -28,11 +32,24 @@ class TerminateBackends(Action):
 
     def run(self, ctx: RunContext, params: Any) -> str:
         backend = _backend(ctx)
-        rows = backend.query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND usename = %s",
-            (backend.database, backend.role),
+        pids = [
+            pid
+            for (pid,) in backend.query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND usename = %s", (backend.database, backend.role)
+            )
+        ]
+        ended = sum(
+            1
+            for (done,) in backend.query("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+            if done
         )
-        ended = sum(1 for (done,) in rows if done)
+        # pg_terminate_backend only signals: wait (bounded) until the sessions are really gone.
+        deadline = time.monotonic() + GONE_DEADLINE_S
+        while time.monotonic() < deadline:
+            (left,) = backend.query("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))[0]
+            if left == 0:
+                break
+            time.sleep(0.01)
         sessions = f"{ended} database session{'' if ended == 1 else 's'}"
         return f"terminated {sessions} of the app, as a restart of PostgreSQL would"
 

@@ -1,8 +1,9 @@
 """The todo API: its endpoints, its route table, and ``create_app`` with the seams faults use.
 
 Faults differ from this app in a few readable lines by passing ``create_app`` one of: another
-``engine`` (``database.make_engine(...)``), another ``prepare_schema``, or ``endpoints`` that swap one
-endpoint function for another (``{create_todo: my_create_todo}``). Nothing here is copied by a fault.
+``engine`` (``database.make_engine(...)``), another ``prepare_schema``, ``endpoints`` that swap one
+endpoint function for another (``{create_todo: my_create_todo}``), or ``route_options`` that change how
+a route is declared (``{read_todo: {"response_model": None}}``). Nothing here is copied by a fault.
 """
 
 from __future__ import annotations
@@ -11,20 +12,31 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from app import database
+from app import database, validation_errors
 from app.database import DbSession, get_db, sessions_from
 from app.migrate import upgrade
-from app.models import Todo
+from app.models import Tag, Todo
 from app.schemas import TodoCount, TodoCreate, TodoRead, TodoUpdate
 
 PrepareSchema = Callable[[Engine], None]
 Endpoint = Callable[..., Any]
 TodoId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A todo's id")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No todo has this id"}}
+# A todo is a few hundred bytes; a larger body is a mistake or an attack, and parsing it stalls other clients.
+MAX_BODY_BYTES = 64 * 1024
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not UTF-8 text (FastAPI cannot read it as JSON)"},
+    413: {"description": f"The body is larger than {MAX_BODY_BYTES // 1024} KiB"},
+}
+MAX_PAGE = 100
+Offset = Annotated[int, Query(ge=0, le=2**63 - 1, description="How many todos to skip (by id)")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most this many todos (1-{MAX_PAGE})")]
 
 
 def migrate_to_head(engine: Engine) -> None:
@@ -39,15 +51,23 @@ def _get_or_404(db: Session, todo_id: int) -> Todo:
     return todo
 
 
-def list_todos(db: DbSession, completed: bool | None = None) -> list[Todo]:
-    query = select(Todo).order_by(Todo.id)
+def list_todos(db: DbSession, completed: bool | None = None, offset: Offset = 0, limit: Limit = MAX_PAGE) -> list[Todo]:
+    # One more query for every todo's tags, not one per todo (faults/n_plus_one.py leaves this out).
+    query = select(Todo).options(selectinload(Todo.tags)).order_by(Todo.id).offset(offset).limit(limit)
     if completed is not None:
         query = query.where(Todo.completed == completed)
     return list(db.scalars(query))
 
 
-def create_todo(payload: TodoCreate, db: DbSession) -> Todo:
-    todo = Todo(**payload.model_dump())
+def new_todo(payload: TodoCreate, request: Request) -> Todo:
+    """The row a create makes: the payload's fields, its tags as rows, and the address it came from."""
+    todo = Todo(**payload.model_dump(exclude={"tags"}), tags=[Tag(name=name) for name in payload.tags])
+    todo.created_by_ip = request.client.host if request.client else None
+    return todo
+
+
+def create_todo(payload: TodoCreate, db: DbSession, request: Request) -> Todo:
+    todo = new_todo(payload, request)
     db.add(todo)
     db.commit()
     db.refresh(todo)
@@ -78,15 +98,23 @@ def delete_todo(todo_id: TodoId, db: DbSession) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def todo_router(endpoints: Mapping[Endpoint, Endpoint]) -> APIRouter:
-    """The route table. ``endpoints`` maps an endpoint above to the function that serves in its place."""
-    unknown = [getattr(e, "__name__", repr(e)) for e in endpoints if e not in _ROUTES]
+def todo_router(
+    endpoints: Mapping[Endpoint, Endpoint], route_options: Mapping[Endpoint, Mapping[str, Any]] | None = None
+) -> APIRouter:
+    """The route table. ``endpoints`` maps an endpoint above to the function that serves in its place;
+    ``route_options`` to ``add_api_route`` options that replace the route's own."""
+    route_options = route_options or {}
+    unknown = [getattr(e, "__name__", repr(e)) for e in [*endpoints, *route_options] if e not in _ROUTES]
     if unknown:
         raise ValueError(f"not endpoints of the todo API: {', '.join(unknown)}")
     router = APIRouter(prefix="/todos", tags=["todos"])
     for endpoint, (method, path, options) in _ROUTES.items():
         router.add_api_route(
-            path, endpoints.get(endpoint, endpoint), methods=[method], name=endpoint.__name__, **options
+            path,
+            endpoints.get(endpoint, endpoint),
+            methods=[method],
+            name=endpoint.__name__,
+            **{**options, **route_options.get(endpoint, {})},
         )
     return router
 
@@ -94,10 +122,14 @@ def todo_router(endpoints: Mapping[Endpoint, Endpoint]) -> APIRouter:
 # "/count" comes before "/{todo_id}" so that "count" is never read as an id.
 _ROUTES: dict[Endpoint, tuple[str, str, dict[str, Any]]] = {
     list_todos: ("GET", "", {"response_model": list[TodoRead]}),
-    create_todo: ("POST", "", {"response_model": TodoRead, "status_code": status.HTTP_201_CREATED}),
+    create_todo: (
+        "POST",
+        "",
+        {"response_model": TodoRead, "status_code": status.HTTP_201_CREATED, "responses": BAD_BODY},
+    ),
     count_todos: ("GET", "/count", {"response_model": TodoCount}),
     read_todo: ("GET", "/{todo_id}", {"response_model": TodoRead, "responses": NOT_FOUND}),
-    update_todo: ("PATCH", "/{todo_id}", {"response_model": TodoRead, "responses": NOT_FOUND}),
+    update_todo: ("PATCH", "/{todo_id}", {"response_model": TodoRead, "responses": {**NOT_FOUND, **BAD_BODY}}),
     delete_todo: ("DELETE", "/{todo_id}", {"status_code": status.HTTP_204_NO_CONTENT, "responses": NOT_FOUND}),
 }
 
@@ -107,6 +139,7 @@ def create_app(
     engine: Engine | None = None,
     prepare_schema: PrepareSchema = migrate_to_head,
     endpoints: Mapping[Endpoint, Endpoint] | None = None,
+    route_options: Mapping[Endpoint, Mapping[str, Any]] | None = None,
 ) -> FastAPI:
     """Build the API. ``prepare_schema`` runs once at start-up; ``app.state.engine`` is the engine it serves."""
     bound = engine or database.engine
@@ -116,8 +149,10 @@ def create_app(
         prepare_schema(bound)
         yield
 
-    api = FastAPI(title="Todo API", version="1.0.0", lifespan=lifespan)
-    api.include_router(todo_router(endpoints or {}))
+    # FastAPIOffline serves /docs and /redoc from assets in the package: they work without internet.
+    api = FastAPIOffline(title="Todo API", version="1.0.0", lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
+    api.add_exception_handler(RequestValidationError, validation_errors.short_422)
+    api.include_router(todo_router(endpoints or {}, route_options))
     api.state.engine = bound
     if engine is not None:
         own_sessions = sessions_from(engine)

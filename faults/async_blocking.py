@@ -6,14 +6,16 @@ for the database (here, for a write lock another connection holds), the loop can
 other request, even a trivial one, waits with it: the server looks frozen, with no error anywhere.
 """
 
+from fastapi import Request
+
 from app.database import DbSession
 from app.main import create_app, create_todo
 from app.models import Todo
 from app.schemas import TodoCreate
 
 
-async def create_todo_on_the_loop(payload: TodoCreate, db: DbSession) -> Todo:
-    return create_todo(payload, db)  # BUG: a blocking call inside async def: the whole server waits for it
+async def create_todo_on_the_loop(payload: TodoCreate, db: DbSession, request: Request) -> Todo:
+    return create_todo(payload, db, request)  # BUG: a blocking call inside async def: the whole server waits for it
 
 
 app = create_app(endpoints={create_todo: create_todo_on_the_loop})

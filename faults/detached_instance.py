@@ -7,15 +7,17 @@ next access), and the session that could reload them is gone: FastAPI's response
 ``ResponseValidationError``. Yet the INSERT was committed: the row is in the database.
 """
 
+from fastapi import Request
+
 from app.database import SessionLocal
-from app.main import create_app, create_todo
+from app.main import create_app, create_todo, new_todo
 from app.models import Todo
 from app.schemas import TodoCreate
 
 
-def create_todo_then_close(payload: TodoCreate) -> Todo:
+def create_todo_then_close(payload: TodoCreate, request: Request) -> Todo:
     with SessionLocal() as db:
-        todo = Todo(**payload.model_dump())
+        todo = new_todo(payload, request)
         db.add(todo)
         db.commit()  # expires the todo's attributes...
     return todo  # BUG: ...and the session that could reload them is closed

@@ -12,6 +12,7 @@ import time
 from app.database import DbSession
 from app.main import TodoId, create_app, read_todo
 from app.models import Todo
+from app.schemas import TodoRead
 
 SLOW_CALL_S = 2.0
 
@@ -29,11 +30,12 @@ def read_todo_then_call_out(todo_id: TodoId, db: DbSession) -> Todo:
 app = create_app(endpoints={read_todo: read_todo_then_call_out})
 
 
-def read_todo_then_call_out_fixed(todo_id: TodoId, db: DbSession) -> Todo:
+def read_todo_then_call_out_fixed(todo_id: TodoId, db: DbSession) -> TodoRead:
     todo = read_todo(todo_id, db)
-    db.commit()  # the fix: end the transaction before waiting on anything else
+    response = TodoRead.model_validate(todo)  # read all the response needs (its tags too) first...
+    db.commit()  # the fix: ...then end the transaction before waiting on anything else
     call_a_slow_service(todo)
-    return todo
+    return response
 
 
 fixed_app = create_app(endpoints={read_todo: read_todo_then_call_out_fixed})

@@ -6,14 +6,16 @@ session is closed, it is rolled back, and the row was never there for anyone els
 same id, and the list stays empty.
 """
 
+from fastapi import Request
+
 from app.database import DbSession
-from app.main import create_app, create_todo
+from app.main import create_app, create_todo, new_todo
 from app.models import Todo
 from app.schemas import TodoCreate
 
 
-def create_todo_without_commit(payload: TodoCreate, db: DbSession) -> Todo:
-    todo = Todo(**payload.model_dump())
+def create_todo_without_commit(payload: TodoCreate, db: DbSession, request: Request) -> Todo:
+    todo = new_todo(payload, request)
     db.add(todo)
     db.flush()  # BUG: the INSERT is sent, inside a transaction nobody commits
     db.refresh(todo)

@@ -3,8 +3,9 @@
 It works while every statement succeeds. The first statement that fails (here: a write that times out
 waiting for a lock) leaves the session's transaction failed, and a session in that state refuses all
 further work until someone calls ``rollback()``: every later request, on any route, fails with
-``PendingRollbackError: Can't reconnect until invalid transaction is rolled back``, until the server is
-restarted. One bad request breaks the server. (Concurrent requests on one session fail in other ways too.)
+``PendingRollbackError: This Session's transaction has been rolled back due to a previous exception during
+flush``, until the server is restarted. One bad request breaks the server. (Concurrent requests on one
+session fail in other ways too.)
 """
 
 from sqlalchemy.orm import Session

@@ -96,10 +96,12 @@ class PostgresBackend:
 
         try:
             self._connection = self._connect()
+            # Only a SCRAM verifier travels in the statement, so no server log (log_statement) holds the password.
+            verifier = self._connection.pgconn.encrypt_password(
+                self._password.encode(), self.role.encode(), b"scram-sha-256"
+            ).decode()
             self._connection.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(self.role), sql.Literal(self._password)
-                )
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(self.role), sql.Literal(verifier))
             )
             self._connection.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.database), sql.Identifier(self.role))
@@ -156,6 +158,26 @@ class PostgresBackend:
         url = self._admin.set(database=self.database).render_as_string(hide_password=False)
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S)
 
+    def terminate_app_sessions(self, deadline_s: float = 5.0) -> tuple[int, int]:
+        """End every session of the run's role, as a restart of PostgreSQL would: (ended, still listed after
+        ``deadline_s``). pg_terminate_backend only signals, so this waits (bounded) until they are gone."""
+        import time
+
+        pids = [
+            pid
+            for (pid,) in self.query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND usename = %s", (self.database, self.role)
+            )
+        ]
+        signalled = self.query("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+        ended = sum(1 for (done,) in signalled if done)
+        deadline = time.monotonic() + deadline_s
+        while True:
+            (left,) = self.query("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))[0]
+            if left == 0 or time.monotonic() >= deadline:
+                return ended, left
+            time.sleep(0.01)
+
     def query(self, statement: Any, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A statement on the administrator's connection (not the app's role), for witnesses and actions."""
         import psycopg
@@ -196,7 +218,8 @@ def postgres_problem(admin_url: str) -> str | None:
         return f"no PostgreSQL server answered at {url.render_as_string(hide_password=True)}: {first}"
 
 
-_PASSWORD = re.compile(r"(://[^/:@]*:)[^/]*@")
+# Up to the last "@" of the URL: a password typed with "@" or "/" in it is hidden whole.
+_PASSWORD = re.compile(r"(://[^/:@\s]*:)\S*@")
 SHOWN_CHARS = 200
 
 
@@ -221,11 +244,27 @@ def postgres_admin_url(text: str) -> str:
             f"--db {shown}: the lab runs on SQLite or PostgreSQL, not {url.get_backend_name()}; "
             f"use sqlite, postgresql, or a URL such as {DEFAULT_POSTGRES_URL}"
         )
-    if url.get_driver_name() not in ("postgresql", "postgres", "psycopg"):
-        raise UsageError(
-            f"--db {shown}: the lab connects with psycopg 3; write postgresql://... (no +{url.get_driver_name()})"
-        )
+    # Read from the URL itself: SQLAlchemy 2 has no "postgres" dialect to ask (NoSuchModuleError).
+    _, _, driver = url.drivername.partition("+")
+    if driver not in ("", "psycopg"):
+        raise UsageError(f"--db {shown}: the lab connects with psycopg 3; write postgresql://... (no +{driver})")
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def database_choice(choice: str) -> str | None:
+    """``--db``: sqlite (None), postgresql (``FAULTLAB_POSTGRES_URL``, else the default server) or a PostgreSQL
+    URL; a PostgreSQL server must answer before anything runs. The environment variable is also how a
+    parallel run hands its server to its children: never on a command line, where a password could be read."""
+    import os
+
+    if choice == "sqlite":
+        return None
+    if choice != "postgresql" and "://" not in choice:
+        raise UsageError(f"--db {redact(choice)}: use sqlite, postgresql, or a URL such as {DEFAULT_POSTGRES_URL}")
+    default = os.environ.get("FAULTLAB_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+    url = postgres_admin_url(default if choice == "postgresql" else choice)
+    require_postgres(url)
+    return url
 
 
 def require_postgres(admin_url: str) -> None:

@@ -21,7 +21,7 @@ __all__ = ["CATALOGUE_DIR", "Catalogue", "Entry", "load_catalogue", "load_file"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE_DIR = PROJECT_ROOT / "experiments"
 SUFFIX = ".toml"
-RESERVED = frozenset({"all", "validate"})
+RESERVED = frozenset({"all", "validate", "fix", "check", "progress"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,9 @@ def _read(path: Path) -> str:
     try:
         return data.removeprefix(_BOM).decode("utf-8")
     except UnicodeDecodeError:
-        raise ExperimentFileError(path, ["the file is not UTF-8 text"]) from None
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        hint = "it is UTF-16: save it as UTF-8" if utf16 else "save it as UTF-8"
+        raise ExperimentFileError(path, [f"the file is not UTF-8 text ({hint})"]) from None
 
 
 def load_file(path: Path) -> Experiment:
@@ -184,6 +186,8 @@ def load_catalogue(extra_dirs: Iterable[Path] = ()) -> Catalogue:
         if not directory.is_dir():
             raise UsageError(f"--experiments {directory}: not a directory of {SUFFIX} experiment files")
         for path in sorted(directory.iterdir()):
+            if path.name.startswith("."):
+                continue  # an editor's lock or swap file (.#name.toml), or a hidden file: not the user's experiment
             try:
                 if path.suffix == SUFFIX:
                     entries.append(Entry(load_file(path), path))

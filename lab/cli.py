@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
-from lab.backends import DEFAULT_POSTGRES_URL, BackendName, postgres_admin_url, redact, require_postgres
+from lab.backends import DEFAULT_POSTGRES_URL, BackendName, database_choice
 from lab.catalogue import Catalogue, Entry, load_catalogue
 from lab.errors import LabError, OutputDirError, UsageError
-from lab.interrupts import raise_interrupt
+from lab.interrupts import lost_terminal, raise_interrupt
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.spec import Experiment, RunName
-from lab.summary import check_line, evidence_line
+from lab.summary import check_line, witness_parts
 
 __all__ = ["main"]
 
@@ -68,29 +73,91 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep", action="store_true", help="keep the runs' temp dirs (databases, logs) and print where"
     )
+    parser.add_argument(
+        "--junit", type=Path, metavar="FILE", help="also write JUnit XML: one test case per experiment and backend"
+    )
+    parser.add_argument("--open", action="store_true", help="open the run's index page in a browser at the end")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="run up to N experiments at a time, each in a lab process of its own (default: the number of cores)",
+    )
+    parser.add_argument(
+        "--predict", action="store_true", help="answer the experiment's questions first; see them beside what happened"
+    )
+    parser.epilog = (parser.epilog or "") + (
+        " Fix it yourself: 'fix NAME' writes the broken code and a task, 'check NAME' judges your fix, "
+        "'progress' lists what you fixed (python run_lab.py check --help)."
+    )
     return parser
 
 
 class _Progress:
-    """Prints each step as it finishes."""
+    """Prints each step as it finishes, wrapped under its own indent; says what a mark or a witness's
+    words mean the first time they appear."""
+
+    LEGEND = "✓ every expectation of the step held, ✗ one did not; per expectation: ✅ held, ❌ did not, ➖ n/a here"
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.explained: set[str] = set()
+
+    def _print(self, *renderables: Any) -> None:
+        try:
+            self.console.print(*renderables)
+        except OSError as exc:
+            if (hang_up := lost_terminal(exc)) is None:
+                raise
+            raise hang_up from None
+
+    def _line(self, text: Text, indent: int) -> None:
+        self._print(Padding(text, (0, 0, 0, indent)))
 
     def run_started(self, run: RunName, variant: str) -> None:
-        self.console.print(f"  [bold]{run} run[/] · variant [cyan]{variant}[/]")
+        self._print(f"  [bold]{run} run[/] · variant [cyan]{escape(variant)}[/]")
 
     def step_finished(self, run: RunName, step: StepResult) -> None:
         applicable = [check for check in step.checks if check.applies]
-        mark = "" if not applicable else ("[green]✓[/]" if step.passed else "[red]✗[/]")
-        title = escape(step.title or step.label)
-        self.console.print(f"    {step.number:>2}. {title} {mark}")
-        self.console.print(f"        [dim]{escape(evidence_line(step.observation))}[/]")
+        line = Text(f"{step.number:>2}. {step.title or step.label}")
+        if applicable:
+            line.append(" ✓" if step.passed else " ✗", style="green" if step.passed else "bold red")
+        self._line(line, 4)
+        if step.checks and "marks" not in self.explained:
+            self.explained.add("marks")
+            self._line(Text(f"({self.LEGEND})", style="dim italic"), 8)
+        evidence = Text()
+        new_witnesses = []
+        for title, part in witness_parts(step.observation):
+            if evidence:
+                evidence.append(" · ", style="dim")
+            evidence.append(part, style="red" if part.startswith("server") else "dim")
+            if title and title not in self.explained:
+                self.explained.add(title)
+                new_witnesses.append(f"{_words_of(part)}: {title}")
+        self._line(evidence, 8)
+        if new_witnesses:
+            self._line(Text("(" + "; ".join(new_witnesses) + ")", style="dim italic"), 8)
         for check in step.checks:
             if check.outcome == "n/a":
-                self.console.print(f"        [yellow]{escape(check_line(check))}[/]")
+                self._line(Text(check_line(check), style="yellow"), 8)
             elif not check.passed:
-                self.console.print(f"        [red]{escape(check_line(check))}[/]")
+                self._line(Text(check_line(check), style="bold red"), 8)
+
+
+def _words_of(part: str) -> str:
+    """What a witness's part starts with, as its legend names it: 'pool out 3' -> 'pool out'."""
+    words = []
+    for token in part.split():
+        word = token.rstrip(":")
+        if not word.isalpha():
+            break
+        words.append(word)
+        if token.endswith(":"):
+            break
+    return " ".join(words) or part
 
 
 def _print_catalogue(console: Console, catalogue: Catalogue) -> None:
@@ -131,17 +198,32 @@ class _Options:
     backend: BackendName
     postgres_url: str
     validate: bool = False
+    junit: Path | None = None
+    open_index: bool = False
+    predictions: dict[str, list[str]] | None = None
+    jobs: int = 1
+    experiment_dirs: tuple[Path, ...] = ()
+
+
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of experiments") from None
+    if not 1 <= jobs <= 64:
+        raise argparse.ArgumentTypeError("use 1 to 64")
+    return jobs
+
+
+def _check_junit(path: Path | None) -> Path | None:
+    if path is not None and (path.is_dir() or path.is_symlink()):
+        raise UsageError(f"--junit {path}: a directory or a symbolic link is there; name a file to write")
+    return path
 
 
 def _backend(choice: str) -> tuple[BackendName, str]:
-    """``--db``: sqlite, postgresql, or a PostgreSQL URL; a PostgreSQL server must answer before anything runs."""
-    if choice == "sqlite":
-        return "sqlite", DEFAULT_POSTGRES_URL
-    if choice != "postgresql" and "://" not in choice:
-        raise UsageError(f"--db {redact(choice)}: use sqlite, postgresql, or a URL such as {DEFAULT_POSTGRES_URL}")
-    url = DEFAULT_POSTGRES_URL if choice == "postgresql" else postgres_admin_url(choice)
-    require_postgres(url)
-    return "postgresql", url
+    url = database_choice(choice)
+    return ("sqlite", DEFAULT_POSTGRES_URL) if url is None else ("postgresql", url)
 
 
 def _check_report_places(options: _Options, selected: list[Entry]) -> None:
@@ -181,6 +263,15 @@ def _applicable(selected: list[Entry], backend: BackendName, names: list[str]) -
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("fix", "check", "progress"):
+        from lab.learn.commands import main as learn_main
+
+        return learn_main(argv)
+    if argv and argv[0] == "doctor":
+        from lab.doctor.command import main as doctor_main
+
+        return doctor_main(argv[1:])
     args = _parser().parse_args(argv)
     console = Console(stderr=args.json, highlight=False)
     errors = Console(stderr=True, highlight=False)
@@ -197,9 +288,24 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{VALIDATE} which experiments? e.g. python run_lab.py {VALIDATE} missing-yield (or all)")
         backend, postgres_url = _backend(args.db)
         selected = _applicable(_select(catalogue, names), backend, names)
-        options = _Options(_check_out_dir(args.out), args.keep, args.json, backend, postgres_url, validate)
+        options = _Options(
+            _check_out_dir(args.out),
+            args.keep,
+            args.json,
+            backend,
+            postgres_url,
+            validate,
+            _check_junit(args.junit),
+            args.open,
+            jobs=args.jobs,
+            experiment_dirs=tuple(args.experiments),
+        )
         _check_report_places(options, selected)
         _check_temp_dir()
+        if args.predict:
+            from lab.learn.predict import ask
+
+            options = replace(options, predictions={e.experiment.name: ask(console, e.experiment) for e in selected})
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         if args.json:
@@ -235,7 +341,12 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
     from lab.orchestrate import Interrupted, run_experiment
 
     summary: list[dict[str, object]] = []
+    results: list[ExperimentResult] = []
+    skipped: dict[str, str] = {}
     code = EXIT_OK
+    runnable = [entry for entry in selected if options.backend in entry.experiment.backends]
+    if options.jobs > 1 and len(runnable) > 1 and not options.predictions:
+        return _run_parallel(selected, options, console, errors)
     try:
         for entry in selected:
             experiment = entry.experiment
@@ -244,6 +355,7 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
                 reason = f"applies to {', '.join(experiment.backends)} only"
                 console.print(f"  [yellow]skipped:[/] {experiment.name} {reason}, not {options.backend}")
                 summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": reason})
+                skipped[experiment.name] = reason
                 continue
             result = run_experiment(
                 entry,
@@ -254,13 +366,19 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
                 postgres_url=options.postgres_url,
             )
             summary.append(_summary(result))
+            results.append(result)
             _print_verdict(console, result)
+            if options.predictions:
+                from lab.learn.predict import show
+
+                show(console, experiment, result, options.predictions.get(experiment.name, []))
             if result.verdict.exit_code or (
                 options.validate and not _print_baselines(console, result, experiment, summary[-1])
             ):
                 code = EXIT_UNEXPECTED
     except Interrupted as interrupted:
         summary.append(_summary(interrupted.result))
+        results.append(interrupted.result)
         _print_verdict(console, interrupted.result)
         code = EXIT_INTERRUPTED
     except KeyboardInterrupt:
@@ -269,9 +387,118 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
     except LabError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         code = EXIT_UNEXPECTED
+    code = max(code, _write_outputs(results, skipped, options, console, errors), key=lambda c: c != EXIT_OK)
     if options.as_json:
         print(json.dumps({"exit_code": code, "experiments": summary}, indent=2))
     return code
+
+
+def _run_parallel(selected: list[Entry], options: _Options, console: Console, errors: Console) -> int:
+    """``all`` with ``-j N``: each experiment in a lab process of its own; each shown as one block when done."""
+    from lab.parallel import Child, ChildResult, child_env, run_children
+
+    summary: list[dict[str, object]] = []
+    results: list[ExperimentResult] = []
+    skipped: dict[str, str] = {}
+    children = []
+    for entry in selected:
+        experiment = entry.experiment
+        if options.backend not in experiment.backends:
+            reason = f"applies to {', '.join(experiment.backends)} only"
+            summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": reason})
+            skipped[experiment.name] = reason
+            continue
+        argv = [*([VALIDATE] if options.validate else []), experiment.name, "--json", "-j", "1"]
+        argv += ["--out", str(options.out), "--db", options.backend]  # the URL goes by the environment
+        argv += [arg for directory in options.experiment_dirs for arg in ("--experiments", str(directory))]
+        argv += ["--keep"] if options.keep else []
+        children.append(Child(experiment.name, argv))
+    if skipped:
+        console.print(f"[yellow]skipped[/] (not on {options.backend}): {escape(', '.join(skipped))}", soft_wrap=True)
+    console.print(f"running {len(children)} experiments, {min(options.jobs, len(children))} at a time", soft_wrap=True)
+    codes: list[int] = []
+
+    def finished(child: ChildResult) -> None:
+        console.print(Text.from_ansi(child.output.rstrip("\n")))
+        codes.append(child.exit_code)
+        if child.summary:
+            summary.append(child.summary)
+        if child.result:
+            results.append(child.result)
+
+    env = child_env(console.width, console.is_terminal and not console.no_color)
+    if options.backend == "postgresql":
+        env["FAULTLAB_POSTGRES_URL"] = options.postgres_url
+    done, interrupted = run_children(children, options.jobs, env, finished)
+    if interrupted:
+        errors.print("[yellow]interrupted[/]")
+        code = EXIT_INTERRUPTED
+    elif any(c == EXIT_INTERRUPTED for c in codes):
+        code = EXIT_INTERRUPTED
+    elif any(c != EXIT_OK for c in codes) or len(done) < len(children):
+        code = EXIT_UNEXPECTED
+    else:
+        code = EXIT_OK
+    order = {entry.experiment.name: i for i, entry in enumerate(selected)}
+    results.sort(key=lambda r: order.get(r.name, len(order)))
+    code = max(code, _write_outputs(results, skipped, options, console, errors), key=lambda c: c != EXIT_OK)
+    if options.as_json:
+        print(json.dumps({"exit_code": code, "experiments": summary}, indent=2))
+    return code
+
+
+def _write_outputs(
+    results: list[ExperimentResult], skipped: dict[str, str], options: _Options, console: Console, errors: Console
+) -> int:
+    """The summary table (several experiments), the index page, JUnit XML. An index that cannot be written is
+    said (each report says where it is); JUnit XML that cannot be written makes the exit code 1, since a CI
+    reading it would otherwise see nothing."""
+    if len(results) > 1:
+        _print_table(console, results)
+    code = EXIT_OK
+    if results and not os.environ.get("FAULTLAB_PARALLEL_CHILD"):  # lab.parallel.CHILD_ENV: the parent writes it
+        from lab.html_report import write_index
+
+        try:
+            index = write_index(options.out, results)
+            console.print(f"index: {escape(str(index))}", soft_wrap=True)
+            if options.open_index:
+                import webbrowser
+
+                webbrowser.open(index.resolve().as_uri())
+        except OSError as exc:
+            errors.print(f"[yellow]could not write the index page in {escape(str(options.out))}: {escape(str(exc))}[/]")
+    if options.junit is not None:
+        from lab.junit import write_junit
+
+        try:
+            write_junit(options.junit, results, skipped)
+            console.print(f"junit: {escape(str(options.junit))}", soft_wrap=True)
+        except OSError as exc:
+            errors.print(f"[red]could not write --junit {escape(str(options.junit))}: {escape(str(exc))}[/]")
+            code = EXIT_UNEXPECTED
+    return code
+
+
+def _print_table(console: Console, results: list[ExperimentResult]) -> None:
+    table = Table(title="Summary", title_justify="left")
+    for column in ("experiment", "backend", "fault reproduced", "fix held", "time"):
+        table.add_column(column, justify="right" if column == "time" else "left")
+
+    def mark(run: str, result: ExperimentResult) -> str:
+        r = result.runs.get(run)  # type: ignore[call-overload]
+        if r is None or r.status != "completed":
+            return "[yellow]–[/] did not finish"
+        if not r.judged:
+            return "[yellow]n/a[/] not judged"
+        return "[green]✓ yes[/]" if r.held else "[bold red]✗ NO[/]"
+
+    for result in results:
+        seconds = (result.ended_at - result.started_at).total_seconds() if result.ended_at else 0.0
+        table.add_row(
+            escape(result.name), result.backend, mark("fault", result), mark("fix", result), f"{seconds:.1f} s"
+        )
+    console.print(table)
 
 
 def _print_baselines(

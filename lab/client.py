@@ -141,18 +141,23 @@ class Load:
                     self.outcomes.append(outcome)
 
     def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        deadline = time.monotonic() + 1.0
-        while self._sent < self.clients and time.monotonic() < deadline:
-            time.sleep(0.002)
-        time.sleep(self.ARRIVAL_S)
+        try:
+            for thread in self._threads:
+                thread.start()
+            deadline = time.monotonic() + 1.0
+            while self._sent < self.clients and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(self.ARRIVAL_S)
+        except BaseException:  # Ctrl+C while starting: the clients already sending stop too
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join()
+            if thread.ident is not None:  # started
+                thread.join()
 
 
 def probe(base_url: str, path: str, *, method: str = "GET", timeout_s: float = 5.0) -> dict[str, Any]:

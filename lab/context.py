@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 
 from lab import client, stats, wire
-from lab.backends import Backend
+from lab.backends import Backend, PostgresBackend
 from lab.errors import ServerError
 from lab.observations import ExceptionRecord
 from lab.server import LabServer
 from lab.spec import RunName
+from lab.statements import read_statements
 
 __all__ = ["RunContext"]
 
@@ -26,10 +27,22 @@ class RunContext:
     server: LabServer
     step: int = 0  # the step being executed, 1-based as in the experiment file
     exceptions: list[ExceptionRecord] = field(default_factory=list)  # recorded since the last step ended
+    marks: dict[str, Any] = field(default_factory=dict)  # what a witness read before the step (``before_step``)
 
-    def counters(self) -> stats.Counters | None:
-        """The harness's counters for the server now running (earlier servers of this run are left out)."""
-        return stats.read_all(self.workdir / wire.STATS_DIR, self.server.pids())
+    def statements(self) -> dict[str, tuple[int, int]]:
+        """The SQL the server now running has sent: each statement's count and latest run (``lab.statements``)."""
+        return read_statements(self.workdir / wire.STATS_DIR, self.server.pids())
+
+    @property
+    def postgres(self) -> PostgresBackend:
+        """The run's PostgreSQL backend, for the actions and witnesses the registry allows on PostgreSQL only."""
+        assert isinstance(self.backend, PostgresBackend), "a PostgreSQL-only action or witness on another backend"
+        return self.backend
+
+    def counters(self, pids: set[int] | None = None) -> stats.Counters | None:
+        """The harness's counters for the server now running (earlier servers of this run are left out);
+        ``pids``, when the caller already knows them, saves a walk of the process table."""
+        return stats.read_all(self.workdir / wire.STATS_DIR, self.server.pids() if pids is None else pids)
 
     def harness(self, path: str, *, method: str = "POST") -> dict[str, Any]:
         """Ask the harness to act (the garbage-collector actions); a failure here is the lab's problem."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lab.observations import ExceptionRecord
+from pydantic import ValidationError
+
+from lab.observations import ExceptionRecord, Link
 
 __all__ = ["ErrorLog"]
 
@@ -24,6 +26,14 @@ class ErrorLog:
                 data = log.read()
             complete = data[: data.rfind(b"\n") + 1]
             self._read[path] = self._read.get(path, 0) + len(complete)
-            for line in complete.splitlines():
-                records.append(ExceptionRecord.model_validate(json.loads(line)))
+            records += [_parse(line, path) for line in complete.splitlines()]
         return records
+
+
+def _parse(line: bytes, path: Path) -> ExceptionRecord:
+    """A line the harness did not write whole (a full disk, a killed worker) is still an exception, in words."""
+    try:
+        return ExceptionRecord.model_validate(json.loads(line))
+    except (ValueError, ValidationError):
+        excerpt = line[:120].decode("utf-8", errors="replace")
+        return ExceptionRecord(chain=[Link(type="unreadable record", message=f"{path.name}: {excerpt!r}")])

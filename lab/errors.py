@@ -7,7 +7,8 @@ LabError
 │   ├── ExperimentFilesError  several such files, each with its problems
 │   └── OutputDirError    a report directory that cannot be written
 ├── ServerError           a server that would not start, answer, or stay up (verdict "error")
-└── BackendError          the database behind a run failed (verdict "error")
+├── BackendError          the database behind a run failed (verdict "error")
+└── ActionError           an action of the experiment failed (verdict "error")
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
+    "ActionError",
     "ExperimentFileError",
     "ExperimentFilesError",
     "LabError",
@@ -76,3 +78,7 @@ class ServerError(LabError):
 
 class BackendError(LabError):
     """The database behind a run (not the app under test) failed: the run is an error."""
+
+
+class ActionError(LabError):
+    """An action step could not do its work; the message names the step."""

@@ -2,7 +2,8 @@
 
 uvicorn serves ``lab.harness:create_app`` (``--factory``); ``FAULTLAB_TARGET`` names the variant's ASGI app
 (``module:attribute``) and ``FAULTLAB_ENGINE`` optionally its engine. The harness observes without
-talking: pool events and request counts go into a shared-memory file (``lab.stats``) and exceptions that
+talking: pool events, request counts and the SQL statements the app runs go into shared-memory files
+(``lab.stats``, ``lab.statements``) and exceptions that
 escape the app into a JSON-lines file, both read by the runner from outside. Exceptions are re-raised
 unchanged, so the server behaves exactly as it would without the harness. The only routes it adds,
 under ``/_lab/``, are the readiness check and the garbage-collector *actions*.
@@ -29,6 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lab import wire
+from lab.statements import StatementWriter
 from lab.stats import StatsWriter
 
 __all__ = ["LabHarness", "create_app", "describe_chain", "find_engine"]
@@ -89,6 +91,12 @@ class _PoolWatch:
 
     Sets of ids rather than counters, because SQLAlchemy can report a check-in without a check-out (a
     checkout that failed half-way), and a counter would drift.
+
+    The lock is re-entrant: a garbage collection can start inside any of these handlers (any allocation may
+    start one) and return a leaked connection through ``_finalize_fairy``, which fires ``checkin`` in the
+    same thread while the lock is held. With a plain lock that deadlocked the thread, and every later
+    request waiting for the lock (seen in missing-yield: five writes hung, 0 statements sent). A count is
+    published again until the set stops changing under it, so a nested event never leaves a stale count.
     """
 
     def __init__(self, engine: Engine, stats: StatsWriter) -> None:
@@ -96,7 +104,7 @@ class _PoolWatch:
         self.checked_out: set[int] = set()
         self.open: set[int] = set()
         # Events come from many threads: a set's change and the count published from it go together.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         size = getattr(engine.pool, "size", None)
         stats.put("pool_size", size() if callable(size) else -1)
         stats.put("engine", 1)
@@ -111,19 +119,26 @@ class _PoolWatch:
     def _connect(self, dbapi_connection: Any, record: Any) -> None:
         with self._lock:
             self.open.add(id(dbapi_connection))
-            self.stats.put("pool_open", len(self.open))
+            self._publish("pool_open", self.open)
         self.stats.add("pool_connects")
 
     def _checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         with self._lock:
             self.checked_out.add(id(record))
-            self.stats.put("pool_checked_out", len(self.checked_out))
+            self._publish("pool_checked_out", self.checked_out)
         self.stats.add("pool_checkouts")
 
     def _checkin(self, dbapi_connection: Any, record: Any) -> None:
         with self._lock:
             self.checked_out.discard(id(record))
-            self.stats.put("pool_checked_out", len(self.checked_out))
+            self._publish("pool_checked_out", self.checked_out)
+
+    def _publish(self, name: str, ids: set[int]) -> None:
+        """Under the lock: the set's size, again if a nested event changed it meanwhile."""
+        published = -1
+        while published != len(ids):
+            published = len(ids)
+            self.stats.put(name, published)
 
     def _close(self, dbapi_connection: Any, record: Any) -> None:
         self._close_detached(dbapi_connection)
@@ -131,10 +146,25 @@ class _PoolWatch:
     def _close_detached(self, dbapi_connection: Any) -> None:
         with self._lock:
             self.open.discard(id(dbapi_connection))
-            self.stats.put("pool_open", len(self.open))
+            self._publish("pool_open", self.open)
 
     def _invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
         self.stats.add("pool_invalidations")
+
+
+class _SqlWatch:
+    """Every statement any engine of the server hands to the driver, counted and kept by its text (never its
+    values). Listened on the ``Engine`` class, so that an engine the app makes later (one per request, in
+    engine-per-request) is counted too."""
+
+    def __init__(self, statements: StatementWriter) -> None:
+        self.statements = statements
+        event.listen(Engine, "before_cursor_execute", self._before_cursor_execute)
+
+    def _before_cursor_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        self.statements.record(statement)
 
 
 class LabHarness:
@@ -142,6 +172,7 @@ class LabHarness:
         self.target = target
         self.stats = StatsWriter(stats_dir)
         self.pool_watch = _PoolWatch(engine, self.stats) if engine is not None else None
+        self.sql_watch = _SqlWatch(StatementWriter(stats_dir))
         errors_dir.mkdir(parents=True, exist_ok=True)
         self.errors_path = errors_dir / f"{os.getpid()}.jsonl"
         self._errors_lock = threading.Lock()
@@ -178,9 +209,12 @@ class LabHarness:
             "time": time.time(),
             "chain": describe_chain(exc),
         }
-        with self._errors_lock, open(self.errors_path, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
         self.stats.add("exceptions")
+        try:
+            with self._errors_lock, open(self.errors_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+        except OSError as problem:  # the app's exception must still propagate as itself, not as this one
+            print(f"faultlab harness: could not record an exception: {problem}", file=sys.stderr)
 
     async def _ready(self, request: Request) -> JSONResponse:
         return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None})

@@ -8,6 +8,7 @@ where Python cannot set signal handlers, the block just runs.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-__all__ = ["INTERRUPTING", "Pending", "deferred", "raise_interrupt"]
+__all__ = ["INTERRUPTING", "Pending", "deferred", "lost_terminal", "raise_interrupt"]
 
 INTERRUPTING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -26,6 +27,15 @@ def raise_interrupt(signum: int, frame: FrameType | None) -> None:
     if signum == signal.SIGHUP:
         _silence_terminal()
     raise KeyboardInterrupt
+
+
+def lost_terminal(exc: OSError) -> KeyboardInterrupt | None:
+    """A write to a closed terminal fails (EIO, EPIPE) before the kernel's SIGHUP arrives: the same hang-up,
+    so it ends the run the same way (with clean-up and a report), not as a lost error."""
+    if exc.errno not in (errno.EIO, errno.EPIPE):
+        return None
+    _silence_terminal()
+    return KeyboardInterrupt()
 
 
 def _silence_terminal() -> None:

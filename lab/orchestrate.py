@@ -73,6 +73,7 @@ def run_experiment(
     if keep:
         result.kept_dir = str(workdir)
     stopping: list[LabServer] = []  # servers shutting down while the lab goes on; reaped below
+    interrupted_late = False
     try:
         for run in RUNS:
             store: Backend = (
@@ -83,17 +84,21 @@ def run_experiment(
             result.runs[run] = execute_run(experiment, run, workdir / run, listener, store, finish_stop=stopping.append)
             if result.runs[run].status == "interrupted":
                 break
-        # Every server has stopped before the report is written, so its log ends with its shutdown.
-        _stop_all(stopping)
-        result.ended_at = datetime.now(UTC)
-        result.verdict = result.decide()
-        result.report_dir = str(_publish(result, experiment, out_dir, workdir))
+        # Every server has stopped before the report is written, so its log ends with its shutdown. A Ctrl+C
+        # now (often the second, impatient one) must not lose the evidence: it waits for the report.
+        with deferred() as pending:
+            _stop_all(stopping)
+            result.ended_at = datetime.now(UTC)
+            result.verdict = result.decide()
+            result.report_dir = str(_publish(result, experiment, out_dir, workdir))
+        if pending:
+            interrupted_late = True
     finally:
         with deferred():
             _stop_all(stopping)
             if not keep:
                 shutil.rmtree(workdir, ignore_errors=True)
-    if result.verdict is Verdict.INTERRUPTED:
+    if result.verdict is Verdict.INTERRUPTED or interrupted_late:
         raise Interrupted(result)
     return result
 

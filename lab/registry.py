@@ -109,6 +109,9 @@ class Witness:
     observations: ClassVar[tuple[ObservationSpec, ...]]
     sampled: ClassVar[tuple[str, ...]] = ()
 
+    def before_step(self, ctx: RunContext) -> None:
+        """Read what the step's observations are measured from (a counter's value before it), if anything."""
+
     def observe(self, ctx: RunContext) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -133,6 +136,9 @@ class Action:
     summary: ClassVar[str]
     backends: ClassVar[frozenset[BackendName]] = BACKENDS
     Params: ClassVar[type[BaseModel]] = NoParams
+    # Done through the harness's HTTP routes, so it reaches the one worker that answers: refused at load
+    # for a run with several workers, where it would act on one process and seem to act on all.
+    one_process: ClassVar[bool] = False
 
     def label(self, params: Any) -> str:
         return self.summary
@@ -179,6 +185,14 @@ def register_witness(cls: type[Witness]) -> type[Witness]:
         )
         specs.append(
             ObservationSpec(f"{name}_max_during", base.kind, f"highest {base.description} while the step ran")
+        )
+        specs.append(
+            ObservationSpec(
+                f"{name}_above_zero_s",
+                Kind.NUMBER,
+                f"the longest stretch, in seconds, with {base.description} above 0 while the step ran "
+                "(a glimpse between two statements is ~0; a state held for the step is its length)",
+            )
         )
     register_observations(cls.name, specs, cls.backends)
     _REGISTRY.witnesses[cls.name] = cls()

@@ -9,6 +9,7 @@ from html import escape
 from pathlib import Path
 
 from lab import variants
+from lab.html_report import render_html
 from lab.markdown import code_span, fence, prose
 from lab.results import ExperimentResult, RunResult, StepResult
 from lab.spec import RUNS, Experiment, RunName
@@ -52,6 +53,7 @@ def write_report(result: ExperimentResult, experiment: Experiment, out_dir: Path
                 shutil.copyfile(log, staging / f"{run}-server.log")
         (staging / "journal.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
         (staging / "report.md").write_text(render_markdown(result, experiment), encoding="utf-8")
+        (staging / "report.html").write_text(render_html(result, experiment, staging), encoding="utf-8")
         staging.chmod(0o755)
         _swap_in(staging, target)
     finally:
@@ -91,6 +93,7 @@ def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:
     lines += _code(experiment)
     lines += ["## What happened, step by step", ""]
     lines += _step_table(result, experiment)
+    lines += _sql(result)
     lines += _errors(result)
     lines += ["## Why it happens", "", prose(experiment.explain.why.strip()), ""]
     lines += ["## How the fix works", "", prose(experiment.explain.fix.strip()), ""]
@@ -198,6 +201,27 @@ def _cell_or_gap(
     if step:
         return _cell(step)
     return "(not reached: the run was interrupted)" if result.runs[run].status == "interrupted" else "(not reached)"
+
+
+def _sql(result: ExperimentResult) -> list[str]:
+    """The statements each step sent (normalized: no values), folded so that the table stays readable."""
+    lines: list[str] = []
+    for run, r in result.runs.items():
+        for step in r.steps:
+            sql, count = step.observation.get("sql"), step.observation.get("sql_statements")
+            if sql and count:
+                summary = f"{run} run, step {step.number} ({step.title or step.label}): {count} statements"
+                lines += [f"<details><summary>{_md(summary)}</summary>", "", *fence(sql, "sql"), "", "</details>"]
+    if not lines:
+        return []
+    return [
+        "## The SQL each step sent",
+        "",
+        "Counted inside the server (engine events); values are never kept.",
+        "",
+        *lines,
+        "",
+    ]
 
 
 def _errors(result: ExperimentResult) -> list[str]:

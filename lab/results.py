@@ -41,6 +41,7 @@ class StepResult(BaseModel):
     note: str | None = None
     observation: Observation
     duration_s: float = Field(description="wall time of the step's own work, observation excluded")
+    log_offset: int | None = Field(None, description="the size of the server's log as the step began, in bytes")
     checks: list[Check] = Field(default_factory=list)
 
     @property

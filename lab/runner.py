@@ -18,7 +18,7 @@ from lab import registry, requests, variants, wire
 from lab.backends import Backend
 from lab.context import RunContext
 from lab.errorlog import ErrorLog
-from lab.errors import LabError
+from lab.errors import ActionError, LabError
 from lab.interrupts import deferred
 from lab.judge import judge
 from lab.observations import Observation, Sample
@@ -54,20 +54,23 @@ class _Timeline:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lab-timeline", daemon=True)
 
+    def _take(self) -> None:
+        values: dict[str, float] = {}
+        for witness in self.witnesses:
+            try:
+                values |= witness.sample(self.ctx)
+            except Exception:  # a sample missed (a restart under way) is a gap, not a failure
+                continue
+        self.samples.append(Sample(t=round(time.monotonic() - self._started, 4), values=values))
+
     def _loop(self) -> None:
-        started = time.monotonic()
-        while len(self.samples) < TIMELINE_MAX_SAMPLES:
-            values: dict[str, float] = {}
-            for witness in self.witnesses:
-                try:
-                    values |= witness.sample(self.ctx)
-                except Exception:  # a sample missed (a restart under way) is a gap, not a failure
-                    continue
-            self.samples.append(Sample(t=round(time.monotonic() - started, 4), values=values))
+        while len(self.samples) < TIMELINE_MAX_SAMPLES - 1:
+            self._take()
             if self._stop.wait(TIMELINE_INTERVAL_S):
                 return
 
     def __enter__(self) -> _Timeline:
+        self._started = time.monotonic()
         if self.witnesses:
             self._thread.start()
         return self
@@ -76,14 +79,32 @@ class _Timeline:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+            # One more as the step ends: a step shorter than the interval still has its end in the series.
+            self._take()
+
+
+def _longest_above_zero(samples: list[Sample], name: str) -> float:
+    """The longest run of consecutive samples above 0, from its first sample to its last, in seconds."""
+    longest, began = 0.0, None
+    for sample in samples:
+        if name not in sample.values:
+            continue
+        if sample.values[name] > 0:
+            began = sample.t if began is None else began
+            longest = max(longest, sample.t - began)
+        else:
+            began = None
+    return round(longest, 3)
 
 
 class _Run:
     """The state of one run: its server, its witnesses, its actions (made once, cleaned up at the end)."""
 
-    def __init__(self, experiment: Experiment, run: RunName, workdir: Path, backend: Backend) -> None:
+    def __init__(
+        self, experiment: Experiment, run: RunName, workdir: Path, backend: Backend, variant: variants.Variant | None
+    ) -> None:
         spec = getattr(experiment, run)
-        self.variant = variants.resolve(spec.variant)
+        self.variant = variant or variants.resolve(spec.variant)
         self.server = LabServer(
             self.variant,
             workdir=workdir,
@@ -118,8 +139,9 @@ class _Run:
         """Wait (briefly) until the server has finished every request: a yield dependency's clean-up runs
         after the response is sent. Read from shared memory, so waiting disturbs nothing."""
         deadline = time.monotonic() + SETTLE_DEADLINE_S
+        pids = self.server.pids()  # once: finding the workers walks the process table
         while time.monotonic() < deadline:
-            counters = self.ctx.counters()
+            counters = self.ctx.counters(pids)
             if counters is None or counters.in_flight <= 0:
                 return
             time.sleep(0.002)
@@ -145,22 +167,51 @@ class _Run:
         return values, unavailable
 
     # -- steps ------------------------------------------------------------------------------------------
+    def _log_size(self) -> int | None:
+        """Where the step begins in the server's log (its size now): the report marks it. Read from outside."""
+        try:
+            return self.server.log_path.stat().st_size
+        except OSError:
+            return None
+
+    def _act(self, number: int, step: ActionStepBase) -> str:
+        """An action that fails for a reason of its own (the database refused, a file vanished) ends the run
+        as an error that names the step, rather than as the lab's traceback."""
+        try:
+            return self.action(step.action).run(self.ctx, step.params())
+        except LabError:
+            raise
+        except Exception as exc:
+            self.server.check_alive("during the run")
+            raise ActionError(f"step {number} ({step.action}) failed: {type(exc).__name__}: {exc}") from exc
+
     def execute(self, number: int, step: Step) -> StepResult:
         self.ctx.step = number
+        log_offset = self._log_size()
         series: dict[str, list[float]] = {}
         unavailable: dict[str, str] = {}
         after_each: Callable[[], None] | None = None
+        observing_s = 0.0  # time spent sampling between requests: not the step's own work
+
+        def sample_between() -> None:
+            nonlocal observing_s
+            began = time.monotonic()
+            self.sample(series, unavailable)
+            observing_s += time.monotonic() - began
+
         if isinstance(step, RequestStep) and step.sample_each:
-            after_each = lambda: self.sample(series, unavailable)  # noqa: E731
+            after_each = sample_between
+        for witness in self.witnesses:
+            witness.before_step(self.ctx)
         with _Timeline(self.sampling, self.ctx) as timeline:
             started = time.monotonic()
             if isinstance(step, RequestStep):
                 facts = requests.execute(step, self.ctx, after_each)
             elif isinstance(step, ActionStepBase):
-                facts = {"action": self.action(step.action).run(self.ctx, step.params())}
+                facts = {"action": self._act(number, step)}
             else:
                 facts = {}
-            duration = round(time.monotonic() - started, 3)
+            duration = round(time.monotonic() - started - observing_s, 3)
         self.settle()
         self.server.check_alive("during the run")
         self.ctx.exceptions = self.errors.read_new()
@@ -174,8 +225,10 @@ class _Run:
                 during = [sample.values[name] for sample in timeline.samples if name in sample.values]
                 if during:
                     values[f"{name}_max_during"] = max(during)
+                    values[f"{name}_above_zero_s"] = _longest_above_zero(timeline.samples, name)
                 else:
-                    missing.setdefault(f"{name}_max_during", "no sample could be taken while the step ran")
+                    for derived in ("max_during", "above_zero_s"):
+                        missing.setdefault(f"{name}_{derived}", "no sample could be taken while the step ran")
         observation = Observation(
             values=values,
             unavailable=missing | unavailable,
@@ -190,6 +243,7 @@ class _Run:
             note=step.note,
             observation=observation,
             duration_s=duration,
+            log_offset=log_offset,
             checks=judge(step.expect.get(self.ctx.run, {}), observation, backend=self.backend.name),
         )
 
@@ -202,15 +256,17 @@ def execute_run(
     backend: Backend,
     *,
     finish_stop: Callable[[LabServer], None] | None = None,
+    variant: variants.Variant | None = None,
 ) -> RunResult:
     """Run every step of ``run``; the server is stopped and the actions cleaned up whatever happens.
 
     With ``finish_stop``, the server is only told to shut down and handed over, so that its shutdown
     overlaps with what comes next; the caller must ``stop()`` it. A ``KeyboardInterrupt`` ends the run with
-    status ``interrupted``; the caller decides what comes next.
+    status ``interrupted``; the caller decides what comes next. ``variant`` serves another app than the
+    run's (a learner's own fix, ``lab.learn``).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    state = _Run(experiment, run, workdir, backend)
+    state = _Run(experiment, run, workdir, backend, variant)
     result = RunResult(run=run, variant=state.variant.name, started_at=datetime.now(UTC), resources=backend.resources())
     listener.run_started(run, state.variant.name)
     problems: list[str] = []

@@ -17,6 +17,7 @@ import psutil
 
 from lab import client, wire
 from lab.errors import ServerError
+from lab.interrupts import deferred
 from lab.lifeline import read_end
 from lab.process import log_tail, spawn, stop, terminate
 from lab.variants import PROJECT_ROOT, Variant
@@ -77,18 +78,29 @@ class LabServer:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         lifeline = read_end()
         env = {**self._environment(), wire.LIFELINE_ENV: str(lifeline)}
-        self.proc = spawn(argv, cwd=cwd, env=env, log_path=self.log_path, pass_fds=(lifeline,))
+        # Spawned and registered at once: a Ctrl+C inside Popen (it waits for the exec) would otherwise leave a
+        # server that nobody stops, writing into a temp dir that is being removed.
+        with deferred() as pending:
+            self.proc = spawn(argv, cwd=cwd, env=env, log_path=self.log_path, pass_fds=(lifeline,))
         try:
+            if pending:
+                raise KeyboardInterrupt
             port = self._await_port(offset, deadline_s)
             self.base_url = f"http://127.0.0.1:{port}"
             self._await_answer(deadline_s)
         except BaseException:
-            self.stop()
+            with deferred():  # a second Ctrl+C must not cut the stop short; the first is raised below anyway
+                self.stop()
             raise
 
     def _environment(self) -> dict[str, str]:
-        # The app's own settings come from the experiment only, never from the user's shell.
-        inherited = {k: v for k, v in os.environ.items() if k not in APP_SETTINGS and not k.startswith("FAULTLAB_")}
+        # The app's own settings come from the experiment only, never from the user's shell; nor do uvicorn's
+        # (UVICORN_LOG_LEVEL=error would hide the start-up line the port is read from, UVICORN_ENV_FILE load more).
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in APP_SETTINGS and not k.startswith(("FAULTLAB_", "UVICORN_"))
+        }
         paths = dict.fromkeys([str(self.variant.app_dir), str(PROJECT_ROOT)])
         env = {
             **inherited,

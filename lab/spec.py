@@ -23,9 +23,12 @@ __all__ = [
     "RUNS",
     "ActionStep",
     "Experiment",
+    "Learn",
     "Match",
     "Matcher",
+    "Prediction",
     "ProbeStep",
+    "Question",
     "RequestStep",
     "RunName",
     "RunSpec",
@@ -37,7 +40,7 @@ RunName = Literal["fault", "fix"]
 RUNS: tuple[RunName, ...] = ("fault", "fix")
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 # The lab sets these itself, and an experiment (data) must not be able to run code through them.
-ENV_FORBIDDEN = re.compile(r"^(PYTHON.*|LD_.*|FAULTLAB_.*|DATABASE_URL|PATH|HOME)$")
+ENV_FORBIDDEN = re.compile(r"^(PYTHON.*|LD_.*|FAULTLAB_.*|UVICORN_.*|DATABASE_URL|PATH|HOME)$")
 
 
 class _Strict(BaseModel):
@@ -137,7 +140,8 @@ def _not_produced(spec: ObservationSpec, step: _StepBase) -> str:
         "any": "every step",
     }[spec.produced]
     kind = getattr(step, "kind", "this")
-    return f"only {where} observe {spec.name}, not a {kind} step like this one"
+    article = "an" if kind[:1] in "aeiou" else "a"
+    return f"only {where} observe {spec.name}, not {article} {kind} step like this one"
 
 
 class Background(_Strict):
@@ -270,8 +274,8 @@ class RunSpec(_Strict):
         refused = sorted(name for name in env if ENV_FORBIDDEN.match(name) or not re.match(r"^[A-Z][A-Z0-9_]*$", name))
         if refused:
             raise ValueError(
-                f"env may not set {', '.join(refused)} (the lab sets DATABASE_URL and FAULTLAB_*; "
-                "PYTHON*, LD_*, PATH and HOME could run code); use upper-case names such as DB_POOL_TIMEOUT"
+                f"env may not set {', '.join(refused)} (the lab sets DATABASE_URL, FAULTLAB_* and uvicorn's "
+                "options; PYTHON*, LD_*, PATH and HOME could run code); use upper-case names such as DB_POOL_TIMEOUT"
             )
         return env
 
@@ -284,7 +288,7 @@ class Row(_Strict):
 class Setup(_Strict):
     """The database the server starts on; by default none (the app creates it)."""
 
-    migration: Literal["0001", "0002", "head"] | None = None
+    migration: Literal["0001", "0002", "0003", "head"] | None = None
     rows: list[Row] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -295,9 +299,9 @@ class Setup(_Strict):
 
 
 class Explanation(_Strict):
-    why: str
-    fix: str
-    remember: str
+    why: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    fix: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    remember: Annotated[str, Field(min_length=1, pattern=r"\S")]
 
 
 _CODE_REF = re.compile(r"^(app|faults)(\.[a-z0-9_]+)*(:[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -320,6 +324,46 @@ class CodeRefs(_Strict):
         return reference
 
 
+class Question(_Strict):
+    """A self-check question ("explain it") and its answer, shown once the learner's fix passes."""
+
+    ask: Annotated[str, Field(min_length=1, max_length=300)]
+    answer: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Prediction(_Strict):
+    """Asked before a run ("predict before you run"); the answer is shown beside what ``step`` of ``run`` saw."""
+
+    ask: Annotated[str, Field(min_length=1, max_length=300)]
+    step: int = Field(ge=1, le=100)
+    run: RunName = "fault"
+
+
+_LEARNER_FILE = r"^[a-z][a-z0-9_]*\.py$"
+
+
+class Learn(_Strict):
+    """``[learn]``: the learner's own fix. ``starter`` (a module of faults/) is copied into the workspace as
+    ``file``, and ``check`` serves that file in the fix run; without a starter the task is to predict."""
+
+    task: Annotated[str, Field(min_length=1, max_length=4000)]
+    file: Annotated[str, Field(pattern=_LEARNER_FILE, max_length=40)] | None = None
+    starter: Annotated[str, Field(pattern=r"^faults\.[a-z0-9_]+$")] | None = None
+    solution: Annotated[str, Field(pattern=_CODE_REF.pattern)] | None = None
+    hints: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=5)
+    questions: list[Question] = Field(min_length=1, max_length=6)
+    predict: list[Prediction] = Field(default_factory=list, max_length=4)
+
+    @model_validator(mode="after")
+    def _a_file_or_predictions(self) -> Learn:
+        code = [self.file, self.starter, self.solution]
+        if any(part is None for part in code) and any(part is not None for part in code):
+            raise ValueError("a code task needs file, starter and solution together")
+        if self.starter is None and not self.predict:
+            raise ValueError("a task without code (no starter) must ask the learner to predict: give predict")
+        return self
+
+
 class Experiment(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     title: Annotated[str, Field(min_length=1, max_length=100)]
@@ -330,6 +374,18 @@ class Experiment(_Strict):
     steps: list[Step] = Field(min_length=1, max_length=100)
     explain: Explanation
     code: CodeRefs = Field(default_factory=CodeRefs)
+    learn: Learn | None = None
+
+    @model_validator(mode="after")
+    def _predictions_name_steps_of_their_run(self) -> Experiment:
+        for number, prediction in enumerate(self.learn.predict if self.learn else [], 1):
+            steps = dict(self.steps_for(prediction.run))
+            if prediction.step not in steps:
+                raise ValueError(
+                    f"learn.predict[{number}]: the {prediction.run} run has no step {prediction.step} "
+                    f"(its steps: {', '.join(map(str, steps))})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _actions_exist_on_every_backend(self) -> Experiment:
@@ -341,6 +397,19 @@ class Experiment(_Strict):
                     raise ValueError(
                         f"steps[{number}]: {step.action} cannot run on {', '.join(missing)}; "
                         f"list only {', '.join(sorted(actions[step.action].backends))} in backends"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _one_process_actions_need_one_worker(self) -> Experiment:
+        actions = registry.actions()
+        for run in RUNS:
+            workers = getattr(self, run).workers
+            for number, step in self.steps_for(run):
+                if workers > 1 and isinstance(step, ActionStepBase) and actions[step.action].one_process:
+                    raise ValueError(
+                        f"steps[{number}]: {step.action} reaches only the worker that answers it, and the {run} "
+                        f"run has {workers} workers; use workers = 1 for it"
                     )
         return self
 

@@ -88,30 +88,41 @@ class StatsWriter:
         initial[_INDEX["magic"]] = MAGIC
         initial[_INDEX["pid"]] = os.getpid()
         initial[_INDEX["pool_size"]] = -1
-        with open(self.path, "wb") as f:
+        # Written aside and renamed: a reader never sees a file that is there but not yet whole.
+        staging = directory / f".{os.getpid()}.stats.new"
+        with open(staging, "wb") as f:
             f.write(_LAYOUT.pack(*initial))
+        os.replace(staging, self.path)
         with open(self.path, "r+b") as f:
             self._map = mmap.mmap(f.fileno(), SIZE)
         self._values = initial
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._depth = 0
 
     def _write(self, index: int, value: int) -> None:
         self._values[index] = value
         struct.pack_into("<q", self._map, index * 8, value)
 
-    def add(self, name: str, amount: int = 1) -> None:
-        index, sequence = _INDEX[name], _INDEX["sequence"]
+    def _update(self, index: int, value: int | None, amount: int = 0) -> None:
+        # Re-entrant: a garbage collection inside an update can fire a pool event (a leaked connection
+        # returned) in this same thread. Only the outermost update moves the sequence number.
+        sequence = _INDEX["sequence"]
         with self._lock:
-            self._write(sequence, self._values[sequence] + 1)  # odd: an update is under way
-            self._write(index, self._values[index] + amount)
-            self._write(sequence, self._values[sequence] + 1)  # even: done
+            self._depth += 1
+            try:
+                if self._depth == 1:
+                    self._write(sequence, self._values[sequence] + 1)  # odd: an update is under way
+                self._write(index, self._values[index] + amount if value is None else value)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._write(sequence, self._values[sequence] + 1)  # even: done
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self._update(_INDEX[name], None, amount)
 
     def put(self, name: str, value: int) -> None:
-        index, sequence = _INDEX[name], _INDEX["sequence"]
-        with self._lock:
-            self._write(sequence, self._values[sequence] + 1)
-            self._write(index, value)
-            self._write(sequence, self._values[sequence] + 1)
+        self._update(_INDEX[name], value)
 
 
 def _read_one(path: Path, *, attempts: int = 200) -> Counters | None:

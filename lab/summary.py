@@ -6,7 +6,7 @@ from lab import registry, requests
 from lab.observations import Observation
 from lab.results import Check
 
-__all__ = ["check_line", "evidence_line", "evidence_parts"]
+__all__ = ["check_line", "evidence_line", "evidence_parts", "witness_parts"]
 
 
 def evidence_line(obs: Observation) -> str:
@@ -15,12 +15,17 @@ def evidence_line(obs: Observation) -> str:
 
 def evidence_parts(obs: Observation) -> list[str]:
     """The facts worth a glance, most telling first: what was done, what came back, what the witnesses saw."""
-    parts: list[str] = []
+    return [part for _, part in witness_parts(obs)]
+
+
+def witness_parts(obs: Observation) -> list[tuple[str | None, str]]:
+    """``evidence_parts`` with the title of the witness each comes from (None: the step's own facts)."""
+    parts: list[tuple[str | None, str]] = []
     if action := obs["action"]:
-        parts.append(action)
-    parts += requests.parts(obs.values)
+        parts.append((None, action))
+    parts += [(None, part) for part in requests.parts(obs.values)]
     for witness in registry.witnesses().values():
-        parts += witness.parts(obs.values)
+        parts += [(witness.title, part) for part in witness.parts(obs.values)]
     return parts
 
 

@@ -46,12 +46,12 @@ def test_an_old_database_is_migrated_at_start_up_and_keeps_its_rows(tmp_path: Pa
         todos = httpx.get(f"{base}/todos").json()
         created = httpx.post(f"{base}/todos", json={"title": "new", "priority": 5})
 
-    assert [(t["title"], t["completed"], t["priority"]) for t in todos] == [
-        ("old one", False, 0),
-        ("old two", True, 0),
+    assert [(t["title"], t["completed"], t["priority"], t["tags"]) for t in todos] == [
+        ("old one", False, 0, []),
+        ("old two", True, 0, []),
     ]
     assert created.status_code == 201, created.text
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     engine.dispose()
 
 

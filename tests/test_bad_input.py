@@ -20,10 +20,12 @@ SPECIMENS = {
     "unknown-step": "steps[1]: kind must be one of 'request', 'action', 'probe', not teleport",
     "unknown-action": "steps[1]: action must be one of 'delete_db', 'gc_collect'",
     "unknown-observation": "names no known observation: latency (known: action, background_latency_max_ms,",
-    "unknown-variant": "fault.variant: unknown variant 'missing_yeild'; did you mean 'missing_yield'?",
+    "unknown-variant": "fault.variant: unknown variant 'missing_yeild'; did you mean 'missing_yield'",
     "code-outside-project": "code.fault: 'os.path' is not code of this project",
-    "env-not-allowed": "fix.env: env may not set PYTHONPATH (the lab sets DATABASE_URL and FAULTLAB_*; PYTHON*",
+    "env-not-allowed": "fix.env: env may not set PYTHONPATH (the lab sets DATABASE_URL, FAULTLAB_* and uvicorn's",
     "name-mismatch": "name: 'something-else' must match the file name ('name-mismatch')",
+    "gc-with-workers": "steps[1]: gc_collect reaches only the worker that answers it, and the fault run has 2 workers",
+    "empty-remember": "explain.remember: String should match pattern",
     "bad-matcher": "steps[1].expect.fault.status: expected a number, true/false, text, or a table",
 }
 

@@ -33,7 +33,7 @@ def test_no_argument_prints_the_catalogue_and_how_to_run_one(tmp_path: Path) -> 
 def test_unknown_name_suggests_the_closest_and_exits_2(tmp_path: Path) -> None:
     result = run_lab("missing-yeild", cwd=tmp_path)
     assert result.returncode == 2
-    assert "unknown experiment 'missing-yeild'; did you mean 'missing-yield'?" in result.stderr
+    assert "unknown experiment 'missing-yeild'; did you mean 'missing-yield'" in result.stderr
     assert "--list" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "lab-reports").exists()
 
@@ -49,13 +49,27 @@ def test_a_fault_that_does_not_reproduce_fails_with_exit_1(tmp_path: Path) -> No
             'variant = "stale_schema"', 'variant = "app"'
         )
     )
-    result = run_lab("--experiments", mine, "--out", tmp_path / "reports", "--json", "no-fault", cwd=tmp_path)
+    junit = tmp_path / "ci" / "junit.xml"
+    result = run_lab(
+        "--experiments", mine, "--out", tmp_path / "reports", "--json", "--junit", junit, "no-fault", cwd=tmp_path
+    )
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout)
     assert summary["exit_code"] == 1
     assert summary["experiments"][0]["verdict"] == "fault not reproduced"
     journal = json.loads((tmp_path / "reports" / "no-fault" / "journal.json").read_text())
     assert journal["runs"]["fix"]["steps"] and journal["verdict"] == "fault not reproduced"
+
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("failures")) == ("1", "1")
+    (case,) = suite.iter("testcase")
+    failure = case.find("failure")
+    assert case.get("name") == "no-fault" and failure is not None
+    assert failure.get("message") == "fault not reproduced" and "fault run, step" in (failure.text or "")
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert 'href="no-fault/report.html"' in index and "[NOT OK]" in index
 
 
 def test_json_summary_of_a_good_run(tmp_path: Path) -> None:

@@ -69,7 +69,9 @@ def test_a_hanging_request_is_cut_off_and_recorded_as_a_timeout(tmp_path: Path) 
     started = time.monotonic()
     result = run_experiment(entry, tmp_path)
     assert time.monotonic() - started < 30
-    burst = result.runs["fault"].steps[-1].observation.values
+    fault = result.runs["fault"]
+    assert fault.status == "completed" and len(fault.steps) == 2, (fault.status, fault.error)
+    burst = fault.steps[-1].observation.values
     assert (burst["ok"], burst["timeouts"]) == (15, 5), burst
     assert result.verdict is Verdict.AS_EXPECTED
 
@@ -98,3 +100,23 @@ def test_experiment_model_rejects_a_run_without_expectations() -> None:
                 "explain": {"why": "w", "fix": "f", "remember": "r"},
             }
         )
+
+
+def test_an_action_that_fails_on_its_own_ends_the_run_as_an_error_naming_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the lab's traceback: the database refusing an action's statement is the run's error, in words."""
+    import sqlite3
+
+    from lab.actions.lock import HoldWriteLock
+
+    def refused(self: HoldWriteLock, ctx: object, params: object) -> str:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(HoldWriteLock, "run", refused)
+    result = run_experiment(load_catalogue().get("database-locked"), tmp_path / "out")
+    assert result.verdict is Verdict.ERROR
+    for run in ("fault", "fix"):
+        error = result.runs[run].error or ""
+        assert "(hold_write_lock) failed: OperationalError: disk I/O error" in error, error
+        assert error.startswith("step "), error

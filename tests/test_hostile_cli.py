@@ -27,6 +27,7 @@ SECRET = "s3cr3t-PASSWORD"
         (f"postgresql+asyncpg://u:{SECRET}@127.0.0.1/d", "the lab connects with psycopg 3; write postgresql://"),
         (f"postgresql://u:{SECRET}@127.0.0.1:1/p", "no PostgreSQL server answered at postgresql://u:***@127.0.0.1:1/p"),
         ("oracle", "--db oracle: use sqlite, postgresql, or a URL such as"),
+        (f"postgres+psycopg2://u:{SECRET}@127.0.0.1/d", "(no +psycopg2)"),
     ],
 )
 def test_a_bad_db_option_is_one_line_exit_2_and_never_shows_the_password(
@@ -91,6 +92,15 @@ def test_a_report_that_cannot_be_published_after_the_run_is_kept_and_its_place_s
         shutil.rmtree(kept.parent, ignore_errors=True)
 
 
+def test_the_users_uvicorn_settings_do_not_reach_the_lab_servers(tmp_path: Path) -> None:
+    """uvicorn reads UVICORN_* from the environment: a quiet log level would hide the line the port is read from."""
+    result = run_lab(
+        "stale-schema", "--out", tmp_path / "o", cwd=tmp_path, env={"UVICORN_LOG_LEVEL": "error", "UVICORN_PORT": "1"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: as expected" in result.stdout
+
+
 def test_no_usable_temp_dir_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = subprocess.run(
         [
@@ -134,3 +144,6 @@ def test_text_from_an_experiment_file_cannot_put_markup_in_a_report(tmp_path: Pa
     assert "`<kept in code>`" in report, "code spans are shown as written"
     assert result.returncode in (0, 1), result.stderr  # the lesson itself does not matter here
     assert os.path.isdir(tmp_path / "out" / "hostile")
+    page = (tmp_path / "out" / "hostile" / "report.html").read_text()
+    assert "<img" not in page and "<script" not in page, "raw HTML from the file reached the HTML report"
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -16,7 +16,7 @@ GOOD = (CATALOGUE_DIR / "stale-schema.toml").read_text(encoding="utf-8")
 
 
 def _mine(text: str, name: str = "mine") -> str:
-    return GOOD.replace('name = "stale-schema"', f'name = "{name}"')
+    return text.replace('name = "stale-schema"', f'name = "{name}"')
 
 
 def _dangling(path: Path) -> None:
@@ -38,6 +38,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda p: p.write_text(_mine(GOOD).replace('path = "/todos/count"', 'path = "/%5Flab/gc/disable"')),
         "/_lab/ is the lab's own",
     ),
+    "saved as UTF-16": (lambda p: p.write_text(_mine(GOOD), encoding="utf-16"), "it is UTF-16: save it as UTF-8"),
     "a dot-dot path": (
         lambda p: p.write_text(_mine(GOOD).replace('path = "/todos/count"', 'path = "/todos/../_lab/errors"')),
         "may not contain '.' or '..' segments",
@@ -74,6 +75,7 @@ def test_every_bad_file_is_reported_and_other_formats_are_not_ignored(tmp_path: 
     (mine / "two.toml").write_text(_mine(GOOD, "two").replace('variant = "app"', 'variant = "nope"'))
     (mine / "three.yaml").write_text("name: three")
     (mine / "README.md").write_text("notes are fine")
+    (mine / ".#one.toml").write_text("an editor's lock file")
     result = run_lab("--experiments", mine, "--list", cwd=tmp_path)
     assert result.returncode == 2
     for name, problem in (
@@ -82,7 +84,7 @@ def test_every_bad_file_is_reported_and_other_formats_are_not_ignored(tmp_path: 
         ("three.yaml", "experiments are TOML files (.toml): convert it"),
     ):
         assert f"{mine / name}: not a valid experiment file" in result.stderr and problem in result.stderr, name
-    assert "README.md" not in result.stderr
+    assert "README.md" not in result.stderr and ".#one.toml" not in result.stderr
 
 
 def test_a_huge_name_is_not_echoed_whole(tmp_path: Path) -> None:

@@ -98,12 +98,13 @@ def test_two_labs_at_once_do_not_collide(tmp_path: Path) -> None:
     for lab, (stdout, stderr) in zip(labs, outputs, strict=True):
         assert lab.returncode == 0, stderr
         assert json.loads(stdout)["experiments"][0]["verdict"] == "as expected"
-    assert sorted(p.name for p in out.iterdir()) == ["stale-schema"], "staging dirs left behind"
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "stale-schema"], "staging files left behind"
     journal = json.loads((out / "stale-schema" / "journal.json").read_text())
     assert journal["verdict"] == "as expected" and set(journal["runs"]) == {"fault", "fix"}
     assert sorted(p.name for p in (out / "stale-schema").iterdir()) == [
         "fault-server.log",
         "fix-server.log",
         "journal.json",
+        "report.html",
         "report.md",
     ]

@@ -3,6 +3,7 @@ pass, a witness that cannot observe here, a cause lost, an error blamed on the w
 
 from __future__ import annotations
 
+import json
 import signal
 import textwrap
 from pathlib import Path
@@ -52,7 +53,7 @@ REJECTED = {
     ),
     "a status on an action": (
         ACTION + "expect.fault = { status = 200 }\n" + REQUEST + "expect.fault = { ok = 1 }\nexpect.fix = { ok = 1 }\n",
-        "only request steps observe status, not a action step",
+        "only request steps observe status, not an action step",
     ),
     "not_contains on a count": (
         REQUEST + 'expect.fault = { pool_checked_out = { not_contains = "x" } }\nexpect.fix = { ok = 1 }\n',
@@ -143,6 +144,18 @@ def test_deleted_db_without_proc_still_reproduces_with_its_fd_checks_na(
     assert na == {"db_fds_deleted"}, na
 
 
+def test_relative_db_path_without_proc_still_reproduces_with_which_file_is_open_na(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file count needs no /proc; which file the server holds does: n/a, not a guessed "open ?"."""
+    monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
+    result = run_experiment(load_catalogue().get("relative-db-path"), tmp_path)
+    assert result.verdict is Verdict.AS_EXPECTED
+    checks = [c for run in result.runs.values() for c in run.checks]
+    assert {c.observation for c in checks if c.outcome == "n/a"} == {"db_files"}
+    assert any(c.observation == "db_files_count" and c.outcome == "pass" and c.observed == 2 for c in checks)
+
+
 def test_the_cause_behind_a_response_validation_error_is_kept(tmp_path: Path) -> None:
     result = run_experiment(load_catalogue().get("detached-instance"), tmp_path)
     assert result.verdict is Verdict.AS_EXPECTED
@@ -171,3 +184,25 @@ def test_main_puts_back_the_sigterm_handler_it_found(tmp_path: Path) -> None:
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_an_exception_from_an_earlier_step_is_shown_late_not_lost_nor_counted_here(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from lab.errorlog import ErrorLog
+    from lab.witnesses.server_errors import ServerErrors
+
+    errors = tmp_path / "errors"
+    errors.mkdir()
+    link = {"type": "sqlalchemy.exc.TimeoutError", "message": "QueuePool limit reached"}
+    (errors / "1.jsonl").write_text(
+        "".join(json.dumps({"step": step, "chain": [link]}) + "\n" for step in ("fault:2", "fault:3"))
+        + '{"step": "fault:3", "cha\n'  # a line the harness could not finish
+    )
+    ctx = SimpleNamespace(run="fault", step=3, exceptions=ErrorLog(errors).read_new())
+    values = ServerErrors().observe(ctx)  # type: ignore[arg-type]
+    # The unfinished line names no step: it is shown where it was read, never dropped.
+    assert values["exceptions"] == 2, values
+    first, second = values["error"].splitlines()
+    assert first == "TimeoutError: QueuePool limit reached" and second.startswith("unreadable record: 1.jsonl:")
+    assert values["late_errors"] == "step 2: TimeoutError: QueuePool limit reached"

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class GcCollect(Action):
     name = "gc_collect"
     summary = "gc.collect() in the server"
+    one_process = True
 
     def run(self, ctx: RunContext, params: Any) -> str:
         before = ctx.counters()
@@ -27,6 +28,7 @@ class GcCollect(Action):
 
 class _GcSwitch(Action):
     switch: str
+    one_process = True
 
     def run(self, ctx: RunContext, params: Any) -> str:
         ctx.harness(f"gc/{self.switch}")

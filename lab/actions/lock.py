@@ -38,16 +38,22 @@ class HoldWriteLock(Action):
     def run(self, ctx: RunContext, params: HoldParams) -> str:
         self.release()
         backend = ctx.backend
+        connection: Any
         if isinstance(backend, SqliteBackend):
-            connection: Any = sqlite3.connect(backend.db_path, isolation_level=None, check_same_thread=False)
-            connection.execute("BEGIN IMMEDIATE")  # the RESERVED lock: readers go on, writers wait
+            connection = sqlite3.connect(backend.db_path, isolation_level=None, check_same_thread=False)
+            statements = ["BEGIN IMMEDIATE"]  # the RESERVED lock: readers go on, writers wait
             how = "BEGIN IMMEDIATE on todos.db"
         else:
             assert isinstance(backend, PostgresBackend)
             connection = backend.connect_to_run_database()
-            connection.execute("BEGIN")
-            connection.execute("LOCK TABLE todos IN EXCLUSIVE MODE")  # SELECT goes on, INSERT waits
+            statements = ["BEGIN", "LOCK TABLE todos IN EXCLUSIVE MODE"]  # SELECT goes on, INSERT waits
             how = "LOCK TABLE todos IN EXCLUSIVE MODE"
+        try:
+            for statement in statements:
+                connection.execute(statement)
+        except BaseException:  # the lock could not be taken (or Ctrl+C): the connection must not outlive it
+            connection.close()
+            raise
         with self._lock:
             self._connection = connection
             self._timer = threading.Timer(params.seconds, self.release)

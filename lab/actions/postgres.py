@@ -4,12 +4,10 @@ psycopg is imported when one runs: listing the catalogue needs none of it."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from lab.backends import PostgresBackend
 from lab.registry import POSTGRESQL_ONLY, Action, NoParams, register_action
 
 if TYPE_CHECKING:
@@ -19,11 +17,6 @@ if TYPE_CHECKING:
 GONE_DEADLINE_S = 5.0
 
 
-def _backend(ctx: RunContext) -> PostgresBackend:
-    assert isinstance(ctx.backend, PostgresBackend), "the registry allows this action on postgresql only"
-    return ctx.backend
-
-
 @register_action
 class TerminateBackends(Action):
     name = "terminate_backends"
@@ -31,27 +24,10 @@ class TerminateBackends(Action):
     backends = POSTGRESQL_ONLY
 
     def run(self, ctx: RunContext, params: Any) -> str:
-        backend = _backend(ctx)
-        pids = [
-            pid
-            for (pid,) in backend.query(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND usename = %s", (backend.database, backend.role)
-            )
-        ]
-        ended = sum(
-            1
-            for (done,) in backend.query("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
-            if done
-        )
-        # pg_terminate_backend only signals: wait (bounded) until the sessions are really gone.
-        deadline = time.monotonic() + GONE_DEADLINE_S
-        while time.monotonic() < deadline:
-            (left,) = backend.query("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))[0]
-            if left == 0:
-                break
-            time.sleep(0.01)
+        ended, left = ctx.postgres.terminate_app_sessions(GONE_DEADLINE_S)
         sessions = f"{ended} database session{'' if ended == 1 else 's'}"
-        return f"terminated {sessions} of the app, as a restart of PostgreSQL would"
+        still = f"; {left} still listed after {GONE_DEADLINE_S:g} s" if left else ""
+        return f"terminated {sessions} of the app, as a restart of PostgreSQL would{still}"
 
 
 class LimitParams(NoParams):
@@ -71,7 +47,7 @@ class LimitConnections(Action):
     def run(self, ctx: RunContext, params: LimitParams) -> str:
         from psycopg import sql
 
-        backend = _backend(ctx)
+        backend = ctx.postgres
         backend.query(
             sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(sql.Identifier(backend.role), sql.Literal(params.limit))
         )

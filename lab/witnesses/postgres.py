@@ -6,16 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from lab.backends import PostgresBackend
 from lab.registry import POSTGRESQL_ONLY, Kind, ObservationSpec, Unobservable, Witness, register_witness
 
 if TYPE_CHECKING:
     from lab.context import RunContext
-
-
-def _backend(ctx: RunContext) -> PostgresBackend:
-    assert isinstance(ctx.backend, PostgresBackend), "a PostgreSQL witness on another backend"
-    return ctx.backend
 
 
 @register_witness
@@ -34,7 +28,7 @@ class PgActivity(Witness):
         return {"pg_idle_in_transaction": self.observe(ctx)["pg_idle_in_transaction"]}
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
-        backend = _backend(ctx)
+        backend = ctx.postgres
         rows = backend.query(
             "SELECT count(*), count(*) FILTER (WHERE state = 'idle in transaction'),"
             " count(*) FILTER (WHERE wait_event_type = 'Lock')"
@@ -61,7 +55,7 @@ class PgTcp(Witness):
     def observe(self, ctx: RunContext) -> dict[str, Any]:
         import psutil
 
-        port = _backend(ctx).port
+        port = ctx.postgres.port
         total = 0
         for pid in ctx.server.pids():
             try:

@@ -96,8 +96,25 @@ def _rows(path: Path) -> str:
         connection.close()
 
 
+def _database_files(workdir: Path) -> list[Path]:
+    return sorted(p for p in workdir.rglob("*") if p.suffix in _DB_SUFFIXES and p.is_file())
+
+
+@register_witness
+class DatabaseFileCount(Witness):
+    name = "database_file_count"
+    title = "how many SQLite databases the run's dir holds"
+    backends = SQLITE_ONLY
+    observations = (ObservationSpec("db_files_count", Kind.COUNT, "database files in the run's dir"),)
+
+    def observe(self, ctx: RunContext) -> dict[str, Any]:
+        return {"db_files_count": len(_database_files(ctx.workdir))}
+
+
 @register_witness
 class DatabaseFiles(Witness):
+    """Which file the server really uses needs ``/proc``: without it the whole listing is n/a, not a guess."""
+
     name = "database_files"
     title = "every SQLite database in the run's dir"
     backends = SQLITE_ONLY
@@ -107,17 +124,18 @@ class DatabaseFiles(Witness):
             Kind.TEXT,
             "each database file in the run's dir: rows in todos, and whether the server has it open",
         ),
-        ObservationSpec("db_files_count", Kind.COUNT, "database files in the run's dir"),
     )
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
-        files = sorted(p for p in ctx.workdir.rglob("*") if p.suffix in _DB_SUFFIXES and p.is_file())
         held = procfs.open_paths(ctx.server.pids())
-        described = []
-        for path in files:
-            where = "open ?" if held is None else ("held open by the server" if str(path) in held else "not open")
-            described.append(f"{path.relative_to(ctx.workdir).as_posix()}: {_rows(path)}, {where}")
-        return {"db_files": "\n".join(described), "db_files_count": len(files)}
+        if held is None:
+            raise Unobservable(f"no {procfs.PROC_ROOT} here: which database file the server holds open is unknown")
+        described = [
+            f"{path.relative_to(ctx.workdir).as_posix()}: {_rows(path)}, "
+            f"{'held open by the server' if str(path) in held else 'not open'}"
+            for path in _database_files(ctx.workdir)
+        ]
+        return {"db_files": "\n".join(described)}
 
     def parts(self, values: Mapping[str, Any]) -> list[str]:
         """Only when there is more than one file: one is the normal case, and the other witnesses show it."""

@@ -1,0 +1,509 @@
+"""Serve a user's app under the lab's harness on a real server and look for connection leaks, operation by
+operation, with the same witness the catalogue uses: the pool's checked-out count, read from shared memory.
+
+The garbage collector is switched off while an operation is exercised (as missing-yield does), so a
+session that is never closed shows as a connection that stays checked out, every time, instead of when the
+collector happens not to run. Bounded: a few requests per operation, loopback only, a deadline per request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from lab import client, stats, wire
+from lab.backends import Backend, PostgresBackend, SqliteBackend
+from lab.doctor.lock import write_lock
+from lab.doctor.openapi import Operation, body_for, operations
+from lab.errors import LabError, ServerError, UsageError
+from lab.interrupts import deferred
+from lab.orchestrate import make_run_dir
+from lab.server import LabServer
+from lab.statements import read_statements
+from lab.variants import Variant
+
+__all__ = ["Checked", "Finding", "Report", "checkup"]
+
+REPEAT = 4  # requests per operation: enough for a leak to show as a climb, few enough to stay bounded
+REQUEST_TIMEOUT_S = 10.0
+SETTLE_S = 1.0
+BUDGET_STEPS = (4, 16, 48)  # concurrent requests tried, each once; bounded, loopback only
+BUDGET_TIMEOUT_S = 5.0
+PROBE_INTERVAL_S = 0.005
+BLOCKED_MS = 100.0  # an operation slower than this, with a probe waiting half as long, may hold the loop
+BLOCKED_ANSWERS = 2  # ...if at most this many probes were answered while it ran
+HOLD_S = 0.8  # a write is timed while another connection holds the write lock this long
+IDLE_DURING_MS = 500.0  # idle in transaction this long during a request (a glimpse between statements is not)
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+EXHAUST_MAX = 40  # requests at most, to find how many a leak needs to exhaust the pool
+EXHAUST_TIMEOUT_S = 2.0  # a request that waits this long for a connection has found the pool empty
+
+
+@dataclass
+class Checked:
+    operation: str
+    statuses: list[int]
+    checked_out: list[int]  # after each request, once the server had finished it
+    idle_in_transaction: list[int] = field(default_factory=list)  # PostgreSQL: its sessions in that state
+    took_ms: float | None = None  # one more request, timed, with a cheap probe of the event loop beside it
+    probe_max_ms: float | None = None
+    idle_during_ms: float | None = None  # PostgreSQL: the longest a session sat idle in transaction meanwhile
+    statements: list[int] = field(default_factory=list)  # SQL statements per request: first, and once rows exist
+
+
+@dataclass
+class Finding:
+    kind: str
+    operation: str
+    evidence: str
+
+
+@dataclass
+class Report:
+    target: str
+    database: str
+    checked: list[Checked] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Server:
+    def __init__(self, server: LabServer, workdir: Path, backend: Backend) -> None:
+        self.server = server
+        self.backend = backend
+        self.stats_dir = workdir / wire.STATS_DIR
+        self.client = httpx.Client(base_url=server.base_url, timeout=REQUEST_TIMEOUT_S)
+
+    def counters(self) -> stats.Counters | None:
+        return stats.read_all(self.stats_dir, self.server.pids())
+
+    def settled(self) -> stats.Counters | None:
+        """The counters once every request has finished (its dependencies' clean-up included)."""
+        deadline = time.monotonic() + SETTLE_S
+        counters = self.counters()
+        while counters is not None and counters.in_flight > 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+            counters = self.counters()
+        return counters
+
+    def statements(self) -> int:
+        """SQL statements the server has sent so far (the harness counts them on every engine)."""
+        return sum(count for count, _ in read_statements(self.stats_dir, self.server.pids()).values())
+
+    def statements_of(self, operation: Operation, item_id: object | None, document: dict[str, Any]) -> int:
+        before = self.statements()
+        self.send(operation, item_id, document)
+        self.settled()
+        return self.statements() - before
+
+    def idle_in_transaction(self) -> int | None:
+        """PostgreSQL's own count of the app's sessions that began a transaction and sit idle in it."""
+        if not isinstance(self.backend, PostgresBackend):
+            return None
+        rows = self.backend.query(
+            # The app's role only: the doctor's own connections (the write lock's) are the administrator's.
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s"
+            " AND state = 'idle in transaction'",
+            (self.backend.database, self.backend.role),
+        )
+        return int(rows[0][0])
+
+    def harness(self, path: str) -> None:
+        self.client.post(wire.PROBE_PREFIX + path).raise_for_status()
+
+    def send(self, operation: Operation, item_id: object | None, document: dict[str, Any]) -> httpx.Response:
+        body = body_for(operation.body_schema, document) if operation.body_schema else None
+        return self.client.request(
+            operation.method, operation.url(item_id), json=body if operation.body_schema else None
+        )
+
+
+def _exercise(
+    server: _Server, operation: Operation, item_id: object | None, document: dict[str, Any]
+) -> tuple[Checked, object | None]:
+    """The operation a few times, one at a time; the checked-out count before and after each; the first id
+    a response carried (what a create made)."""
+    before = server.settled()
+    series = [before.pool_checked_out if before else 0]
+    idle = [n] if (n := server.idle_in_transaction()) is not None else []
+    statuses, first_id = [], None
+    statements: list[int] = []
+    repeat = 1 if operation.method == "DELETE" else REPEAT
+    for attempt in range(repeat):
+        sent_before = server.statements()
+        response = server.send(operation, item_id, document)
+        statuses.append(response.status_code)
+        first_id = first_id if first_id is not None else _created_id(response)
+        after = server.settled()
+        series.append(after.pool_checked_out if after else 0)
+        if attempt == 0 and _is_list(operation):
+            statements = [server.statements() - sent_before]
+        if idle:
+            idle.append(server.idle_in_transaction() or 0)
+    return Checked(operation.label, statuses, series, idle, statements=statements), first_id
+
+
+def _loop_probe(
+    server: _Server, operation: Operation, item_id: object | None, document: dict[str, Any]
+) -> tuple[float, float, int, float, bool]:
+    """The operation once more, while a cheap route that runs on the event loop (the harness's ready
+    probe, async, no database) is asked every few milliseconds: (the operation's time, the slowest probe in
+    ms, how many probes were answered while the operation was still running, the longest a session of the app
+    sat idle in transaction meanwhile in ms, whether the write lock was held). A route that blocks the loop
+    lets no probe through until it ends; a slow route that does not block lets them all through. A write runs
+    while another connection holds the write lock for ``HOLD_S`` (``lab.doctor.lock``): a route that waits
+    for it on the loop blocks it."""
+    done = threading.Event()
+    took: list[float] = []
+
+    def operate() -> None:
+        started = time.perf_counter()
+        with contextlib.suppress(httpx.HTTPError):  # its status was seen in the exercise; here the loop matters
+            server.send(operation, item_id, document)
+        took.append(time.perf_counter() - started)
+        done.set()
+
+    worker = threading.Thread(target=operate, name="doctor-operation", daemon=True)
+    slowest, answered_meanwhile = 0.0, 0
+    idle = _IdleWatch(server)
+    held = write_lock(server.backend, HOLD_S) if operation.method in WRITES else contextlib.nullcontext()
+    with held as locked, httpx.Client(base_url=server.server.base_url, timeout=REQUEST_TIMEOUT_S) as prober:
+        worker.start()
+        while not done.is_set():
+            started = time.perf_counter()
+            prober.get(wire.PROBE_PREFIX + "ready")
+            slowest = max(slowest, time.perf_counter() - started)
+            answered_meanwhile += not done.is_set()
+            idle.sample()
+            done.wait(PROBE_INTERVAL_S)
+    worker.join()
+    server.settled()
+    return (
+        round(took[0] * 1000, 1),
+        round(slowest * 1000, 1),
+        answered_meanwhile,
+        round(idle.longest * 1000, 1),
+        bool(locked),
+    )
+
+
+class _IdleWatch:
+    """PostgreSQL only: how long, sample after sample, more of the app's sessions sat idle in transaction than
+    before the request (a route that keeps its transaction open while it waits on something else)."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.before = server.idle_in_transaction()
+        self.since: float | None = None
+        self.longest = 0.0
+
+    def sample(self) -> None:
+        if self.before is None:
+            return
+        now = time.perf_counter()
+        if (self.server.idle_in_transaction() or 0) > self.before:
+            self.since = now if self.since is None else self.since
+            self.longest = max(self.longest, now - self.since)
+        else:
+            self.since = None
+
+
+def _is_list(operation: Operation) -> bool:
+    return operation.method == "GET" and not operation.path_params
+
+
+def _statements_per_row(live: _Server, report: Report, document: dict[str, Any], created: object | None) -> None:
+    """Each collection read once more, now that the creates made rows: statements that grew with the rows
+    are one query per row (N+1), usually a relationship loaded lazily while the response is built."""
+    if created is None:
+        return  # no rows were made: nothing to compare
+    for checked in report.checked:
+        if not checked.statements:
+            continue
+        method, _, path = checked.operation.partition(" ")
+        now = live.statements_of(Operation(method, path), None, document)
+        checked.statements.append(now)
+        if now >= checked.statements[0] + 2:
+            report.findings.append(
+                Finding(
+                    "statements grow with rows",
+                    checked.operation,
+                    f"{checked.statements[0]} SQL statement(s) per request before the doctor's creates, {now} "
+                    "after them: one more per row (N+1), e.g. a relationship loaded lazily while the response "
+                    "is built; load it with the query (selectinload)",
+                )
+            )
+
+
+def _exhaustion(live: _Server, report: Report, document: dict[str, Any]) -> None:
+    """With the collector still off, a collection read that leaks is sent again and again until a request
+    fails or waits ``EXHAUST_TIMEOUT_S`` for a connection: how many requests it takes to empty the pool.
+    A collection then gives the leaked connections back (and the waiting request its answer)."""
+    leaking = {f.operation for f in report.findings if f.kind == "connection leak"}
+    reads = [o for o in _plan(operations(document)) if _is_list(o) and not o.required_query and o.label in leaking]
+    if not reads:
+        return
+    operation = reads[0]
+    live.harness("gc")  # from what a collection leaves, as each operation was
+    statuses: list[int] = []
+    headers = {"connection": "close"}  # a request given up on must not take the next one's connection with it
+    try:
+        with httpx.Client(base_url=live.server.base_url, timeout=EXHAUST_TIMEOUT_S, headers=headers) as sender:
+            for number in range(1, EXHAUST_MAX + 1):
+                try:
+                    status: int | None = sender.request(operation.method, operation.path).status_code
+                    answer = str(status)
+                except httpx.TimeoutException:
+                    status, answer = None, f"no answer within {EXHAUST_TIMEOUT_S:g} s (waiting for a connection)"
+                except httpx.TransportError as exc:
+                    status, answer = None, f"no answer ({exc})"
+                statuses.append(status or 0)
+                if status is None or status >= 500:
+                    out = live.counters()
+                    report.findings.append(
+                        Finding(
+                            "pool exhausted",
+                            operation.label,
+                            f"{number - 1} requests in a row emptied the pool: request {number} got {answer}, with "
+                            f"{out.pool_checked_out if out else '?'} connections checked out (collector off)",
+                        )
+                    )
+                    return
+    finally:
+        report.checked.append(Checked(f"{operation.label} until the pool runs out", statuses, []))
+        live.harness("gc")
+        live.settled()
+
+
+def _stale_connections(live: _Server, report: Report, document: dict[str, Any]) -> None:
+    """PostgreSQL only: end the app's sessions as a database restart or a failover would, then read again.
+    A pool that hands out a dead connection without testing it (no ``pool_pre_ping``) fails that request."""
+    backend = live.backend
+    reads = [o for o in _plan(operations(document)) if _is_list(o) and not o.required_query]
+    if not isinstance(backend, PostgresBackend) or not reads:
+        report.not_checked.append("stale pooled connections: only on PostgreSQL (--db postgresql)")
+        return
+    live.server.check_alive("before the stale-connection check")
+    pooled = live.settled()
+    if pooled is None or pooled.pool_open == 0:
+        report.not_checked.append("stale pooled connections: the pool holds no connection to go stale")
+        return
+    backend.terminate_app_sessions()
+    try:
+        status: int | None = live.send(reads[0], None, document).status_code
+        answer = str(status)
+    except httpx.TransportError as exc:  # the server's exception can cut the connection before the 500 is read
+        status, answer = None, f"no answer ({exc})"
+    # The server's exception may have closed the kept-alive connection under the client: start afresh.
+    live.client.close()
+    live.client = httpx.Client(base_url=live.server.base_url, timeout=REQUEST_TIMEOUT_S)
+    report.checked.append(Checked(f"{reads[0].label} after a database restart", [status or 0], []))
+    if status is None or status >= 500:
+        report.findings.append(
+            Finding(
+                "stale pooled connection",
+                reads[0].label,
+                f"after PostgreSQL ended the app's {pooled.pool_open} pooled session(s) (as a restart or failover "
+                f"does), the next request got {answer}: the pool handed out a dead connection; "
+                "create_engine(..., pool_pre_ping=True) tests it first",
+            )
+        )
+
+
+def _pool_budget(live: _Server, report: Report, document: dict[str, Any]) -> None:
+    """A collection read, 4, 16, then 48 at once (the collector back on, as in production): the concurrency at
+    which requests start to fail, and how. A pool smaller than the server's concurrency makes requests
+    wait for a connection (``pool_timeout``) and then fail; a leak makes that happen much sooner."""
+    reads = [o for o in _plan(operations(document)) if _is_list(o) and not o.required_query]
+    if not reads:
+        report.not_checked.append("pool budget: no collection read to send at once")
+        return
+    operation = reads[0]
+    for concurrency in BUDGET_STEPS:
+        outcomes = client.send_many(
+            client.Request(operation.method, live.server.base_url + operation.path),
+            repeat=concurrency,
+            concurrency=concurrency,
+            timeout_s=BUDGET_TIMEOUT_S,
+        )
+        failed = [o for o in outcomes if not o.ok]
+        report.checked.append(
+            Checked(f"{operation.label}, {concurrency} at once", [o.status or 0 for o in outcomes], [])
+        )
+        if failed:
+            how = sorted({str(o.status) if o.status else f"no answer ({o.failure})" for o in failed})
+            report.findings.append(
+                Finding(
+                    "pool budget exceeded",
+                    operation.label,
+                    f"{len(failed)} of {concurrency} concurrent requests failed ({', '.join(how)}; a timeout "
+                    f"is no answer within {BUDGET_TIMEOUT_S:g} s), while {BUDGET_STEPS[0]} at once were fine"
+                    if concurrency != BUDGET_STEPS[0]
+                    else f"{len(failed)} of only {concurrency} concurrent requests failed ({', '.join(how)})",
+                )
+            )
+            return
+
+
+def _created_id(response: httpx.Response) -> object | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("id") if isinstance(body, dict) else None
+
+
+def _plan(ops: list[Operation]) -> list[Operation]:
+    """Reads of collections, then creates, then the rest by id, deletes last."""
+    collection_reads = [o for o in ops if o.method == "GET" and not o.path_params]
+    creates = [o for o in ops if o.method == "POST" and not o.path_params]
+    by_id = [o for o in ops if o.path_params and o.method != "DELETE"]
+    deletes = [o for o in ops if o.path_params and o.method == "DELETE"]
+    return [*collection_reads, *creates, *by_id, *deletes]
+
+
+def _startup_problem(error: str, app_dir: Path) -> str:
+    """An import error in the user's app: its file, line and message, not the lab's traceback."""
+    frames = re.findall(r'File "([^"]+)", line (\d+)', error)
+    mine = [(f, n) for f, n in frames if Path(f).resolve().is_relative_to(app_dir.resolve())]
+    raised = [line.strip() for line in error.splitlines() if re.match(r"^\s*\w[\w.]*(Error|Exception): ", line)]
+    where = f"{mine[-1][0]}:{mine[-1][1]}: " if mine else ""
+    return f"{where}{raised[-1] if raised else error.splitlines()[0]}"
+
+
+def checkup(
+    target: str, *, app_dir: Path, engine: str | None = None, postgres_url: str | None = None, progress: Any = None
+) -> Report:
+    """Serve ``target`` (``module:app``) from ``app_dir`` on a SQLite file in a private temp dir (or a
+    throwaway database and role on the PostgreSQL server at ``postgres_url``), and exercise every operation
+    of its OpenAPI document. ``progress(checked, findings)`` is told of each as it is done."""
+    workdir = make_run_dir("doctor")
+    backend: Backend = SqliteBackend(workdir) if postgres_url is None else PostgresBackend(postgres_url, "doctor")
+    report = Report(target=target, database=backend.name)
+    server = LabServer(
+        Variant(target, target, app_dir=app_dir, engine=engine),
+        workdir=workdir,
+        env={"DATABASE_URL": backend.url},
+    )
+    try:
+        backend.create()
+        try:
+            server.start()
+        except ServerError as exc:
+            raise UsageError(f"your app did not start: {_startup_problem(str(exc), app_dir)}") from None
+        live = _Server(server, workdir, backend)
+        counters = live.settled()
+        if counters is None or not counters.engine:
+            report.not_checked.append(
+                "connection leaks: no SQLAlchemy engine was found in the app's modules; name it with --engine"
+            )
+            return report
+        try:
+            document = live.client.get("/openapi.json").json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise UsageError(f"the app serves no OpenAPI document at /openapi.json ({exc})") from None
+        created: object | None = None
+        live.harness("gc/disable")
+        try:
+            for operation in _plan(operations(document)):
+                if operation.required_query:
+                    report.not_checked.append(f"{operation.label}: needs query parameters the doctor cannot make")
+                    continue
+                if operation.path_params and created is None:
+                    report.not_checked.append(f"{operation.label}: no id to use (no create returned one)")
+                    continue
+                checked, made = _exercise(live, operation, created, document)
+                if operation.method == "POST" and not operation.path_params and created is None:
+                    created = made
+                report.checked.append(checked)
+                baseline, after = checked.checked_out[0], checked.checked_out[1:]
+                if after and min(after) > baseline and after[-1] >= after[0]:
+                    kept = after[-1] - baseline
+                    per = kept / len(after)
+                    report.findings.append(
+                        Finding(
+                            "connection leak",
+                            operation.label,
+                            f"checked out {'→'.join(map(str, checked.checked_out))} over {len(after)} request(s) "
+                            f"with the collector off: {kept} connection(s) kept, about {per:g} per request; a pool "
+                            f"of {counters.pool_size if counters.pool_size >= 0 else '?'} (+ its overflow) is soon "
+                            "empty unless the garbage collector happens to run (a session that is never closed)",
+                        )
+                    )
+                if checked.idle_in_transaction and checked.idle_in_transaction[-1] > checked.idle_in_transaction[0]:
+                    report.findings.append(
+                        Finding(
+                            "idle in transaction",
+                            operation.label,
+                            "PostgreSQL's sessions idle in transaction after each request: "
+                            f"{'→'.join(map(str, checked.idle_in_transaction))}; each holds its locks and snapshot "
+                            "until the session is closed (a transaction that nothing ends)",
+                        )
+                    )
+                if operation.method != "DELETE":
+                    checked.took_ms, checked.probe_max_ms, answered, idle_ms, locked = _loop_probe(
+                        live, operation, created, document
+                    )
+                    checked.idle_during_ms = idle_ms if isinstance(live.backend, PostgresBackend) else None
+                    # Blocked: a slow operation during which (almost) no probe got through, however long
+                    # one waited; a busy machine slows probes, but a free loop still answers them.
+                    slow = checked.took_ms > BLOCKED_MS and checked.probe_max_ms >= checked.took_ms / 2
+                    if slow and answered <= BLOCKED_ANSWERS:
+                        report.findings.append(
+                            Finding(
+                                "event loop blocked",
+                                operation.label,
+                                f"it took {checked.took_ms:g} ms; a probe that needs only the event loop waited "
+                                f"{checked.probe_max_ms:g} ms and {answered} got through meanwhile: every other "
+                                "request waits as long (blocking work in an async def route)"
+                                + (
+                                    f"; it ran while another connection held the write lock {HOLD_S:g} s"
+                                    if locked
+                                    else ""
+                                ),
+                            )
+                        )
+                    if idle_ms >= IDLE_DURING_MS and not any(
+                        (f.kind, f.operation) == ("idle in transaction", operation.label) for f in report.findings
+                    ):
+                        report.findings.append(
+                            Finding(
+                                "idle in transaction",
+                                operation.label,
+                                f"during the request a session of the app sat idle in transaction for {idle_ms:g} "
+                                "ms (pg_stat_activity, sampled every few ms): the route keeps its transaction open "
+                                "while it waits on something else; commit (or read what it needs) before waiting",
+                            )
+                        )
+                if progress:
+                    progress(checked, report.findings)
+                live.harness("gc")  # each operation starts from what a collection leaves
+            _exhaustion(live, report, document)
+            _statements_per_row(live, report, document, created)
+            _stale_connections(live, report, document)
+        finally:
+            live.harness("gc/enable")
+        _pool_budget(live, report, document)
+        live.client.close()
+        return report
+    except httpx.HTTPError as exc:
+        server.check_alive("during the checkup")
+        raise LabError(f"the doctor could not reach your app: {exc}") from exc
+    finally:
+        with deferred():
+            server.stop()
+            try:
+                backend.drop()
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)

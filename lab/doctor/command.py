@@ -1,0 +1,165 @@
+"""``python run_lab.py doctor MODULE:APP``: the command line of the doctor, and its reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from lab.backends import database_choice
+from lab.doctor.checkup import Checked, Finding, Report, checkup
+from lab.errors import LabError, UsageError
+from lab.markdown import code_span, prose
+
+__all__ = ["main"]
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python run_lab.py doctor",
+        description="Serve your FastAPI + SQLAlchemy app on a real server (a SQLite file in a temp dir, or a "
+        "throwaway PostgreSQL database) and look, operation by operation, for connection leaks, sessions idle "
+        "in transaction, a blocked event loop, N+1 statements, stale pooled connections and the pool's budget.",
+        epilog="Exit codes: 0 nothing found, 1 findings, 2 usage error (or your app did not start), 130 interrupted.",
+    )
+    parser.add_argument("target", metavar="MODULE:APP", help="your ASGI app, e.g. myproject.main:app")
+    parser.add_argument("--app-dir", type=Path, default=Path("."), metavar="DIR", help="where MODULE is imported from")
+    parser.add_argument("--engine", metavar="MODULE:ENGINE", help="your engine, if the doctor cannot find it")
+    parser.add_argument(
+        "--db",
+        default="sqlite",
+        metavar="BACKEND",
+        help="sqlite (default), or postgresql[://URL]: a throwaway database and role on that server",
+    )
+    parser.add_argument(
+        "--compare-db",
+        metavar="URL",
+        help="also compare your models with the tables of this database (read-only; alembic's comparison)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    return parser
+
+
+def _drift(target: str, app_dir: Path, url: str, report: Report) -> list[Finding]:
+    """The comparison runs in a process of its own, in a temp dir: importing your app runs your code."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from lab.backends import redact
+    from lab.variants import PROJECT_ROOT
+
+    module = target.partition(":")[0]
+    paths = os.pathsep.join([str(app_dir), str(PROJECT_ROOT)])
+    # The URL by the environment, not the command line, where any local user could read its password.
+    env = {**os.environ, "PYTHONPATH": paths, "PYTHONDONTWRITEBYTECODE": "1", "FAULTLAB_COMPARE_URL": url}
+    with tempfile.TemporaryDirectory(prefix="faultlab-drift-") as tmp:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "lab.doctor.drift", module],
+                cwd=tmp, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise UsageError(f"--compare-db {redact(url)}: no answer within 60 s") from None
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"--compare-db: the comparison failed: {last}") from None
+    if "error" in answer:
+        raise UsageError(f"--compare-db {redact(url)}: {redact(answer['error'])}")
+    report.checked.append(Checked(f"models against {redact(url)}", [], []))
+    return [Finding("schema drift", "(the models)", difference) for difference in answer["differences"]]
+
+
+def _line(console: Console, checked: Checked, findings: list[Finding]) -> None:
+    found = sorted({f.kind for f in findings if f.operation == checked.operation})
+    mark = f"[bold red]✗ {escape(', '.join(found))}[/]" if found else "[green]✓[/]"
+    statuses = ",".join(map(str, checked.statuses))
+    series = "→".join(map(str, checked.checked_out))
+    idle_series = "→".join(map(str, checked.idle_in_transaction))
+    idle = f" · idle in transaction {idle_series}" if idle_series else ""
+    console.print(f"  {escape(checked.operation)} {mark} [dim]statuses {statuses} · checked out {series}{idle}[/]")
+
+
+def _markdown(report: Report) -> str:
+    lines = [f"# faultlab doctor: {code_span(report.target)}", ""]
+    verdict = f"{len(report.findings)} finding(s)" if report.findings else "nothing found"
+    lines += [
+        f"**{verdict}.** Served on a real uvicorn with a SQLite file in a temp dir; each operation sent a few "
+        "times with the garbage collector off, the pool's checked-out count read after each.",
+        "",
+    ]
+    for finding in report.findings:
+        lines.append(f"- **{prose(finding.kind)}** on {code_span(finding.operation)}: {prose(finding.evidence)}")
+    lines += ["", "| operation | statuses | checked out after each |", "|---|---|---|"]
+    for checked in report.checked:
+        series = "→".join(map(str, checked.checked_out))
+        statuses = ",".join(map(str, checked.statuses))
+        lines.append(f"| {code_span(checked.operation, in_table=True)} | {statuses} | {series} |")
+    if report.not_checked:
+        lines += ["", "Not checked:", *[f"- {prose(reason)}" for reason in report.not_checked]]
+    return "\n".join(lines) + "\n"
+
+
+def _write(report: Report, out: Path) -> Path:
+    name = re.sub(r"[^\w.-]", "-", report.target)
+    target = out / f"doctor-{name}"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "report.md").write_text(_markdown(report), encoding="utf-8")
+    (target / "journal.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+    return target / "report.md"
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(stderr=args.json, highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    try:
+        if not _TARGET.match(args.target):
+            raise UsageError(f"{args.target!r}: name your app as MODULE:ATTRIBUTE, e.g. myproject.main:app")
+        if not args.app_dir.is_dir():
+            raise UsageError(f"--app-dir {args.app_dir}: not a directory")
+        postgres_url = database_choice(args.db)
+        console.print(f"doctor: serving [bold]{escape(args.target)}[/] from {escape(str(args.app_dir.resolve()))}")
+        report = checkup(
+            args.target,
+            app_dir=args.app_dir.resolve(),
+            engine=args.engine,
+            postgres_url=postgres_url,
+            progress=lambda checked, findings: _line(console, checked, findings),
+        )
+        if args.compare_db:
+            report.findings += _drift(args.target, args.app_dir.resolve(), args.compare_db, report)
+    except UsageError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        errors.print("[yellow]interrupted[/]")
+        return EXIT_INTERRUPTED
+    except LabError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_FINDINGS
+    for finding in report.findings:
+        where = f"[bold red]{escape(finding.kind)}[/] on {escape(finding.operation)}"
+        console.print(f"  {where}: {escape(finding.evidence)}")
+    for reason in report.not_checked:
+        console.print(f"  [yellow]not checked:[/] {escape(reason)}")
+    verdict = f"[bold red]{len(report.findings)} finding(s)[/]" if report.findings else "[bold green]nothing found[/]"
+    console.print(f"  verdict: {verdict}")
+    try:
+        console.print(f"  report: {escape(str(_write(report, args.out)))}")
+    except OSError as exc:
+        errors.print(f"[yellow]could not write the report in {escape(str(args.out))}: {escape(str(exc))}[/]")
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    return EXIT_FINDINGS if report.findings else EXIT_CLEAN

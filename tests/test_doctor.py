@@ -1,0 +1,154 @@
+"""The doctor on real servers: the catalogue's leaking variants are found on the operations that leak, the
+correct app and a clean app of another style give nothing, and a planted leak in that app is found."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.variants import PROJECT_ROOT
+from tests.lab_cli import run_lab
+
+APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
+
+# target, where it is imported from, the operations that must be found leaking (empty: nothing at all)
+CASES = {
+    "the correct app": ("app.main:app", PROJECT_ROOT, set()),
+    "missing-yield": ("faults.missing_yield:app", PROJECT_ROOT, {"GET /todos", "GET /todos/count", "POST /todos"}),
+    "return-with-finally": ("faults.return_with_finally:app", PROJECT_ROOT, {"GET /todos", "GET /todos/count"}),
+    "SQLModel shop, clean": ("shop:api", APPS, set()),
+    "SQLModel shop, planted leak": ("shop_leaky:api", APPS, {"GET /items", "POST /items", "GET /items/{item_id}"}),
+}
+
+
+@pytest.mark.parametrize(("target", "grows"), [("faults.n_plus_one:app", True), ("app.main:app", False)])
+def test_statements_that_grow_with_the_rows_are_found(target: str, grows: bool, tmp_path: Path) -> None:
+    result = run_lab("doctor", target, "--json", "--out", tmp_path / "o", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    found = [f["operation"] for f in report["findings"] if f["kind"] == "statements grow with rows"]
+    (listing,) = [c for c in report["checked"] if c["operation"] == "GET /todos"]
+    first, later = listing["statements"]
+    if grows:
+        assert found == ["GET /todos"] and later >= first + 3, listing  # one more per row made
+    else:
+        assert found == [] and later <= first + 1, listing  # selectinload: one query for all the tags
+
+
+def test_a_route_that_blocks_the_event_loop_is_found_and_only_that_one(tmp_path: Path) -> None:
+    result = run_lab("doctor", "shop_blocking:api", "--app-dir", APPS, "--json", "--out", tmp_path / "o", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("event loop blocked", "GET /report")]
+    (slow,) = [c for c in report["checked"] if c["operation"] == "GET /report"]
+    assert slow["probe_max_ms"] >= 300 and slow["took_ms"] >= 390, slow
+    assert result.returncode == 1
+
+
+def test_a_write_that_waits_on_the_database_on_the_event_loop_is_found(tmp_path: Path) -> None:
+    """The catalogue's async-blocking: its insert holds the loop only while it waits on the database, so the
+    doctor times each write while another connection holds the write lock (0.8 s)."""
+    result = run_lab("doctor", "faults.async_blocking:app", "--json", "--out", tmp_path / "o", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("event loop blocked", "POST /todos")], report
+    (create,) = [c for c in report["checked"] if c["operation"] == "POST /todos"]
+    assert create["took_ms"] >= 700 and create["probe_max_ms"] >= 400, create
+    assert result.returncode == 1
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path: Path) -> None:
+    target, app_dir, leaking = CASES[case]
+    result = run_lab("doctor", target, "--app-dir", app_dir, "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    found = {f["operation"] for f in report["findings"] if f["kind"] == "connection leak"}
+    assert not [f for f in report["findings"] if f["kind"] == "event loop blocked"], report["findings"]
+    if leaking:
+        assert leaking <= found and result.returncode == 1, (found, result.stderr)
+        # One leaked connection a request: the default pool (5 + 10 overflow) is empty after 15 in a row.
+        (exhausted,) = [f["evidence"] for f in report["findings"] if f["kind"] == "pool exhausted"]
+        assert exhausted.startswith("15 requests in a row emptied the pool: request 16 got"), exhausted
+    else:  # no finding of any kind: 48 reads at once included
+        assert report["findings"] == [] and result.returncode == 0, (report["findings"], result.stderr)
+        assert any(c["operation"].endswith("48 at once") for c in report["checked"]), report["checked"]
+    assert report["checked"] and all(c["statuses"] for c in report["checked"]), "every operation was exercised"
+    assert (tmp_path / "out").is_dir() and not (tmp_path / "lab-reports").exists()
+
+
+def test_an_app_that_cannot_be_imported_is_its_file_line_and_message(tmp_path: Path) -> None:
+    result = run_lab("doctor", "broken:api", "--app-dir", APPS, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{APPS / 'broken.py'}:4: ImportError: cannot import name 'no_such_name'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_target_that_is_not_module_colon_app_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_lab("doctor", "shop.api", cwd=tmp_path)
+    assert result.returncode == 2 and "name your app as MODULE:ATTRIBUTE" in result.stderr, result.stderr
+
+
+def _on_postgresql(target: str, tmp_path: Path) -> tuple[dict[str, Any], int]:
+    from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
+
+    if problem := postgres_problem(DEFAULT_POSTGRES_URL):
+        pytest.skip(problem)
+    result = run_lab("doctor", target, "--db", "postgresql", "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    return json.loads(result.stdout), result.returncode
+
+
+@pytest.mark.parametrize(("target", "idle"), [("faults.missing_yield:app", True), ("app.main:app", False)])
+def test_on_postgresql_sessions_left_idle_in_transaction_are_found(target: str, idle: bool, tmp_path: Path) -> None:
+    report, code = _on_postgresql(target, tmp_path)
+    found = {f["operation"] for f in report["findings"] if f["kind"] == "idle in transaction"}
+    if idle:
+        assert {"GET /todos", "GET /todos/count"} <= found and code == 1, report["findings"]
+        (reads,) = [c for c in report["checked"] if c["operation"] == "GET /todos"]
+        assert reads["idle_in_transaction"] == [0, 1, 2, 3, 4], reads
+    else:
+        assert report["findings"] == [] and code == 0, report["findings"]
+        (restarted,) = [c for c in report["checked"] if c["operation"] == "GET /todos after a database restart"]
+        assert restarted["statuses"] == [200], restarted
+
+
+def test_on_postgresql_a_transaction_kept_open_while_the_route_waits_is_found(tmp_path: Path) -> None:
+    """The catalogue's idle-in-transaction: nothing is left after the request, but during its 2 s wait
+    PostgreSQL shows the session idle in transaction (sampled while the request runs)."""
+    report, code = _on_postgresql("faults.idle_in_transaction:app", tmp_path)
+    found = [(f["kind"], f["operation"]) for f in report["findings"]]
+    assert found == [("idle in transaction", "GET /todos/{todo_id}")], report["findings"]
+    (read,) = [c for c in report["checked"] if c["operation"] == "GET /todos/{todo_id}"]
+    assert read["idle_during_ms"] >= 1000 and code == 1, read
+
+
+def test_on_postgresql_a_pool_without_pre_ping_is_found(tmp_path: Path) -> None:
+    report, code = _on_postgresql("faults.no_pre_ping:app", tmp_path)
+    assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("stale pooled connection", "GET /todos")]
+    assert code == 1
+
+
+def test_schema_drift_against_a_database_of_yours_read_only(tmp_path: Path) -> None:
+    import hashlib
+
+    from sqlalchemy import create_engine
+
+    from app.migrate import upgrade
+
+    databases = {}
+    for revision in ("0001", "head"):
+        path = tmp_path / f"yours-{revision}.db"
+        engine = create_engine(f"sqlite:///{path}")
+        upgrade(engine, revision)
+        engine.dispose()
+        databases[revision] = path
+    before = hashlib.sha256(databases["0001"].read_bytes()).hexdigest()
+
+    def drift(path: Path) -> list[str]:
+        result = run_lab("doctor", "app.main:app", "--compare-db", f"sqlite:///{path}", "--json", cwd=tmp_path)
+        return [f["evidence"] for f in json.loads(result.stdout)["findings"] if f["kind"] == "schema drift"]
+
+    old = drift(databases["0001"])
+    assert "column todos.priority: in the models, not in the database" in old, old
+    assert "table tags: in the models, not in the database" in old, old
+    assert drift(databases["head"]) == []
+    assert hashlib.sha256(databases["0001"].read_bytes()).hexdigest() == before, "the doctor altered the database"

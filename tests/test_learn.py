@@ -1,0 +1,181 @@
+"""Fix it yourself: the learner's workspace, judged on real servers with the experiment's own evidence."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.catalogue import CATALOGUE_DIR, load_file
+from lab.errors import ExperimentFileError
+from tests.lab_cli import RUN_LAB, run_lab
+
+WATCH_DEADLINE_S = 90.0
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def _fix(name: str, cwd: Path) -> Path:
+    result = run_lab("fix", name, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return cwd / "faultlab-work" / name
+
+
+def test_fix_writes_a_workspace_with_the_task_and_never_overwrites_it(tmp_path: Path) -> None:
+    workspace = _fix("missing-yield", tmp_path)
+    assert _files(workspace) == {"get_db.py", "TASK.md", "progress.json"}
+    code = (workspace / "get_db.py").read_text()
+    assert "from app.database import" in code and "app = create_app()" in code, code
+    assert "# BUG" not in code, "the workspace names no solution"
+    task = (workspace / "TASK.md").read_text()
+    assert "What the lab will observe" in task and "docs/tutorial-map.md" in task
+    assert "finally:" not in task and "yield db" not in task, "TASK.md gives no solution"
+    (workspace / "get_db.py").write_text("# my work\n")
+    again = run_lab("fix", "missing-yield", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
+    assert (workspace / "get_db.py").read_text() == "# my work\n"
+    inside = run_lab("fix", "missing-yield", "--dir", RUN_LAB.parent / "faults" / "mine", cwd=tmp_path)
+    assert inside.returncode == 2 and "inside the lab's faults/" in inside.stderr
+
+
+def test_a_syntax_error_gives_the_learners_file_and_line(tmp_path: Path) -> None:
+    workspace = _fix("no-commit", tmp_path)
+    (workspace / "create_todo.py").write_text("from app.main import create_app\n\ndef broken(:\n    pass\n")
+    result = run_lab("check", "no-commit", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{workspace / 'create_todo.py'}:3: SyntaxError" in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not any(p.name == "__pycache__" for p in workspace.rglob("*"))
+
+
+def test_a_cheat_that_returns_canned_data_fails(tmp_path: Path) -> None:
+    workspace = _fix("no-commit", tmp_path)
+    cheat = workspace / "create_todo.py"
+    text = cheat.read_text()
+    start = text.index("def create_todo_without_commit")
+    canned = (
+        "def create_todo_without_commit(payload: TodoCreate, db: DbSession) -> dict[str, object]:\n"
+        "    return {'id': 1, 'title': payload.title, 'completed': False, 'priority': 0,\n"
+        "            'tags': [], 'created_at': '2026-01-01T00:00:00'}\n\n\n"
+    )
+    cheat.write_text(text[:start] + canned + text[text.index("app = create_app") :])
+    result = run_lab("check", "no-commit", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "step 1 (Create a todo): rows in the database (the lab counts them itself): yours 0, a fix gives 1" in (
+        result.stdout
+    ), result.stdout
+
+
+def test_watch_fails_a_fresh_workspace_then_passes_after_a_save_and_progress_shows_it(tmp_path: Path) -> None:
+    """A fresh workspace fails with its first failing expectation named; saving the fix re-checks and passes."""
+    workspace = _fix("no-commit", tmp_path)
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = {**os.environ, "COLUMNS": "200", "TMPDIR": str(private_tmp)}
+    watcher = subprocess.Popen(
+        [sys.executable, str(RUN_LAB), "check", "no-commit", "--watch", "--dir", workspace],
+        cwd="/", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    seen: list[str] = []
+    try:
+        assert watcher.stdout is not None
+        deadline = time.monotonic() + WATCH_DEADLINE_S
+        for line in watcher.stdout:
+            seen.append(line)
+            if "a hint:" in line:
+                break
+            assert time.monotonic() < deadline, "".join(seen)
+        first = "".join(seen)
+        assert "step 1 (Create a todo): rows in the database (the lab counts them itself): yours 0, a fix gives 1" in (
+            first
+        ), first
+        time.sleep(0.5)  # the watcher has settled into waiting for a change
+        code = workspace / "create_todo.py"
+        code.write_text(code.read_text().replace("db.flush()", "db.commit()"))
+        rest, _ = watcher.communicate(timeout=WATCH_DEADLINE_S)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    output = first + rest
+    assert watcher.returncode == 0, output
+    assert "saved: checking again" in rest and "fixed:" in rest and "Explain it" in rest, rest
+    written = {f"faultlab-work/no-commit/{name}" for name in ("create_todo.py", "TASK.md", "progress.json")}
+    assert _files(tmp_path) == written, "nothing outside the workspace, and the temp dirs are gone"
+    progress = run_lab("progress", cwd=tmp_path)
+    assert progress.returncode == 0, progress.stderr
+    assert re.search(r"no-commit\s+│\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+│\s+2\b", progress.stdout), progress.stdout
+    assert "next: python run_lab.py fix missing-yield" in progress.stdout
+
+
+def test_hints_come_one_more_at_a_time_and_the_solution_only_when_asked(tmp_path: Path) -> None:
+    _fix("missing-yield", tmp_path)
+    first = run_lab("check", "missing-yield", "--hint", cwd=tmp_path)
+    second = run_lab("check", "missing-yield", "--hint", cwd=tmp_path)
+    assert "hint 1/3" in first.stdout and "hint 2/3" not in first.stdout, first.stdout
+    assert "hint 2/3" in second.stdout, second.stdout
+    assert "finally:" not in first.stdout + second.stdout.split("hint 2/3")[0]
+    solution = run_lab("check", "missing-yield", "--solution", cwd=tmp_path)
+    assert solution.returncode == 0 and "yield db" in solution.stdout and "db.close()" in solution.stdout
+
+
+def test_a_task_without_code_wants_predictions_before_it_runs(tmp_path: Path) -> None:
+    workspace = _fix("deleted-db", tmp_path)
+    assert _files(workspace) == {"predictions.toml", "TASK.md", "progress.json"}
+    assert "There is nothing to code" in (workspace / "TASK.md").read_text()
+    result = run_lab("check", "deleted-db", cwd=tmp_path)
+    assert result.returncode == 2 and "answer question 1, 2, 3 first" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "problem"),
+    [
+        ("deleted-db", "step = 5 }", "step = 4 }"),  # step 4 runs in the fix run only
+        ("missing-yield", 'starter = "faults.missing_yield"', 'starter = "app.main"'),
+    ],
+)
+def test_a_bad_learn_table_is_refused_with_its_field(tmp_path: Path, name: str, change: str, problem: str) -> None:
+    source = (CATALOGUE_DIR / f"{name}.toml").read_text()
+    assert change in source
+    path = tmp_path / "bad.toml"
+    path.write_text(source.replace(change, problem, 1))
+    with pytest.raises(ExperimentFileError) as error:
+        load_file(path)
+    assert "learn" in str(error.value), str(error.value)
+
+
+def test_predict_shows_the_answers_beside_what_happened(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(RUN_LAB), "return-with-finally", "--predict", "--out", tmp_path / "reports"],
+        cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}, input="it stays at 0\n", capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "will the pool's checked-out count stay at 0?" in result.stdout
+    shown = result.stdout.split("your predictions, and what happened")[1]
+    assert "you said: it stays at 0" in shown and "the lab saw (fault run, step 1): 200×12" in shown, shown
+
+
+def test_a_server_that_dies_at_start_up_is_reported_as_the_learners_exception() -> None:
+    from lab.learn.check import _server_failure
+
+    log = (
+        "the server (faultlab_learner:app) exited with code 3 while starting; last lines of its log:\n"
+        '  File "/tmp/run/learner/faultlab_learner.py", line 9, in migrate\n'
+        "    upgrade(engine, 'nope')\n"
+        "alembic.util.exc.CommandError: Can't locate revision identified by 'nope'\n"
+        "ERROR:    Application startup failed. Exiting."
+    )
+    outcome = _server_failure(log, "/tmp/run/learner/faultlab_learner.py", "/home/me/work/prepare_schema.py")
+    assert not outcome.fixed
+    assert outcome.headline == (
+        "/home/me/work/prepare_schema.py:9: alembic.util.exc.CommandError: Can't locate revision identified by 'nope'"
+    )
+    assert "serving prepare_schema.py" in outcome.details[0]

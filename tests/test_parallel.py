@@ -1,0 +1,62 @@
+"""``-j N``: experiments at the same time, each in a lab process of its own, with the same evidence and the
+same clean-up as one at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.lab_cli import RUN_LAB, run_lab
+
+
+def test_two_experiments_at_once_each_report_and_one_index(tmp_path: Path) -> None:
+    result = run_lab("stale-schema", "detached-instance", "-j", "2", "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert sorted(e["name"] for e in summary["experiments"]) == ["detached-instance", "stale-schema"]
+    assert all(e["verdict"] == "as expected" for e in summary["experiments"])
+    assert "running 2 experiments, 2 at a time" in result.stderr
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert 'href="stale-schema/report.html"' in index and 'href="detached-instance/report.html"' in index
+    for name in ("stale-schema", "detached-instance"):
+        assert (tmp_path / "out" / name / "journal.json").is_file()
+
+
+def test_a_bad_jobs_value_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_lab("all", "-j", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "use 1 to 64" in result.stderr, result.stderr
+
+
+def test_sigterm_to_a_parallel_lab_stops_every_child_and_server(tmp_path: Path) -> None:
+    lab = subprocess.Popen(
+        [sys.executable, str(RUN_LAB), "missing-yield", "database-locked", "-j", "2", "--out", str(tmp_path / "o")],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    servers: list[psutil.Process] = []
+    while time.monotonic() < deadline and len(servers) < 2:
+        with contextlib.suppress(psutil.Error):
+            servers = [
+                p for p in psutil.Process(lab.pid).children(recursive=True) if "lab.harness" in " ".join(p.cmdline())
+            ]
+        time.sleep(0.05)
+    assert len(servers) >= 2, "both experiments' servers should be up"
+    family = psutil.Process(lab.pid).children(recursive=True)
+    lab.send_signal(signal.SIGTERM)
+    _stdout, stderr = lab.communicate(timeout=90)
+    assert lab.returncode == 130, stderr
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert not alive, f"left running: {alive}"
+    for name in ("missing-yield", "database-locked"):
+        assert "interrupted" in (tmp_path / "o" / name / "journal.json").read_text(), name

@@ -1,0 +1,76 @@
+"""The pytest plugin, as a user's suite meets it: a test that leaks a pooled connection fails with the
+numbers, one that closes its session passes. Run with pytester: a real inner pytest session."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USERS_TESTS = """
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+engine = create_engine("sqlite:///{db}")
+
+
+def test_closes_its_session(pool_leak_guard):
+    pool_leak_guard(engine)
+    with Session(engine) as session:
+        session.execute(text("SELECT 1"))
+
+
+def test_forgets_its_session(pool_leak_guard):
+    pool_leak_guard(engine)
+    session = Session(engine)
+    session.execute(text("SELECT 1"))  # a transaction begun, a connection checked out, never closed
+"""
+
+
+def test_the_guard_fails_a_leaking_test_and_passes_a_clean_one(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_users=USERS_TESTS.format(db=pytester.path / "users.db"))
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_forgets_its_session*", "*1 checked out, 0 before the test*"])
+
+
+PG_USERS_TESTS = """
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+engine = create_engine("{url}")
+
+
+def test_closes_its_session(pool_leak_guard):
+    pool_leak_guard(engine)
+    with Session(engine) as session:
+        session.execute(text("SELECT 1"))
+
+
+def test_forgets_a_session_of_an_engine_made_on_the_spot(pool_leak_guard):
+    pool_leak_guard(engine)
+    session = Session(create_engine("{url}"))  # engine-per-request: the guarded pool never sees it
+    session.execute(text("SELECT 1"))
+"""
+
+
+def test_on_postgresql_the_guard_fails_a_test_that_leaves_a_session_idle_in_transaction(
+    pytester: pytest.Pytester,
+) -> None:
+    from lab.backends import PostgresBackend, postgres_problem
+    from tests.test_experiments import POSTGRES_URL
+
+    if problem := postgres_problem(POSTGRES_URL):
+        pytest.skip(problem)
+    backend = PostgresBackend(POSTGRES_URL, "plugin")
+    backend.create()
+    try:
+        pytester.makepyfile(test_users=PG_USERS_TESTS.format(url=backend.url))
+        # In a process of its own: the session it leaks on purpose must end with it, not in this one.
+        result = pytester.runpytest_subprocess("-p", "no:xdist", "-p", "no:cacheprovider")
+    finally:
+        backend.drop()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*test_forgets_a_session_of_an_engine_made_on_the_spot*", "*1 session(s) idle in transaction, 0 before*"]
+    )

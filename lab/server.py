@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,11 +14,11 @@ from types import TracebackType
 import httpx
 import psutil
 
-from lab import client, wire
+from lab import client, spare, wire
 from lab.errors import ServerError
 from lab.interrupts import deferred
 from lab.lifeline import read_end
-from lab.process import log_tail, spawn, stop, terminate
+from lab.process import log_tail, stop, terminate
 from lab.variants import PROJECT_ROOT, Variant
 
 __all__ = ["START_DEADLINE_S", "LabServer"]
@@ -66,13 +65,13 @@ class LabServer:
     def start(self, *, deadline_s: float | None = None) -> None:
         """Start and wait until the harness answers; raise ServerError (with the log's tail) otherwise."""
         deadline_s = START_DEADLINE_S if deadline_s is None else deadline_s
-        argv = [
-            sys.executable, "-m", "lab.serve", "lab.harness:create_app", "--factory",
+        args = [
+            "lab.harness:create_app", "--factory",
             "--host", "127.0.0.1", "--port", "0", "--app-dir", str(PROJECT_ROOT),
             "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S),
         ]  # fmt: skip
         if self.workers > 1:
-            argv += ["--workers", str(self.workers)]
+            args += ["--workers", str(self.workers)]
         cwd = self.workdir / self.cwd if self.cwd else self.workdir
         cwd.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -81,7 +80,14 @@ class LabServer:
         # Spawned and registered at once: a Ctrl+C inside Popen (it waits for the exec) would otherwise leave a
         # server that nobody stops, writing into a temp dir that is being removed.
         with deferred() as pending:
-            self.proc = spawn(argv, cwd=cwd, env=env, log_path=self.log_path, pass_fds=(lifeline,))
+            self.proc = spare.launch(
+                args,
+                cwd=cwd,
+                env=env,
+                log_path=self.log_path,
+                pass_fds=(lifeline,),
+                warm=self.variant.app_dir == PROJECT_ROOT,
+            )
         try:
             if pending:
                 raise KeyboardInterrupt

@@ -1,0 +1,134 @@
+"""A server process started ahead of need, with the heavy imports already done.
+
+A cold server spends most of its start-up importing FastAPI, SQLAlchemy, alembic and uvicorn, paid again at
+every start and restart. So the lab keeps one *spare*: ``python -m lab.serve --spare``, spawned as a server
+is (its own session, the lifeline, the lab's environment), which does those imports while the lab does
+something else and then waits for its orders on standard input. ``launch`` hands it the server's command
+line, working directory, environment and log, and spawns the next spare.
+
+What a spare imports is what every catalogue server imports anyway before any code of the app or a fault
+runs, and none of it reads the app's settings (tests/test_spare.py holds both). Servers of code from
+elsewhere (a learner's workspace, the doctor's user app) start cold: a module of theirs could shadow a
+library the spare has already imported. So does a server whose interpreter start-up variables (``PYTHON*``)
+differ from the spare's. ``FAULTLAB_NO_SPARE=1`` turns spares off (the benchmark measures both ways).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from lab import wire
+from lab.process import spawn
+from lab.serve import SPARE_FLAG
+
+__all__ = ["DISABLE_ENV", "launch", "shutdown"]
+
+DISABLE_ENV = "FAULTLAB_NO_SPARE"
+_SERVE = (sys.executable, "-m", "lab.serve")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _startup(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables the interpreter itself reads as it starts (PYTHONPATH aside: the orders set sys.path)."""
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONPATH"}
+
+
+class _Spares:
+    """At most one spare, taken and replaced under a lock (a restart may come from a timeline thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spare: subprocess.Popen[bytes] | None = None
+        self._startup: dict[str, str] = {}
+        self._registered = False
+
+    def launch(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log_path: Path,
+        pass_fds: Sequence[int],
+        warm: bool,
+    ) -> subprocess.Popen[bytes]:
+        """The server ``python -m lab.serve ARGS``: a spare given its orders when ``warm`` allows, else cold."""
+        argv = [*_SERVE, *args]
+        if not warm or os.environ.get(DISABLE_ENV):
+            return spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
+        with self._lock:
+            spare, self._spare = self._spare, None
+            if spare is not None and self._startup == _startup(env) and _give_orders(spare, args, cwd, env, log_path):
+                server = spare
+            else:
+                if spare is not None:
+                    _discard(spare)
+                server = spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
+            self._spare, self._startup = self._spawn(env, pass_fds), _startup(env)
+        return server
+
+    def _spawn(self, env: Mapping[str, str], pass_fds: Sequence[int]) -> subprocess.Popen[bytes] | None:
+        if not self._registered:
+            atexit.register(self.shutdown)
+            self._registered = True
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FAULTLAB_", "UVICORN_"))}
+        spare_env = {**inherited, **_startup(env), "PYTHONPATH": str(_ROOT)}
+        if wire.LIFELINE_ENV in env:
+            spare_env[wire.LIFELINE_ENV] = env[wire.LIFELINE_ENV]
+        try:
+            return subprocess.Popen(
+                [*_SERVE, SPARE_FLAG],
+                cwd=_ROOT,
+                env=spare_env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # as a server: a Ctrl+C at the terminal reaches the lab only
+                pass_fds=tuple(pass_fds),
+            )
+        except OSError:
+            return None  # the next server starts cold
+
+    def shutdown(self) -> None:
+        """Let the spare go (the lab is done); it exits at once and is reaped."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            _discard(spare)
+
+
+def _give_orders(
+    spare: subprocess.Popen[bytes], args: Sequence[str], cwd: Path, env: Mapping[str, str], log_path: Path
+) -> bool:
+    if spare.poll() is not None or spare.stdin is None:
+        return False
+    orders = {"argv": list(args), "cwd": str(cwd), "env": dict(env), "log": str(log_path)}
+    try:
+        spare.stdin.write(json.dumps(orders).encode() + b"\n")
+        spare.stdin.close()
+    except OSError:
+        return False
+    return True
+
+
+def _discard(spare: subprocess.Popen[bytes]) -> None:
+    """A spare holds nothing but its imports: it is killed at once (no waiting for them to finish) and reaped."""
+    with contextlib.suppress(OSError):
+        if spare.stdin is not None:
+            spare.stdin.close()
+    with contextlib.suppress(ProcessLookupError):
+        spare.kill()
+    spare.wait()
+
+
+_SPARES = _Spares()
+launch = _SPARES.launch
+shutdown = _SPARES.shutdown

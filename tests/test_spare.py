@@ -1,0 +1,94 @@
+"""A server launched from a spare (lab.spare) is the server a cold start makes, only sooner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lab import spare, variants
+from lab.serve import PRELOADED
+from lab.server import LabServer
+from lab.variants import PROJECT_ROOT
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def _modules(code: str, env: dict[str, str]) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def test_a_spare_imports_nothing_a_cold_server_would_not(tmp_path: Path) -> None:
+    preloaded = _modules("import importlib, lab.serve\nfor n in lab.serve.PRELOADED: importlib.import_module(n)", {})
+    cold = _modules(
+        "import lab.serve, uvicorn.main, lab.harness, app.main, faults.missing_yield",
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+    )
+    assert PRELOADED and preloaded - cold == set()
+
+
+def _state(tmp_path: Path, name: str) -> dict[str, Any]:
+    workdir = tmp_path / name
+    workdir.mkdir()
+    env = {"DATABASE_URL": f"sqlite:///{workdir / 'todos.db'}", "DB_POOL_TIMEOUT": "2"}
+    with LabServer(
+        variants.Variant("introspect", "tests.fixtures.variants.introspect:app"), workdir=workdir, env=env
+    ) as server:
+        state: dict[str, Any] = httpx.get(f"{server.base_url}/_introspect").json()
+    return state
+
+
+def test_a_server_from_a_spare_looks_like_a_cold_one_from_inside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(spare.DISABLE_ENV, "1")
+    cold = _state(tmp_path, "cold")
+    monkeypatch.delenv(spare.DISABLE_ENV)
+    _state(tmp_path, "first")  # may or may not find a spare ready; it leaves one behind
+    warm = _state(tmp_path, "warm")
+    spare.shutdown()
+    assert "--spare" not in warm["argv"] and "lab.harness:create_app" in warm["cmdline"], warm["cmdline"]
+    for state, name in ((cold, "cold"), (warm, "warm")):
+        workdir = str(tmp_path / name)
+        assert state["cwd"] == workdir and workdir in state["path"]
+        assert state["stdout"] == str(Path(workdir) / "server.log")
+        assert state["env"]["DATABASE_URL"].startswith(f"sqlite:///{workdir}")
+        normalized = json.loads(json.dumps(state).replace(workdir, "<run>"))
+        state.clear()
+        state.update(normalized)
+    assert warm == cold
+
+
+def test_a_learners_or_users_code_starts_cold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their directory could hold a module that shadows a library the spare has imported."""
+    asked: list[bool] = []
+    real = spare.launch
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["warm"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(spare, "launch", recording)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "mine.py").write_text("from app.main import app\n")
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'todos.db'}"}
+    with LabServer(variants.Variant("mine", "mine:app", app_dir=tmp_path / "src"), workdir=tmp_path, env=env):
+        pass
+    with LabServer(variants.resolve("app"), workdir=tmp_path, env=env):
+        pass
+    spare.shutdown()
+    assert asked == [False, True]

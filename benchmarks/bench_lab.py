@@ -6,7 +6,9 @@ Prints, for ``run_lab.py missing-yield`` and ``run_lab.py all`` (``-j`` the numb
 median wall time, and the floor: each experiment's server cold starts (median cold start of one server) plus
 the time its steps must take (pool timeouts, locks held, waits: what the lesson needs), divided by the
 parallelism; then their ratio. The rest is the lab's own cost: CLI start-up, server stops, reports,
-observing. Results and the machine are in the README's performance section.
+observing. Each run is timed twice: as the lab runs by default, and with its spare servers off
+(``FAULTLAB_NO_SPARE=1``: every server a cold start, see ``lab.spare``). Results and the machine are in the
+README's performance section.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab import variants  # noqa: E402
+from lab import spare, variants  # noqa: E402
 from lab.catalogue import load_catalogue  # noqa: E402
 from lab.server import LabServer  # noqa: E402
 from lab.spec import ActionStepBase  # noqa: E402
 
 
 def cold_start_s(repeat: int) -> float:
+    os.environ[spare.DISABLE_ENV] = "1"  # cold: no spare server with its imports done
     times = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
@@ -41,6 +44,7 @@ def cold_start_s(repeat: int) -> float:
             server.start()
             times.append(time.perf_counter() - started)
             server.stop()
+    del os.environ[spare.DISABLE_ENV]
     return statistics.median(times)
 
 
@@ -58,13 +62,17 @@ def server_starts(names: list[str]) -> tuple[int, int]:
     return first, restarts
 
 
-def timed_run(args: list[str]) -> tuple[float, float]:
+def timed_run(args: list[str], *, spares: bool = True) -> tuple[float, float]:
     """Wall time of one run_lab.py call, and the summed duration of its steps (from the journals), restarts
     included: those are steps."""
+    env = {**os.environ, spare.DISABLE_ENV: "" if spares else "1"}
     with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, str(ROOT / "run_lab.py"), *args, "--json", "--out", tmp], capture_output=True, text=True
+            [sys.executable, str(ROOT / "run_lab.py"), *args, "--json", "--out", tmp],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         wall = time.perf_counter() - started
         if done.returncode != 0:
@@ -101,12 +109,14 @@ def main() -> None:
     ):
         runs = [timed_run(argv) for _ in range(args.repeat)]
         wall = statistics.median(r[0] for r in runs)
+        without = statistics.median(timed_run(argv, spares=False)[0] for _ in range(args.repeat))
         steps = statistics.median(r[1] for r in runs)
         first, _ = server_starts(names)
         floor = (first * cold + steps) / parallel
         print(
             f"{label:>14}: wall {wall:5.1f} s | floor {floor:5.1f} s ({first} cold starts of {cold:.2f} s + "
-            f"{steps:.1f} s of steps, / {parallel} at a time) | wall / floor = {wall / floor:.2f}"
+            f"{steps:.1f} s of steps, / {parallel} at a time) | wall / floor = {wall / floor:.2f} "
+            f"| without spare servers: wall {without:5.1f} s ({without / floor:.2f})"
         )
 
 

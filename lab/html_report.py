@@ -27,7 +27,7 @@ from lab.results import ExperimentResult, StepResult
 from lab.spec import RUNS, Experiment
 from lab.summary import check_line, evidence_parts
 
-__all__ = ["IndexEntry", "render_html", "write_index"]
+__all__ = ["IndexEntry", "environment", "render_html", "write_index"]
 
 MARKS = {"pass": "PASS", "fail": "FAIL", "n/a": "N/A"}
 
@@ -44,7 +44,7 @@ class IndexEntry:
 
 
 @cache
-def _environment() -> Environment:
+def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("lab", "templates"),
         autoescape=select_autoescape(["html", "j2"], default=True),
@@ -141,7 +141,7 @@ def _log_marks(result: ExperimentResult, report_dir: Path) -> dict[str, list[tup
 def render_html(result: ExperimentResult, experiment: Experiment, report_dir: Path) -> str:
     fault, fix = result.runs.get("fault"), result.runs.get("fix")
     takeaway = next(iter(experiment.explain.remember.strip().splitlines()), "").lstrip("-* ").strip()
-    return _environment().get_template("report.html.j2").render(
+    return environment().get_template("report.html.j2").render(
         result=result,
         experiment=experiment,
         ok=result.verdict.exit_code == 0,
@@ -175,7 +175,7 @@ def write_index(out_dir: Path, results: list[ExperimentResult]) -> Path:
         ok = result.verdict.exit_code == 0
         entries.append(IndexEntry(result.name, result.title, result.backend, str(result.verdict), ok, seconds, link))
     title = "faultlab: this run's experiments"
-    html = _environment().get_template("index.html.j2").render(entries=entries, title=title)
+    html = environment().get_template("index.html.j2").render(entries=entries, title=title)
     target = out_dir / "index.html"
     descriptor, staging = tempfile.mkstemp(prefix=".index.html-", dir=out_dir)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:

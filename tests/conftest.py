@@ -73,6 +73,9 @@ def no_process_left_behind() -> Iterator[None]:
     import psutil
 
     yield
+    from lab import spare
+
+    spare.shutdown()  # the spare server a lab keeps ready goes when the lab ends (atexit); a test is a lab's life
     children = psutil.Process().children(recursive=True)
     if not children:
         return

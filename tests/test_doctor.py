@@ -4,6 +4,7 @@ correct app and a clean app of another style give nothing, and a planted leak in
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,27 @@ def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path:
         assert any(c["operation"].endswith("48 at once") for c in report["checked"]), report["checked"]
     assert report["checked"] and all(c["statuses"] for c in report["checked"]), "every operation was exercised"
     assert (tmp_path / "out").is_dir() and not (tmp_path / "lab-reports").exists()
+    (page,) = (tmp_path / "out").glob("doctor-*/report.html")
+    html = page.read_text(encoding="utf-8")
+    assert ("[FINDINGS]" if leaking else "[CLEAN]") in html
+    for operation in leaking:
+        assert re.search(rf"<code>{re.escape(operation)}</code><br><span class=\"mark fail\">\[FAIL\]</span>", html)
+    if case == "missing-yield":
+        from tests.browser import render
+
+        rendered = render(page.as_uri(), tmp_path / "chromium-profile")
+        assert not rendered.console, rendered.console
+        assert 'id="findings"' in rendered.dom and rendered.dom.count('class="spark"') == len(report["checked"])
+
+
+def test_the_html_report_escapes_what_the_app_says() -> None:
+    from lab.doctor.checkup import Checked, Finding, Report
+    from lab.doctor.html import render_doctor_html
+
+    hostile = "<script>alert(1)</script>"
+    report = Report("x:app", "sqlite", [Checked(f"GET /{hostile}", [500], [0, 1])], [Finding("leak", hostile, hostile)])
+    html = render_doctor_html(report)
+    assert "<script>" not in html and html.count("&lt;script&gt;") == 3
 
 
 def test_an_app_that_cannot_be_imported_is_its_file_line_and_message(tmp_path: Path) -> None:

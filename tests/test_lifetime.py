@@ -6,6 +6,7 @@ twice in quick succession, a signal during its imports.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import signal
@@ -34,6 +35,22 @@ def _servers(pid: int) -> list[psutil.Process]:
     for child in children:
         try:
             if "lab.harness:create_app" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _family(pid: int) -> list[psutil.Process]:
+    """Every server process of the lab: its servers, and the spare it keeps ready (lab.spare)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if "lab.serve" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.NoSuchProcess:
             pass
@@ -75,15 +92,35 @@ def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_di
     servers = _await_servers(lab.pid)
     run_dir = Path(servers[0].cwd()).parent
     time.sleep(1.0)  # into the fault run's steps
+    family = _family(lab.pid)
     lab.kill()
     lab.wait()
-    _assert_gone(servers)
+    assert any("--spare" in " ".join(p.cmdline()) for p in family if p.is_running()), "a spare was ready"
+    _assert_gone(family)
     assert run_dir.is_dir(), "nothing could clean up after kill -9: the next run must"
 
     after = run_lab("stale-schema", "--out", tmp_path / "out2", cwd=tmp_path, env=private)
     assert after.returncode == 0, after.stderr
     assert "removed what an earlier lab left behind when it died:" in after.stderr and "temp dir" in after.stderr
     assert run_dir.parent == tmp_path / "tmp" and not run_dir.exists()
+
+
+def test_a_run_that_ends_takes_its_spare_server_with_it(tmp_path: Path) -> None:
+    lab = _lab(["stale-schema", "--out", str(tmp_path / "out")], tmp_path)
+    _await_servers(lab.pid)
+    family: dict[int, psutil.Process] = {}
+    spares = set()
+    while lab.poll() is None:
+        for process in _family(lab.pid):
+            family[process.pid] = process
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if "--spare" in process.cmdline():
+                    spares.add(process.pid)
+        time.sleep(0.05)
+    assert lab.returncode == 0
+    assert spares, "the lab kept no spare server ready"
+    _, alive = psutil.wait_procs(list(family.values()), timeout=1.0)  # gone as the lab exits, not by the lifeline
+    assert not alive, alive
 
 
 def test_kill_9_on_postgresql_leaves_nothing_once_the_next_run_has_swept(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from lab.backends import database_choice
 from lab.doctor.checkup import Checked, Finding, Report, checkup
+from lab.doctor.html import render_doctor_html, setting
 from lab.errors import LabError, UsageError
 from lab.markdown import code_span, prose
 
@@ -95,8 +96,8 @@ def _markdown(report: Report) -> str:
     lines = [f"# faultlab doctor: {code_span(report.target)}", ""]
     verdict = f"{len(report.findings)} finding(s)" if report.findings else "nothing found"
     lines += [
-        f"**{verdict}.** Served on a real uvicorn with a SQLite file in a temp dir; each operation sent a few "
-        "times with the garbage collector off, the pool's checked-out count read after each.",
+        f"**{verdict}.** {setting(report)} Each operation was sent a few times with the garbage collector off, "
+        "the pool's checked-out count read after each.",
         "",
     ]
     for finding in report.findings:
@@ -117,6 +118,7 @@ def _write(report: Report, out: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     (target / "report.md").write_text(_markdown(report), encoding="utf-8")
     (target / "journal.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+    (target / "report.html").write_text(render_doctor_html(report), encoding="utf-8")
     return target / "report.md"
 
 
@@ -157,7 +159,9 @@ def main(argv: list[str]) -> int:
     verdict = f"[bold red]{len(report.findings)} finding(s)[/]" if report.findings else "[bold green]nothing found[/]"
     console.print(f"  verdict: {verdict}")
     try:
-        console.print(f"  report: {escape(str(_write(report, args.out)))}")
+        written = _write(report, args.out)
+        console.print(f"  report: {escape(str(written))}")
+        console.print(f"  html: {escape(str(written.with_name('report.html')))}")
     except OSError as exc:
         errors.print(f"[yellow]could not write the report in {escape(str(args.out))}: {escape(str(exc))}[/]")
     if args.json:

@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run up to N experiments at a time, each in a lab process of its own (default: the number of cores)",
     )
     parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run the fix run after the fault run, never beside it (experiments marked 'together' otherwise run "
+        "both at once, each on its own server)",
+    )
+    parser.add_argument(
         "--predict", action="store_true", help="answer the experiment's questions first; see them beside what happened"
     )
     parser.epilog = (parser.epilog or "") + (
@@ -203,6 +209,7 @@ class _Options:
     predictions: dict[str, list[str]] | None = None
     jobs: int = 1
     experiment_dirs: tuple[Path, ...] = ()
+    sequential: bool = False
 
 
 def _jobs(text: str) -> int:
@@ -299,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             args.open,
             jobs=args.jobs,
             experiment_dirs=tuple(args.experiments),
+            sequential=args.sequential,
         )
         _check_report_places(options, selected)
         _check_temp_dir()
@@ -364,6 +372,7 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
                 keep=options.keep,
                 backend=options.backend,
                 postgres_url=options.postgres_url,
+                together=not options.sequential,
             )
             summary.append(_summary(result))
             results.append(result)
@@ -412,6 +421,7 @@ def _run_parallel(selected: list[Entry], options: _Options, console: Console, er
         argv += ["--out", str(options.out), "--db", options.backend]  # the URL goes by the environment
         argv += [arg for directory in options.experiment_dirs for arg in ("--experiments", str(directory))]
         argv += ["--keep"] if options.keep else []
+        argv += ["--sequential"] if options.sequential else []
         children.append(Child(experiment.name, argv))
     if skipped:
         console.print(f"[yellow]skipped[/] (not on {options.backend}): {escape(', '.join(skipped))}", soft_wrap=True)

@@ -6,20 +6,22 @@ import platform
 import shutil
 import sqlite3
 import tempfile
+import threading
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lab import owner, sweep
+from lab import owner, spare, sweep
 from lab.backends import DEFAULT_POSTGRES_URL, Backend, BackendName, PostgresBackend, SqliteBackend
 from lab.catalogue import Entry
 from lab.errors import UsageError
 from lab.interrupts import deferred
 from lab.report import write_report
-from lab.results import ExperimentResult, StepResult, Verdict
+from lab.results import ExperimentResult, RunResult, StepResult, Verdict
 from lab.runner import Listener, execute_run
 from lab.server import LabServer
 from lab.spec import RUNS, Experiment, RunName
+from lab.together import run_together
 
 __all__ = ["Interrupted", "QuietListener", "run_experiment", "versions"]
 
@@ -52,10 +54,12 @@ def run_experiment(
     keep: bool = False,
     backend: BackendName = "sqlite",
     postgres_url: str = DEFAULT_POSTGRES_URL,
+    together: bool = True,
 ) -> ExperimentResult:
     """Both runs in a private temp dir; the report is written even when the run errs or is interrupted.
 
-    On ``postgresql`` each run gets its own throwaway database on the server at ``postgres_url``.
+    On ``postgresql`` each run gets its own throwaway database on the server at ``postgres_url``. The two
+    runs go at the same time (``lab.together``) when the experiment allows it and ``together`` is left on.
     """
     listener = listener or QuietListener()
     experiment = entry.experiment
@@ -74,16 +78,27 @@ def run_experiment(
         result.kept_dir = str(workdir)
     stopping: list[LabServer] = []  # servers shutting down while the lab goes on; reaped below
     interrupted_late = False
+    def store(run: RunName) -> Backend:
+        if backend == "sqlite":
+            return SqliteBackend(workdir / run)
+        return PostgresBackend(postgres_url, label=f"{experiment.name}-{run}")
+
+    def one(run: RunName, told: Listener, cancelled: threading.Event | None = None) -> RunResult:
+        return execute_run(
+            experiment, run, workdir / run, told, store(run), finish_stop=stopping.append, cancelled=cancelled
+        )
+
     try:
-        for run in RUNS:
-            store: Backend = (
-                SqliteBackend(workdir / run)
-                if backend == "sqlite"
-                else PostgresBackend(postgres_url, label=f"{experiment.name}-{run}")
-            )
-            result.runs[run] = execute_run(experiment, run, workdir / run, listener, store, finish_stop=stopping.append)
-            if result.runs[run].status == "interrupted":
-                break
+        with spare.expecting(experiment.server_starts()):
+            if experiment.together and together:
+                result.runs["fault"], result.runs["fix"], interrupted_late = run_together(
+                    lambda: one("fault", listener), lambda told, cancelled: one("fix", told, cancelled), listener
+                )
+            else:
+                for run in RUNS:
+                    result.runs[run] = one(run, listener)
+                    if result.runs[run].status == "interrupted":
+                        break
         # Every server has stopped before the report is written, so its log ends with its shutdown. A Ctrl+C
         # now (often the second, impatient one) must not lose the evidence: it waits for the report.
         with deferred() as pending:
@@ -91,8 +106,7 @@ def run_experiment(
             result.ended_at = datetime.now(UTC)
             result.verdict = result.decide()
             result.report_dir = str(_publish(result, experiment, out_dir, workdir))
-        if pending:
-            interrupted_late = True
+        interrupted_late = interrupted_late or bool(pending)
     finally:
         with deferred():
             _stop_all(stopping)

@@ -257,13 +257,15 @@ def execute_run(
     *,
     finish_stop: Callable[[LabServer], None] | None = None,
     variant: variants.Variant | None = None,
+    cancelled: threading.Event | None = None,
 ) -> RunResult:
     """Run every step of ``run``; the server is stopped and the actions cleaned up whatever happens.
 
     With ``finish_stop``, the server is only told to shut down and handed over, so that its shutdown
     overlaps with what comes next; the caller must ``stop()`` it. A ``KeyboardInterrupt`` ends the run with
     status ``interrupted``; the caller decides what comes next. ``variant`` serves another app than the
-    run's (a learner's own fix, ``lab.learn``).
+    run's (a learner's own fix, ``lab.learn``). ``cancelled``, set from another thread, ends the run as an
+    interrupt does, before its next step (a run in a thread of its own gets no KeyboardInterrupt).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     state = _Run(experiment, run, workdir, backend, variant)
@@ -277,6 +279,8 @@ def execute_run(
             prepare_database(experiment.setup, backend.url)
             state.server.start()
             for number, step in experiment.steps_for(run):
+                if cancelled is not None and cancelled.is_set():
+                    raise KeyboardInterrupt
                 step_result = state.execute(number, step)
                 result.steps.append(step_result)
                 listener.step_finished(run, step_result)

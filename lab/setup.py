@@ -5,9 +5,16 @@ SQLAlchemy and alembic are imported only when a set-up needs them, so a run with
 
 from __future__ import annotations
 
+import threading
+
 from lab.spec import Setup
 
 __all__ = ["migrate_to_head", "prepare_database"]
+
+
+# Alembic runs a migration through module-level state (its ``context`` proxy, env.py loaded as a module):
+# two runs going at once (lab.together) take turns.
+_ALEMBIC = threading.Lock()
 
 
 def prepare_database(setup: Setup, url: str) -> None:
@@ -20,7 +27,8 @@ def prepare_database(setup: Setup, url: str) -> None:
 
     engine = create_engine(url)
     try:
-        upgrade(engine, setup.migration)
+        with _ALEMBIC:
+            upgrade(engine, setup.migration)
         if setup.rows:
             with engine.begin() as connection:
                 todos = Table("todos", MetaData(), autoload_with=connection)
@@ -36,8 +44,9 @@ def migrate_to_head(url: str) -> str:
 
     engine = create_engine(url)
     try:
-        before = current_revision(engine)
-        upgrade(engine, "head")
-        return f"alembic upgrade head: {before or 'empty'} → {current_revision(engine)}"
+        with _ALEMBIC:
+            before = current_revision(engine)
+            upgrade(engine, "head")
+            return f"alembic upgrade head: {before or 'empty'} → {current_revision(engine)}"
     finally:
         engine.dispose()

@@ -22,14 +22,14 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from lab import wire
 from lab.process import spawn
 from lab.serve import SPARE_FLAG
 
-__all__ = ["DISABLE_ENV", "launch", "shutdown"]
+__all__ = ["DISABLE_ENV", "expecting", "launch", "pid", "shutdown"]
 
 DISABLE_ENV = "FAULTLAB_NO_SPARE"
 _SERVE = (sys.executable, "-m", "lab.serve")
@@ -49,6 +49,19 @@ class _Spares:
         self._spare: subprocess.Popen[bytes] | None = None
         self._startup: dict[str, str] = {}
         self._registered = False
+        self._coming: int | None = None  # server starts still to come, when the lab knows (``expecting``)
+
+    @contextlib.contextmanager
+    def expecting(self, starts: int) -> Iterator[None]:
+        """Within this block ``starts`` catalogue servers will start (an experiment's runs and restarts): a
+        spare is made only for a start still to come, so none does its imports for nothing."""
+        with self._lock:
+            outer, self._coming = self._coming, starts
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._coming = outer  # a spare still ready (a run cut short) serves the next start, or goes at exit
 
     def launch(
         self,
@@ -62,6 +75,7 @@ class _Spares:
     ) -> subprocess.Popen[bytes]:
         """The server ``python -m lab.serve ARGS``: a spare given its orders when ``warm`` allows, else cold."""
         argv = [*_SERVE, *args]
+        log_path.touch()  # there before this returns, as a cold start's is: the lab reads it at once
         if not warm or os.environ.get(DISABLE_ENV):
             return spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
         with self._lock:
@@ -72,7 +86,10 @@ class _Spares:
                 if spare is not None:
                     _discard(spare)
                 server = spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
-            self._spare, self._startup = self._spawn(env, pass_fds), _startup(env)
+            if self._coming is not None:
+                self._coming -= 1
+            if self._coming is None or self._coming > 0:
+                self._spare, self._startup = self._spawn(env, pass_fds), _startup(env)
         return server
 
     def _spawn(self, env: Mapping[str, str], pass_fds: Sequence[int]) -> subprocess.Popen[bytes] | None:
@@ -96,6 +113,11 @@ class _Spares:
             )
         except OSError:
             return None  # the next server starts cold
+
+    def pid(self) -> int | None:
+        """The spare's process id, if one is ready (a test tells it from a server left behind)."""
+        with self._lock:
+            return self._spare.pid if self._spare is not None else None
 
     def shutdown(self) -> None:
         """Let the spare go (the lab is done); it exits at once and is reaped."""
@@ -130,5 +152,7 @@ def _discard(spare: subprocess.Popen[bytes]) -> None:
 
 
 _SPARES = _Spares()
+expecting = _SPARES.expecting
 launch = _SPARES.launch
+pid = _SPARES.pid
 shutdown = _SPARES.shutdown

@@ -375,6 +375,18 @@ class Experiment(_Strict):
     explain: Explanation
     code: CodeRefs = Field(default_factory=CodeRefs)
     learn: Learn | None = None
+    together: bool = Field(
+        False,
+        description="the fault run and the fix run may go at the same time, each on its own server: nothing in "
+        "the script measures time that a second server on the same cores could change (lab.together)",
+    )
+
+    def server_starts(self) -> int:
+        """How many servers its runs start: one each, and one more for each restart."""
+        return sum(
+            1 + sum(isinstance(s, ActionStepBase) and s.action == "restart" for _, s in self.steps_for(run))
+            for run in RUNS
+        )
 
     @model_validator(mode="after")
     def _predictions_name_steps_of_their_run(self) -> Experiment:

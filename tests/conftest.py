@@ -75,8 +75,8 @@ def no_process_left_behind() -> Iterator[None]:
     yield
     from lab import spare
 
-    spare.shutdown()  # the spare server a lab keeps ready goes when the lab ends (atexit); a test is a lab's life
-    children = psutil.Process().children(recursive=True)
+    # The spare server a lab keeps ready (lab.spare) is the process's, not the test's: it goes at exit.
+    children = [p for p in psutil.Process().children(recursive=True) if p.pid != spare.pid()]
     if not children:
         return
     _, alive = psutil.wait_procs(children, timeout=3)

@@ -54,7 +54,9 @@ def test_a_write_that_waits_on_the_database_on_the_event_loop_is_found(tmp_path:
     report = json.loads(result.stdout)
     assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("event loop blocked", "POST /todos")], report
     (create,) = [c for c in report["checked"] if c["operation"] == "POST /todos"]
-    assert create["took_ms"] >= 700 and create["probe_max_ms"] >= 400, create
+    # It waited for the lock (held 0.8 s from just before the write: how much of it the write meets depends on
+    # the machine), and the probe waited with it.
+    assert create["took_ms"] >= 300 and create["probe_max_ms"] >= create["took_ms"] / 2, create
     assert result.returncode == 1
 
 
@@ -85,7 +87,8 @@ def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path:
 
         rendered = render(page.as_uri(), tmp_path / "chromium-profile")
         assert not rendered.console, rendered.console
-        assert 'id="findings"' in rendered.dom and rendered.dom.count('class="spark"') == len(report["checked"])
+        charted = sum(bool(c["checked_out"]) for c in report["checked"])
+        assert 'id="findings"' in rendered.dom and rendered.dom.count('class="spark"') == charted
 
 
 def test_the_html_report_escapes_what_the_app_says() -> None:

@@ -1,0 +1,85 @@
+"""An experiment marked ``together``: its fault run and fix run go at once, each on its own server; the
+terminal still reads as if they had taken turns; ``--sequential`` and Ctrl+C behave."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+
+from lab.catalogue import load_catalogue
+from tests.lab_cli import RUN_LAB, run_lab
+
+TIMED = {"async-blocking", "database-locked", "idle-in-transaction", "threadpool-starvation", "shared-session"}
+
+
+def _runs(out: Path, name: str) -> dict[str, tuple[datetime, datetime]]:
+    journal = json.loads((out / name / "journal.json").read_text())
+    assert journal["verdict"] == "as expected", journal["verdict"]
+    return {
+        run: (datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["ended_at"]))
+        for run, r in journal["runs"].items()
+    }
+
+
+def test_experiments_that_time_things_never_run_together() -> None:
+    marked = {e.experiment.name for e in load_catalogue() if e.experiment.together}
+    assert marked and not marked & TIMED, marked & TIMED
+
+
+def test_together_the_runs_overlap_and_the_output_still_takes_turns(tmp_path: Path) -> None:
+    result = run_lab("missing-yield", "--out", tmp_path / "out", cwd=tmp_path, env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    runs = _runs(tmp_path / "out", "missing-yield")
+    assert runs["fix"][0] < runs["fault"][1], f"the fix run began after the fault run ended: {runs}"
+    lines = result.stdout.splitlines()
+    fix_header = next(i for i, line in enumerate(lines) if line.strip().startswith("fix run"))
+    fault_steps = [i for i, line in enumerate(lines) if "Fifteen reads" in line]
+    assert fault_steps and fault_steps[0] < fix_header < fault_steps[-1], result.stdout  # one in each run
+
+
+def test_sequential_runs_the_fix_after_the_fault(tmp_path: Path) -> None:
+    result = run_lab("stale-schema", "--sequential", "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    runs = _runs(tmp_path / "out", "stale-schema")
+    assert runs["fix"][0] >= runs["fault"][1], runs
+
+
+def test_ctrl_c_with_both_runs_going_stops_both_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    lab = subprocess.Popen(
+        [sys.executable, str(RUN_LAB), "leak-hangs", "--out", str(out)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    servers: list[psutil.Process] = []
+    deadline = time.monotonic() + 30
+    while len(servers) < 2 and time.monotonic() < deadline:
+        servers = [
+            p for p in psutil.Process(lab.pid).children(recursive=True) if "lab.harness" in " ".join(p.cmdline())
+        ]
+        time.sleep(0.05)
+    assert len(servers) == 2, "the two runs' servers were never up at once"
+    time.sleep(0.5)
+    signalled = time.monotonic()
+    lab.send_signal(signal.SIGINT)
+    _, stderr = lab.communicate(timeout=60)
+    took = time.monotonic() - signalled
+    assert lab.returncode == 130 and "Traceback" not in stderr, stderr
+    _, alive = psutil.wait_procs(servers, timeout=5)
+    assert not alive, alive
+    journal = json.loads((out / "leak-hangs" / "journal.json").read_text())
+    assert journal["verdict"] == "interrupted" and journal["runs"]["fault"]["status"] == "interrupted"
+    assert journal["runs"]["fix"]["status"] in ("interrupted", "completed"), journal["runs"]["fix"]["status"]
+    assert took < 20, f"the lab took {took:.1f} s to stop"

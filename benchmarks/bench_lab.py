@@ -3,12 +3,13 @@
     python benchmarks/bench_lab.py [--repeat 3]
 
 Prints, for ``run_lab.py missing-yield`` and ``run_lab.py all`` (``-j`` the number of cores, as by default):
-median wall time, and the floor: each experiment's server cold starts (median cold start of one server) plus
-the time its steps must take (pool timeouts, locks held, waits: what the lesson needs), divided by the
-parallelism; then their ratio. The rest is the lab's own cost: CLI start-up, server stops, reports,
-observing. Each run is timed twice: as the lab runs by default, and with its spare servers off
-(``FAULTLAB_NO_SPARE=1``: every server a cold start, see ``lab.spare``). Results and the machine are in the
-README's performance section.
+median wall time, and the floor: per experiment, each run's server cold start (median cold start of one
+server) plus the time its steps must take (pool timeouts, locks held, waits: what the lesson needs), the
+longer run when the experiment's runs go together, else both; summed and divided by the parallelism; then
+their ratio. The rest is the lab's own cost: CLI start-up, server stops, reports, observing. Each command is
+timed twice: as the lab runs by default, and as it ran before spare servers and runs together
+(``--sequential`` with ``FAULTLAB_NO_SPARE=1``: one run at a time, every server a cold start). Results and
+the machine are in the README's performance section.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 from lab import spare, variants  # noqa: E402
 from lab.catalogue import load_catalogue  # noqa: E402
 from lab.server import LabServer  # noqa: E402
-from lab.spec import ActionStepBase  # noqa: E402
 
 
 def cold_start_s(repeat: int) -> float:
@@ -48,24 +48,11 @@ def cold_start_s(repeat: int) -> float:
     return statistics.median(times)
 
 
-def server_starts(names: list[str]) -> tuple[int, int]:
-    """(first starts, restarts): a restart is a step, so its time is already in the steps' time."""
-    catalogue = load_catalogue()
-    first = restarts = 0
-    for name in names:
-        experiment = catalogue.get(name).experiment
-        for run in ("fault", "fix"):
-            first += 1
-            restarts += sum(
-                isinstance(s, ActionStepBase) and s.action == "restart" for _, s in experiment.steps_for(run)
-            )
-    return first, restarts
-
-
-def timed_run(args: list[str], *, spares: bool = True) -> tuple[float, float]:
-    """Wall time of one run_lab.py call, and the summed duration of its steps (from the journals), restarts
-    included: those are steps."""
+def timed_run(args: list[str], cold: float, *, spares: bool = True) -> tuple[float, float]:
+    """Wall time of one run_lab.py call, and its floor's work: per experiment, each run's cold start plus its
+    steps (from the journals; restarts are steps), the two runs' longer one when they go together, else both."""
     env = {**os.environ, spare.DISABLE_ENV: "" if spares else "1"}
+    catalogue = load_catalogue()
     with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
         started = time.perf_counter()
         done = subprocess.run(
@@ -77,13 +64,15 @@ def timed_run(args: list[str], *, spares: bool = True) -> tuple[float, float]:
         wall = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"run_lab.py {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
-        steps = 0.0
+        work = 0.0
         for item in json.loads(done.stdout)["experiments"]:
             if not item.get("report"):
                 continue  # skipped: not on this backend
             journal = json.loads((Path(item["report"]) / "journal.json").read_text())
-            steps += sum(s["duration_s"] for r in journal["runs"].values() for s in r["steps"])
-        return wall, steps
+            runs = [cold + sum(s["duration_s"] for s in r["steps"]) for r in journal["runs"].values()]
+            together = catalogue.get(item["name"]).experiment.together and "--sequential" not in args
+            work += max(runs) if together else sum(runs)
+        return wall, work
 
 
 def _wall(argv: list[str]) -> float:
@@ -103,20 +92,20 @@ def main() -> None:
     print(f"server cold start (spawn to first answer), median of {args.repeat}: {cold:.2f} s")
     all_names = [e.experiment.name for e in load_catalogue() if "sqlite" in e.experiment.backends]
     jobs = os.cpu_count() or 1
-    for label, names, argv, parallel in (
-        ("missing-yield", ["missing-yield"], ["missing-yield"], 1),
-        ("all", all_names, ["all", "-j", str(jobs)], min(jobs, len(all_names))),
+    for label, argv, parallel in (
+        ("missing-yield", ["missing-yield"], 1),
+        ("all", ["all", "-j", str(jobs)], min(jobs, len(all_names))),
     ):
-        runs = [timed_run(argv) for _ in range(args.repeat)]
+        runs = [timed_run(argv, cold) for _ in range(args.repeat)]
         wall = statistics.median(r[0] for r in runs)
-        without = statistics.median(timed_run(argv, spares=False)[0] for _ in range(args.repeat))
-        steps = statistics.median(r[1] for r in runs)
-        first, _ = server_starts(names)
-        floor = (first * cold + steps) / parallel
+        floor = statistics.median(r[1] for r in runs) / parallel
+        before = [timed_run([*argv, "--sequential"], cold, spares=False) for _ in range(args.repeat)]
+        wall_before = statistics.median(r[0] for r in before)
+        floor_before = statistics.median(r[1] for r in before) / parallel
         print(
-            f"{label:>14}: wall {wall:5.1f} s | floor {floor:5.1f} s ({first} cold starts of {cold:.2f} s + "
-            f"{steps:.1f} s of steps, / {parallel} at a time) | wall / floor = {wall / floor:.2f} "
-            f"| without spare servers: wall {without:5.1f} s ({without / floor:.2f})"
+            f"{label:>14}: wall {wall:5.1f} s | floor {floor:5.1f} s | wall / floor = {wall / floor:.2f} "
+            f"| one run at a time, every server cold: wall {wall_before:5.1f} s, floor {floor_before:5.1f} s "
+            f"({wall_before / floor_before:.2f})"
         )
 
 

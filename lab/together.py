@@ -24,18 +24,32 @@ __all__ = ["Relay", "run_together"]
 
 @dataclass
 class Relay:
-    """A listener that holds what it is told until ``release``, then passes everything on as it comes."""
+    """A listener that holds what it is told until ``release``, then passes everything on as it comes.
+
+    The terminal may be gone by then (a hang-up: the listener raises KeyboardInterrupt, or OSError): what is
+    left to show is dropped, and ``interrupted`` says so, so the run ends as an interrupted one, with its
+    report, instead of losing it to an exception in the wrong thread.
+    """
 
     held: list[Callable[[Listener], None]] = field(default_factory=list)
     target: Listener | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    interrupted: bool = False
+
+    def _show(self, event: Callable[[Listener], None]) -> None:
+        if self.target is None or self.interrupted:
+            return
+        try:
+            event(self.target)
+        except (KeyboardInterrupt, OSError):
+            self.interrupted = True
 
     def _tell(self, event: Callable[[Listener], None]) -> None:
         with self.lock:
             if self.target is None:
                 self.held.append(event)
             else:
-                event(self.target)
+                self._show(event)
 
     def run_started(self, run: RunName, variant: str) -> None:
         self._tell(lambda listener: listener.run_started(run, variant))
@@ -45,10 +59,10 @@ class Relay:
 
     def release(self, target: Listener) -> None:
         with self.lock:
-            for event in self.held:
-                event(target)
-            self.held.clear()
             self.target = target
+            for event in self.held:
+                self._show(event)
+            self.held.clear()
 
 
 def run_together(
@@ -84,9 +98,9 @@ def run_together(
             relay.release(listener)
             while thread.is_alive():
                 thread.join(0.05)
-                if pending:
+                if pending or relay.interrupted:
                     cancelled.set()
     (fix_outcome,) = outcome
     if isinstance(fix_outcome, BaseException):
         raise fix_outcome
-    return fault_result, fix_outcome, bool(pending)
+    return fault_result, fix_outcome, bool(pending) or relay.interrupted

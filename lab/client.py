@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import httpx
 
-__all__ = ["Load", "Outcome", "Request", "probe", "send_many"]
+__all__ = ["Load", "Outcome", "Request", "fresh_connections", "probe", "send_many"]
 
 BODY_LIMIT = 300
 
@@ -40,13 +40,24 @@ class Request:
 
 
 def _client(timeout_s: float, concurrency: int) -> httpx.Client:
-    # A 500 makes uvicorn drop the keep-alive connection; a fresh connection per request keeps one server
-    # error from turning into a client-side "connection reset" on the next request. The lab speaks plain
-    # HTTP to loopback only: no certificates to load (15 ms a client) and no proxy from the environment.
+    return fresh_connections(timeout_s=timeout_s, concurrency=concurrency)
+
+
+def fresh_connections(
+    base_url: str = "", *, timeout_s: float, concurrency: int = 1, headers: Mapping[str, str] | None = None
+) -> httpx.Client:
+    """A client that opens a connection per request.
+
+    An exception that escapes an app makes uvicorn drop the keep-alive connection after the 500; a fresh
+    connection per request keeps one server error from turning into a client-side "connection reset" on the
+    next request. The lab speaks plain HTTP to loopback only: no certificates to load (15 ms a client) and
+    no proxy from the environment.
+    """
     return httpx.Client(
+        base_url=base_url,
         timeout=timeout_s,
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=0),
-        headers={"connection": "close"},
+        headers={"connection": "close", **(headers or {})},
         verify=False,
         trust_env=False,
     )

@@ -177,3 +177,21 @@ def test_schema_drift_against_a_database_of_yours_read_only(tmp_path: Path) -> N
     assert "table tags: in the models, not in the database" in old, old
     assert drift(databases["head"]) == []
     assert hashlib.sha256(databases["0001"].read_bytes()).hexdigest() == before, "the doctor altered the database"
+
+
+@pytest.mark.parametrize(
+    ("target", "kind", "operation", "evidence"),
+    [
+        ("faults.detached_instance:app", "server error", "POST /todos", "DetachedInstanceError"),
+        ("faults.no_commit:app", "created, then not found", "GET /todos/{todo_id}", "answered 404 every time"),
+    ],
+    ids=["detached-instance", "no-commit"],
+)
+def test_a_symptom_at_an_endpoint_is_found_on_its_operation(
+    target: str, kind: str, operation: str, evidence: str, tmp_path: Path
+) -> None:
+    result = run_lab("doctor", target, "--json", "--out", tmp_path / "o", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    found = [(f["operation"], f["evidence"]) for f in report["findings"] if f["kind"] == kind]
+    assert [where for where, _ in found] == [operation] and evidence in found[0][1], report["findings"]
+    assert result.returncode == 1

@@ -23,6 +23,7 @@ from lab import client, stats, wire
 from lab.backends import Backend, PostgresBackend, SqliteBackend
 from lab.doctor.lock import write_lock
 from lab.doctor.openapi import Operation, body_for, operations
+from lab.errorlog import ErrorLog
 from lab.errors import LabError, ServerError, UsageError
 from lab.interrupts import deferred
 from lab.orchestrate import make_run_dir
@@ -83,7 +84,8 @@ class _Server:
         self.server = server
         self.backend = backend
         self.stats_dir = workdir / wire.STATS_DIR
-        self.client = httpx.Client(base_url=server.base_url, timeout=REQUEST_TIMEOUT_S)
+        self.errors = ErrorLog(workdir / wire.ERRORS_DIR)
+        self.client = client.fresh_connections(server.base_url, timeout_s=REQUEST_TIMEOUT_S)
 
     def counters(self) -> stats.Counters | None:
         return stats.read_all(self.stats_dir, self.server.pids())
@@ -259,7 +261,7 @@ def _exhaustion(live: _Server, report: Report, document: dict[str, Any]) -> None
     statuses: list[int] = []
     headers = {"connection": "close"}  # a request given up on must not take the next one's connection with it
     try:
-        with httpx.Client(base_url=live.server.base_url, timeout=EXHAUST_TIMEOUT_S, headers=headers) as sender:
+        with client.fresh_connections(live.server.base_url, timeout_s=EXHAUST_TIMEOUT_S, headers=headers) as sender:
             for number in range(1, EXHAUST_MAX + 1):
                 try:
                     status: int | None = sender.request(operation.method, operation.path).status_code
@@ -307,7 +309,7 @@ def _stale_connections(live: _Server, report: Report, document: dict[str, Any]) 
         status, answer = None, f"no answer ({exc})"
     # The server's exception may have closed the kept-alive connection under the client: start afresh.
     live.client.close()
-    live.client = httpx.Client(base_url=live.server.base_url, timeout=REQUEST_TIMEOUT_S)
+    live.client = client.fresh_connections(live.server.base_url, timeout_s=REQUEST_TIMEOUT_S)
     report.checked.append(Checked(f"{reads[0].label} after a database restart", [status or 0], []))
     if status is None or status >= 500:
         report.findings.append(
@@ -382,6 +384,30 @@ def _startup_problem(error: str, app_dir: Path) -> str:
     return f"{where}{raised[-1] if raised else error.splitlines()[0]}"
 
 
+def _server_error(checked: Checked, raised: list[str]) -> Finding | None:
+    """A 5xx on an operation the doctor built from the app's own schema is the app's error, with its exception."""
+    failed = [status for status in checked.statuses if status >= 500]
+    if not failed:
+        return None
+    what = f": {raised[0][:300]}" if raised else " (no exception reached the harness)"
+    return Finding(
+        "server error", checked.operation, f"{len(failed)} of {len(checked.statuses)} answered {failed[0]}{what}"
+    )
+
+
+def _lost_write(checked: Checked, created_by: str | None, created: object | None) -> Finding | None:
+    """A read by the id a create had just answered with, found nothing: the write was never committed (or
+    went to another database than the one read)."""
+    if created_by is None or not checked.statuses or any(status != 404 for status in checked.statuses):
+        return None
+    return Finding(
+        "created, then not found",
+        checked.operation,
+        f"{created_by} answered with id {created!r}, then this read of it answered 404 every time: the create "
+        "did not commit (or wrote where the reads do not look)",
+    )
+
+
 def checkup(
     target: str, *, app_dir: Path, engine: str | None = None, postgres_url: str | None = None, progress: Any = None
 ) -> Report:
@@ -414,6 +440,7 @@ def checkup(
         except (httpx.HTTPError, ValueError) as exc:
             raise UsageError(f"the app serves no OpenAPI document at /openapi.json ({exc})") from None
         created: object | None = None
+        created_by: str | None = None
         live.harness("gc/disable")
         try:
             for operation in _plan(operations(document)):
@@ -424,9 +451,16 @@ def checkup(
                     report.not_checked.append(f"{operation.label}: no id to use (no create returned one)")
                     continue
                 checked, made = _exercise(live, operation, created, document)
-                if operation.method == "POST" and not operation.path_params and created is None:
-                    created = made
+                if operation.method == "POST" and not operation.path_params and created is None and made is not None:
+                    created, created_by = made, operation.label
                 report.checked.append(checked)
+                raised = [str(record) for record in live.errors.read_new()]
+                for symptom in (
+                    _server_error(checked, raised),
+                    _lost_write(checked, created_by, created) if operation.method == "GET" else None,
+                ):
+                    if symptom is not None:
+                        report.findings.append(symptom)
                 baseline, after = checked.checked_out[0], checked.checked_out[1:]
                 if after and min(after) > baseline and after[-1] >= after[0]:
                     kept = after[-1] - baseline
@@ -488,6 +522,7 @@ def checkup(
                         )
                 if progress:
                     progress(checked, report.findings)
+                live.errors.read_new()  # the timed request's, not counted in this operation's statuses
                 live.harness("gc")  # each operation starts from what a collection leaves
             _exhaustion(live, report, document)
             _statements_per_row(live, report, document, created)

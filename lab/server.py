@@ -125,6 +125,8 @@ class LabServer:
         proc = self.proc  # read once: a restart may swap it from another thread (the timeline's)
         if proc is None:
             return set()
+        if self.workers == 1:  # one process: no need to walk /proc for children, 40 times a second
+            return {proc.pid}
         try:
             return {proc.pid, *(child.pid for child in psutil.Process(proc.pid).children(recursive=True))}
         except psutil.Error:

@@ -29,7 +29,7 @@ from lab import wire
 from lab.process import spawn
 from lab.serve import SPARE_FLAG
 
-__all__ = ["DISABLE_ENV", "expecting", "launch", "pid", "shutdown"]
+__all__ = ["DISABLE_ENV", "expecting", "launch", "pids", "shutdown"]
 
 DISABLE_ENV = "FAULTLAB_NO_SPARE"
 _SERVE = (sys.executable, "-m", "lab.serve")
@@ -42,12 +42,11 @@ def _startup(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class _Spares:
-    """At most one spare, taken and replaced under a lock (a restart may come from a timeline thread)."""
+    """The spares ready, oldest first, taken and made under a lock (a restart may come from another thread)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._spare: subprocess.Popen[bytes] | None = None
-        self._startup: dict[str, str] = {}
+        self._ready: list[tuple[subprocess.Popen[bytes], dict[str, str]]] = []  # each with its start-up variables
         self._registered = False
         self._coming: int | None = None  # server starts still to come, when the lab knows (``expecting``)
 
@@ -79,20 +78,25 @@ class _Spares:
         if not warm or os.environ.get(DISABLE_ENV):
             return spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
         with self._lock:
-            spare, self._spare = self._spare, None
-            if spare is not None and self._startup == _startup(env) and _give_orders(spare, args, cwd, env, log_path):
-                server = spare
-            else:
-                if spare is not None:
+            server = None
+            while self._ready and server is None:
+                spare, startup = self._ready.pop(0)
+                if startup == _startup(env) and _give_orders(spare, args, cwd, env, log_path):
+                    server = spare
+                else:
                     _discard(spare)
+            if server is None:
                 server = spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
             if self._coming is not None:
                 self._coming -= 1
-            if self._coming is None or self._coming > 0:
-                self._spare, self._startup = self._spawn(env, pass_fds), _startup(env)
+            wanted = 1 if self._coming is None else min(1, self._coming)
+            while len(self._ready) < wanted and (made := self._spawn(env, pass_fds)) is not None:
+                self._ready.append(made)
         return server
 
-    def _spawn(self, env: Mapping[str, str], pass_fds: Sequence[int]) -> subprocess.Popen[bytes] | None:
+    def _spawn(
+        self, env: Mapping[str, str], pass_fds: Sequence[int]
+    ) -> tuple[subprocess.Popen[bytes], dict[str, str]] | None:
         if not self._registered:
             atexit.register(self.shutdown)
             self._registered = True
@@ -101,7 +105,7 @@ class _Spares:
         if wire.LIFELINE_ENV in env:
             spare_env[wire.LIFELINE_ENV] = env[wire.LIFELINE_ENV]
         try:
-            return subprocess.Popen(
+            proc = subprocess.Popen(
                 [*_SERVE, SPARE_FLAG],
                 cwd=_ROOT,
                 env=spare_env,
@@ -113,17 +117,18 @@ class _Spares:
             )
         except OSError:
             return None  # the next server starts cold
+        return proc, _startup(env)
 
-    def pid(self) -> int | None:
-        """The spare's process id, if one is ready (a test tells it from a server left behind)."""
+    def pids(self) -> set[int]:
+        """The spares' process ids (a test tells them from a server left behind)."""
         with self._lock:
-            return self._spare.pid if self._spare is not None else None
+            return {spare.pid for spare, _ in self._ready}
 
     def shutdown(self) -> None:
-        """Let the spare go (the lab is done); it exits at once and is reaped."""
+        """Let the spares go (the lab is done): each is killed at once and reaped."""
         with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is not None:
+            ready, self._ready = self._ready, []
+        for spare, _ in ready:
             _discard(spare)
 
 
@@ -154,5 +159,6 @@ def _discard(spare: subprocess.Popen[bytes]) -> None:
 _SPARES = _Spares()
 expecting = _SPARES.expecting
 launch = _SPARES.launch
-pid = _SPARES.pid
+pids = _SPARES.pids
 shutdown = _SPARES.shutdown
+

@@ -76,7 +76,7 @@ def no_process_left_behind() -> Iterator[None]:
     from lab import spare
 
     # The spare server a lab keeps ready (lab.spare) is the process's, not the test's: it goes at exit.
-    children = [p for p in psutil.Process().children(recursive=True) if p.pid != spare.pid()]
+    children = [p for p in psutil.Process().children(recursive=True) if p.pid not in spare.pids()]
     if not children:
         return
     _, alive = psutil.wait_procs(children, timeout=3)

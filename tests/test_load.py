@@ -16,7 +16,7 @@ from lab.errorlog import ErrorLog
 from lab.server import LabServer
 
 CLIENTS = 32
-REQUESTS = 2000  # in all, over loopback only
+REQUESTS = 1200  # in all, over loopback only
 
 
 def _client_work(

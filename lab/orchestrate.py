@@ -89,16 +89,19 @@ def run_experiment(
         )
 
     try:
-        with spare.expecting(experiment.server_starts()):
-            if experiment.together and together:
-                result.runs["fault"], result.runs["fix"], interrupted_late = run_together(
-                    lambda: one("fault", listener), lambda told, cancelled: one("fix", told, cancelled), listener
-                )
-            else:
-                for run in RUNS:
-                    result.runs[run] = one(run, listener)
-                    if result.runs[run].status == "interrupted":
-                        break
+        try:
+            with spare.expecting(experiment.server_starts()):
+                if experiment.together and together:
+                    result.runs["fault"], result.runs["fix"], interrupted_late = run_together(
+                        lambda: one("fault", listener), lambda told, cancelled: one("fix", told, cancelled), listener
+                    )
+                else:
+                    for run in RUNS:
+                        result.runs[run] = one(run, listener)
+                        if result.runs[run].status == "interrupted":
+                            break
+        except KeyboardInterrupt:  # between two runs' own handling: what was observed so far is still reported
+            interrupted_late = True
         # Every server has stopped before the report is written, so its log ends with its shutdown. A Ctrl+C
         # now (often the second, impatient one) must not lose the evidence: it waits for the report.
         with deferred() as pending:

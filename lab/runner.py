@@ -277,7 +277,7 @@ def execute_run(
         try:
             backend.create()
             prepare_database(experiment.setup, backend.url)
-            state.server.start()
+            state.server.start(cancelled=cancelled)
             for number, step in experiment.steps_for(run):
                 if cancelled is not None and cancelled.is_set():
                     raise KeyboardInterrupt

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from lab import wire
 
@@ -54,7 +55,11 @@ def _await_orders() -> list[str] | None:
     """As a spare (``lab.spare``): import what every server imports, then wait for the server's command line,
     working directory, environment and log on standard input, and become that server as a cold start would
     have begun it. None: the lab did not need this spare (end-of-file)."""
-    import setproctitle  # before the environment is replaced: it cannot retitle the process after that
+    retitle: Callable[[str], None] | None
+    try:  # imported before the environment is replaced: it cannot retitle the process after that
+        from setproctitle import setproctitle as retitle
+    except ImportError:  # an install that predates it: `ps` shows "--spare", nothing else changes
+        retitle = None
     for name in PRELOADED:
         with contextlib.suppress(ImportError):  # the server itself fails on it, into its log, where the lab looks
             importlib.import_module(name)
@@ -64,7 +69,8 @@ def _await_orders() -> list[str] | None:
     orders = json.loads(line)
     args = [str(arg) for arg in orders["argv"]]
     sys.argv[1:] = args
-    setproctitle.setproctitle(" ".join([sys.executable, "-m", "lab.serve", *args]))  # `ps` shows the server
+    if retitle is not None:
+        retitle(" ".join([sys.executable, "-m", "lab.serve", *args]))  # `ps` shows the server
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +46,7 @@ class LabServer:
         cwd: str | None = None,
         workers: int = 1,
         name: str = "server",
+        spare_ok: bool = True,
     ) -> None:
         self.variant = variant
         self.target = variant.target
@@ -52,6 +54,9 @@ class LabServer:
         self.cwd = cwd  # the server's working directory, relative to workdir (default: workdir itself)
         self.env = dict(env)
         self.workers = workers
+        # A spare (lab.spare) for the catalogue's own code only: anyone else's could shadow what it preloaded.
+        self.spare_ok = spare_ok and variant.app_dir == PROJECT_ROOT
+        self._cancelled: threading.Event | None = None
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = ""
@@ -62,8 +67,11 @@ class LabServer:
             raise ServerError("the server is not running")
         return self.proc.pid
 
-    def start(self, *, deadline_s: float | None = None) -> None:
-        """Start and wait until the harness answers; raise ServerError (with the log's tail) otherwise."""
+    def start(self, *, deadline_s: float | None = None, cancelled: threading.Event | None = None) -> None:
+        """Start and wait until the harness answers; raise ServerError (with the log's tail) otherwise.
+
+        ``cancelled`` (set from another thread) ends the wait as an interrupt would (lab.together)."""
+        self._cancelled = cancelled
         deadline_s = START_DEADLINE_S if deadline_s is None else deadline_s
         args = [
             "lab.harness:create_app", "--factory",
@@ -86,7 +94,7 @@ class LabServer:
                 env=env,
                 log_path=self.log_path,
                 pass_fds=(lifeline,),
-                warm=self.variant.app_dir == PROJECT_ROOT,
+                warm=self.spare_ok,
             )
         try:
             if pending:
@@ -135,7 +143,7 @@ class LabServer:
     def _await_port(self, offset: int, deadline_s: float) -> int:
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
-            self.check_alive("while starting")
+            self._check_starting()
             with open(self.log_path, "rb") as log:
                 log.seek(offset)
                 if match := _LISTENING.search(log.read()):
@@ -148,7 +156,7 @@ class LabServer:
     def _await_answer(self, deadline_s: float) -> None:
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
-            self.check_alive("while starting")
+            self._check_starting()
             try:
                 client.probe(self.base_url, f"{wire.PROBE_PREFIX}ready", timeout_s=1.0)
                 return
@@ -158,6 +166,11 @@ class LabServer:
         raise ServerError(
             f"{self.target} did not answer within {deadline_s:.0f} s; server log:\n{log_tail(self.log_path)}"
         )
+
+    def _check_starting(self) -> None:
+        if self._cancelled is not None and self._cancelled.is_set():
+            raise KeyboardInterrupt
+        self.check_alive("while starting")
 
     def check_alive(self, when: str) -> None:
         if self.proc is not None and self.proc.poll() is not None:

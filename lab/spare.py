@@ -100,7 +100,11 @@ class _Spares:
         if not self._registered:
             atexit.register(self.shutdown)
             self._registered = True
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FAULTLAB_", "UVICORN_"))}
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYTHON", "FAULTLAB_", "UVICORN_", "DATABASE_URL", "DB_POOL_", "DB_MAX_OVERFLOW"))
+        }  # as LabServer's: nothing of the user's shell settings for the app (the orders bring the server's)
         spare_env = {**inherited, **_startup(env), "PYTHONPATH": str(_ROOT)}
         if wire.LIFELINE_ENV in env:
             spare_env[wire.LIFELINE_ENV] = env[wire.LIFELINE_ENV]

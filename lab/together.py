@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab.interrupts import deferred
+from lab.interrupts import deferred, lost_terminal
 from lab.results import RunResult, StepResult
 from lab.runner import Listener
 from lab.spec import RunName
@@ -41,7 +41,11 @@ class Relay:
             return
         try:
             event(self.target)
-        except (KeyboardInterrupt, OSError):
+        except KeyboardInterrupt:  # the listener's word for a lost terminal (lab.interrupts.lost_terminal)
+            self.interrupted = True
+        except OSError as exc:
+            if lost_terminal(exc) is None:
+                raise
             self.interrupted = True
 
     def _tell(self, event: Callable[[Listener], None]) -> None:
@@ -87,16 +91,16 @@ def run_together(
             outcome.append(exc)
 
     thread = threading.Thread(target=in_thread, name="faultlab-fix-run", daemon=True)
-    thread.start()
     fault_result: RunResult | None = None
     try:
+        thread.start()
         fault_result = fault()
     finally:
         if fault_result is None or fault_result.status == "interrupted":
             cancelled.set()
         with deferred() as pending:
             relay.release(listener)
-            while thread.is_alive():
+            while thread.ident is not None and thread.is_alive():
                 thread.join(0.05)
                 if pending or relay.interrupted:
                     cancelled.set()

@@ -128,7 +128,9 @@ def test_kill_9_on_postgresql_leaves_nothing_once_the_next_run_has_swept(tmp_pat
         pytest.skip(f"{problem}; set FAULTLAB_POSTGRES_URL")
     import psycopg
 
-    lab = _lab(["missing-yield", "--db", POSTGRES_URL, "--out", str(tmp_path / "out")], tmp_path)
+    # --sequential: the first server is then a cold start, whose /proc environ is the one it runs with (a
+    # server from a spare shows the spare's start-up environment there; lab.spare).
+    lab = _lab(["missing-yield", "--sequential", "--db", POSTGRES_URL, "--out", str(tmp_path / "out")], tmp_path)
     servers = _await_servers(lab.pid)
     database = servers[0].environ()["DATABASE_URL"].rsplit("/", 1)[1]  # the run's own database (and role)
     time.sleep(1.5)

@@ -397,8 +397,12 @@ def _server_error(checked: Checked, raised: list[str]) -> Finding | None:
 
 def _lost_write(checked: Checked, created_by: str | None, created: object | None) -> Finding | None:
     """A read by the id a create had just answered with, found nothing: the write was never committed (or
-    went to another database than the one read)."""
+    went to another database than the one read). Only a read under the create's own path (``POST /todos``,
+    ``GET /todos/{id}``): another resource's 404 says nothing about this write."""
     if created_by is None or not checked.statuses or any(status != 404 for status in checked.statuses):
+        return None
+    collection = created_by.partition(" ")[2].rstrip("/")
+    if not checked.operation.partition(" ")[2].startswith(collection + "/"):
         return None
     return Finding(
         "created, then not found",
@@ -421,6 +425,7 @@ def checkup(
         Variant(target, target, app_dir=app_dir, engine=engine),
         workdir=workdir,
         env={"DATABASE_URL": backend.url},
+        spare_ok=False,  # the user's app always starts cold, even when it lives in this checkout
     )
     try:
         backend.create()
@@ -441,6 +446,7 @@ def checkup(
             raise UsageError(f"the app serves no OpenAPI document at /openapi.json ({exc})") from None
         created: object | None = None
         created_by: str | None = None
+        live.errors.read_new()  # start-up's and the document's: not any operation's
         live.harness("gc/disable")
         try:
             for operation in _plan(operations(document)):

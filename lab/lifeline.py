@@ -7,19 +7,21 @@ server outlives the lab that started it, without any cooperation from the lab at
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
 
 __all__ = ["read_end"]
 
 
-@functools.cache
 def read_end() -> int:
-    """The read end to pass to every server (made once per lab process; the write end is kept open, never
-    written, and never inherited by a child: ``os.pipe`` descriptors are not inheritable)."""
-    read_fd, write_fd = os.pipe()
-    _keep.append(write_fd)
-    return read_fd
+    """The read end to pass to every server (made once per lab process, even when two runs ask at once; the
+    write end is kept open, never written, and never inherited by a child: ``os.pipe`` descriptors are not
+    inheritable)."""
+    with _lock:
+        if not _ends:
+            _ends.extend(os.pipe())
+        return _ends[0]
 
 
-_keep: list[int] = []  # the write end, held for the life of the process
+_lock = threading.Lock()
+_ends: list[int] = []  # read end, write end: held for the life of the process

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -206,13 +207,17 @@ def register_action(cls: type[Action]) -> type[Action]:
     return cls
 
 
+_LOADING = threading.RLock()  # reentrant: a plugin being imported may ask for the registry meanwhile
+
+
 def _load() -> _Registry:
-    if not _REGISTRY.loaded:
-        _REGISTRY.loaded = True
-        for package_name in PLUGIN_PACKAGES:
-            package = importlib.import_module(package_name)
-            for module in pkgutil.iter_modules(getattr(package, "__path__", [])):
-                importlib.import_module(f"{package_name}.{module.name}")
+    with _LOADING:  # another thread (a run going alongside, lab.together) waits until the registry is whole
+        if not _REGISTRY.loaded:
+            _REGISTRY.loaded = True
+            for package_name in PLUGIN_PACKAGES:
+                package = importlib.import_module(package_name)
+                for module in pkgutil.iter_modules(getattr(package, "__path__", [])):
+                    importlib.import_module(f"{package_name}.{module.name}")
     return _REGISTRY
 
 

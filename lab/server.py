@@ -26,7 +26,6 @@ __all__ = ["START_DEADLINE_S", "LabServer"]
 
 START_DEADLINE_S = 30.0
 GRACEFUL_SHUTDOWN_S = 2
-APP_SETTINGS = frozenset({"DATABASE_URL", "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT"})
 _LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
@@ -113,7 +112,7 @@ class LabServer:
         inherited = {
             k: v
             for k, v in os.environ.items()
-            if k not in APP_SETTINGS and not k.startswith(("FAULTLAB_", "UVICORN_"))
+            if k not in wire.APP_SETTINGS and not k.startswith(("FAULTLAB_", "UVICORN_"))
         }
         paths = dict.fromkeys([str(self.variant.app_dir), str(PROJECT_ROOT)])
         env = {

@@ -28,12 +28,12 @@ from pathlib import Path
 from lab import wire
 from lab.process import spawn
 from lab.serve import SPARE_FLAG
+from lab.variants import PROJECT_ROOT
 
 __all__ = ["DISABLE_ENV", "expecting", "launch", "pids", "shutdown"]
 
 DISABLE_ENV = "FAULTLAB_NO_SPARE"
 _SERVE = (sys.executable, "-m", "lab.serve")
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _startup(env: Mapping[str, str]) -> dict[str, str]:
@@ -42,11 +42,11 @@ def _startup(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class _Spares:
-    """The spares ready, oldest first, taken and made under a lock (a restart may come from another thread)."""
+    """At most one spare, taken and made under a lock (a restart may come from another thread)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ready: list[tuple[subprocess.Popen[bytes], dict[str, str]]] = []  # each with its start-up variables
+        self._ready: tuple[subprocess.Popen[bytes], dict[str, str]] | None = None  # with its start-up variables
         self._registered = False
         self._coming: int | None = None  # server starts still to come, when the lab knows (``expecting``)
 
@@ -78,20 +78,17 @@ class _Spares:
         if not warm or os.environ.get(DISABLE_ENV):
             return spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
         with self._lock:
-            server = None
-            while self._ready and server is None:
-                spare, startup = self._ready.pop(0)
-                if startup == _startup(env) and _give_orders(spare, args, cwd, env, log_path):
-                    server = spare
-                else:
-                    _discard(spare)
-            if server is None:
+            ready, self._ready = self._ready, None
+            if ready is not None and ready[1] == _startup(env) and _give_orders(ready[0], args, cwd, env, log_path):
+                server = ready[0]
+            else:
+                if ready is not None:
+                    _discard(ready[0])
                 server = spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
             if self._coming is not None:
                 self._coming -= 1
-            wanted = 1 if self._coming is None else min(1, self._coming)
-            while len(self._ready) < wanted and (made := self._spawn(env, pass_fds)) is not None:
-                self._ready.append(made)
+            if self._coming is None or self._coming > 0:
+                self._ready = self._spawn(env, pass_fds)
         return server
 
     def _spawn(
@@ -100,18 +97,18 @@ class _Spares:
         if not self._registered:
             atexit.register(self.shutdown)
             self._registered = True
-        inherited = {
+        inherited = {  # as LabServer's: none of the shell's settings for the app (the orders bring the server's)
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("PYTHON", "FAULTLAB_", "UVICORN_", "DATABASE_URL", "DB_POOL_", "DB_MAX_OVERFLOW"))
-        }  # as LabServer's: nothing of the user's shell settings for the app (the orders bring the server's)
-        spare_env = {**inherited, **_startup(env), "PYTHONPATH": str(_ROOT)}
+            if k not in wire.APP_SETTINGS and not k.startswith(("PYTHON", "FAULTLAB_", "UVICORN_"))
+        }
+        spare_env = {**inherited, **_startup(env), "PYTHONPATH": str(PROJECT_ROOT)}
         if wire.LIFELINE_ENV in env:
             spare_env[wire.LIFELINE_ENV] = env[wire.LIFELINE_ENV]
         try:
             proc = subprocess.Popen(
                 [*_SERVE, SPARE_FLAG],
-                cwd=_ROOT,
+                cwd=PROJECT_ROOT,
                 env=spare_env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
@@ -124,16 +121,16 @@ class _Spares:
         return proc, _startup(env)
 
     def pids(self) -> set[int]:
-        """The spares' process ids (a test tells them from a server left behind)."""
+        """The spare's process id, if one is ready (a test tells it from a server left behind)."""
         with self._lock:
-            return {spare.pid for spare, _ in self._ready}
+            return {self._ready[0].pid} if self._ready is not None else set()
 
     def shutdown(self) -> None:
-        """Let the spares go (the lab is done): each is killed at once and reaped."""
+        """Let the spare go (the lab is done): it is killed at once and reaped."""
         with self._lock:
-            ready, self._ready = self._ready, []
-        for spare, _ in ready:
-            _discard(spare)
+            ready, self._ready = self._ready, None
+        if ready is not None:
+            _discard(ready[0])
 
 
 def _give_orders(

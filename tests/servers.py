@@ -13,10 +13,28 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 
 from lab.process import log_tail, spawn, stop
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def lab_processes(pid: int, marker: str = "lab.harness:create_app") -> list[psutil.Process]:
+    """The processes under the lab ``pid`` whose command line holds ``marker``: its servers by default;
+    ``"lab.serve"`` adds the spare it keeps ready (lab.spare)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if marker in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def free_port() -> int:

@@ -14,17 +14,7 @@ import psutil
 import pytest
 
 from tests.lab_cli import RUN_LAB, run_lab
-
-
-def _servers_of(proc: psutil.Process) -> list[psutil.Process]:
-    found = []
-    for child in proc.children(recursive=True):
-        try:
-            if "lab.harness:create_app" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return found
+from tests.servers import lab_processes
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -44,7 +34,7 @@ def test_a_signal_mid_run_stops_every_server_and_reports_interrupted(tmp_path: P
         deadline = time.monotonic() + 30
         servers: list[psutil.Process] = []
         while not servers and time.monotonic() < deadline:
-            servers = _servers_of(parent)
+            servers = lab_processes(parent.pid)
             time.sleep(0.05)
         assert servers, "run_lab.py never started a server"
         workdir = Path(servers[0].cwd()).parent  # <temp>/faultlab-missing-yield-*/fault

@@ -21,46 +21,16 @@ import pytest
 
 from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
 from tests.lab_cli import RUN_LAB, run_lab
+from tests.servers import lab_processes
 
 SERVERS_GONE_S = 10.0  # the watchdog's SIGTERM, then SIGKILL after 3 s: well within this
 POSTGRES_URL = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
-def _servers(pid: int) -> list[psutil.Process]:
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    found = []
-    for child in children:
-        try:
-            if "lab.harness:create_app" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return found
-
-
-def _family(pid: int) -> list[psutil.Process]:
-    """Every server process of the lab: its servers, and the spare it keeps ready (lab.spare)."""
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    found = []
-    for child in children:
-        try:
-            if "lab.serve" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return found
-
-
 def _await_servers(pid: int, deadline_s: float = 30.0) -> list[psutil.Process]:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
-        if found := _servers(pid):
+        if found := lab_processes(pid):
             return found
         time.sleep(0.02)
     raise AssertionError("run_lab.py never started a server")
@@ -92,7 +62,7 @@ def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_di
     servers = _await_servers(lab.pid)
     run_dir = Path(servers[0].cwd()).parent
     time.sleep(1.0)  # into the fault run's steps
-    family = _family(lab.pid)
+    family = lab_processes(lab.pid, "lab.serve")
     lab.kill()
     lab.wait()
     _assert_gone(family)
@@ -111,7 +81,7 @@ def test_a_run_that_ends_takes_its_spare_server_with_it(tmp_path: Path) -> None:
     family: dict[int, psutil.Process] = {}
     spares = set()
     while lab.poll() is None:
-        for process in _family(lab.pid):
+        for process in lab_processes(lab.pid, "lab.serve"):
             family[process.pid] = process
             with contextlib.suppress(psutil.NoSuchProcess):
                 if "--spare" in process.cmdline():

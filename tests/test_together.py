@@ -16,6 +16,7 @@ import psutil
 
 from lab.catalogue import load_catalogue
 from tests.lab_cli import RUN_LAB, run_lab
+from tests.servers import lab_processes
 
 TIMED = {"async-blocking", "database-locked", "idle-in-transaction", "threadpool-starvation", "shared-session"}
 
@@ -66,9 +67,7 @@ def test_ctrl_c_with_both_runs_going_stops_both_and_reports(tmp_path: Path) -> N
     servers: list[psutil.Process] = []
     deadline = time.monotonic() + 30
     while len(servers) < 2 and time.monotonic() < deadline:
-        servers = [
-            p for p in psutil.Process(lab.pid).children(recursive=True) if "lab.harness" in " ".join(p.cmdline())
-        ]
+        servers = lab_processes(lab.pid)
         time.sleep(0.05)
     assert len(servers) == 2, "the two runs' servers were never up at once"
     time.sleep(0.5)

@@ -87,4 +87,12 @@ def source_of(reference: str) -> tuple[str, str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name:
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
             return f"{where}:{name}", "\n".join(lines[start : node.end_lineno]) + "\n"
-    raise LookupError(f"{reference}: {where} defines no function or class {name!r}")
+        if _assigns(node, name):  # a module-level table, such as the app's routes
+            return f"{where}:{name}", "\n".join(lines[node.lineno - 1 : node.end_lineno]) + "\n"
+    raise LookupError(f"{reference}: {where} defines no function, class or variable {name!r}")
+
+
+def _assigns(node: ast.stmt, name: str) -> bool:
+    if isinstance(node, ast.AnnAssign):
+        return isinstance(node.target, ast.Name) and node.target.id == name
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)

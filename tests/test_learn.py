@@ -179,3 +179,46 @@ def test_a_server_that_dies_at_start_up_is_reported_as_the_learners_exception() 
         "/home/me/work/prepare_schema.py:9: alembic.util.exc.CommandError: Can't locate revision identified by 'nope'"
     )
     assert "serving prepare_schema.py" in outcome.details[0]
+
+
+def _with_loader(broken: str, loader: str, unique: bool = False) -> str:
+    """The broken list with ``loader`` (a name from sqlalchemy.orm) applied to ``Todo.tags``."""
+    fixed = broken.replace(
+        "from sqlalchemy import select", f"from sqlalchemy import select\nfrom sqlalchemy.orm import {loader}"
+    )
+    fixed = fixed.replace("select(Todo).order_by", f"select(Todo).options({loader}(Todo.tags)).order_by")
+    return fixed.replace("list(db.scalars(query))", "list(db.scalars(query).unique())") if unique else fixed
+
+
+def test_n_plus_one_is_judged_by_its_statements_and_tags_not_by_the_loader_chosen(tmp_path: Path) -> None:
+    """``joinedload`` (one statement) passes as well as the reference ``selectinload`` (two); dropping the tags
+    to save the queries fails."""
+    workspace = _fix("n-plus-one", tmp_path)
+    mine = workspace / "list_todos.py"
+    fresh = run_lab("check", "n-plus-one", cwd=tmp_path)
+    assert fresh.returncode == 1, fresh.stdout + fresh.stderr
+    statements = "SQL statements the app sent to the database in this step: yours 6, a fix gives ≤ 2"
+    assert f"step 2 (List the five): {statements}" in fresh.stdout, fresh.stdout
+    broken = mine.read_text()
+    assert "select(Todo).order_by" in broken and "return list(db.scalars(query))" in broken, broken
+    mine.write_text(_with_loader(broken, "noload"))
+    cheat = run_lab("check", "n-plus-one", cwd=tmp_path)
+    tags = """a fix gives contains '"tags":["home","urgent"]'"""
+    assert cheat.returncode == 1 and tags in cheat.stdout, cheat.stdout
+    mine.write_text(_with_loader(broken, "joinedload", unique=True))
+    joined = run_lab("check", "n-plus-one", cwd=tmp_path)
+    assert joined.returncode == 0, joined.stdout + joined.stderr
+
+
+def test_an_experiment_without_a_task_points_to_the_task_for_its_fault(tmp_path: Path) -> None:
+    result = run_lab("fix", "leak-hangs", cwd=tmp_path)
+    assert result.returncode == 2 and "python run_lab.py fix missing-yield" in result.stderr, result.stderr
+    assert not (tmp_path / "faultlab-work").exists()
+
+
+def test_every_task_has_its_place_in_the_order_a_newcomer_meets_them() -> None:
+    from lab.catalogue import load_catalogue
+    from lab.learn.commands import ORDER
+
+    learnable = {entry.experiment.name for entry in load_catalogue([]) if entry.experiment.learn is not None}
+    assert learnable == set(ORDER), learnable ^ set(ORDER)

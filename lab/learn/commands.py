@@ -33,8 +33,8 @@ COMMANDS = frozenset({"fix", "check", "progress"})
 EXIT_OK, EXIT_NOT_YET, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The order a newcomer meets the faults in: the seed tutorial's first, then the rest of the catalogue.
 ORDER = (
-    "missing-yield", "return-with-finally", "no-commit", "detached-instance", "stale-schema", "deleted-db",
-    "shared-session", "engine-per-request",
+    "missing-yield", "return-with-finally", "no-commit", "detached-instance", "missing-response-schema",
+    "n-plus-one", "stale-schema", "deleted-db", "shared-session", "engine-per-request", "async-blocking",
 )  # fmt: skip
 
 
@@ -83,6 +83,7 @@ def main(argv: list[str]) -> int:
         if args.command == "progress":
             return _progress(console, catalogue, args.dir)
         entry = catalogue.get(args.name)
+        _has_a_task(catalogue, entry.experiment)
         learn = workspace.learn_of(entry.experiment)
         directory = workspace.resolve_dir(entry.experiment.name, args.dir)
         if args.command == "fix":
@@ -103,6 +104,22 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")
         return EXIT_INTERRUPTED
+
+
+def _has_a_task(catalogue: Catalogue, experiment: Experiment) -> None:
+    """An experiment without a task of its own may share its fault with one that has: say which."""
+    if experiment.learn is not None:
+        return
+    same_fault = [
+        entry.experiment.name
+        for entry in catalogue
+        if entry.experiment.learn is not None and entry.experiment.fault.variant == experiment.fault.variant
+    ]
+    if same_fault:
+        raise UsageError(
+            f"{experiment.name} has no fix-it-yourself task of its own; its fault is the one of {same_fault[0]}, "
+            f"which has: python run_lab.py fix {same_fault[0]}"
+        )
 
 
 def _fix(console: Console, experiment: Experiment, directory: Path, force: bool) -> int:

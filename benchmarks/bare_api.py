@@ -21,6 +21,11 @@ def list_todos() -> Any:
     return ANSWERS["list"]
 
 
+@app.get("/todos/count")
+def count_todos() -> Any:
+    return ANSWERS["count"]
+
+
 @app.get("/todos/{todo_id}")
 def read_todo(todo_id: int) -> Any:
     return ANSWERS["one"]

@@ -412,6 +412,105 @@ def _lost_write(checked: Checked, created_by: str | None, created: object | None
     )
 
 
+def _leak(checked: Checked, pool_size: int) -> Finding | None:
+    """Checked-out connections that stay above the baseline after every request, with the collector off."""
+    baseline, after = checked.checked_out[0], checked.checked_out[1:]
+    if not after or min(after) <= baseline or after[-1] < after[0]:
+        return None
+    kept = after[-1] - baseline
+    return Finding(
+        "connection leak",
+        checked.operation,
+        f"checked out {'→'.join(map(str, checked.checked_out))} over {len(after)} request(s) with the collector "
+        f"off: {kept} connection(s) kept, about {kept / len(after):g} per request; a pool of "
+        f"{pool_size if pool_size >= 0 else '?'} (+ its overflow) is soon empty unless the garbage collector "
+        "happens to run (a session that is never closed)",
+    )
+
+
+def _idle_after(checked: Checked) -> Finding | None:
+    """PostgreSQL sessions left idle in transaction once the requests are done."""
+    idle = checked.idle_in_transaction
+    if not idle or idle[-1] <= idle[0]:
+        return None
+    return Finding(
+        "idle in transaction",
+        checked.operation,
+        f"PostgreSQL's sessions idle in transaction after each request: {'→'.join(map(str, idle))}; each holds "
+        "its locks and snapshot until the session is closed (a transaction that nothing ends)",
+    )
+
+
+def _timed(
+    live: _Server, checked: Checked, operation: Operation, created: object | None, document: dict[str, Any]
+) -> list[Finding]:
+    """One request timed beside a probe of the event loop (and, on PostgreSQL, a watch of its sessions)."""
+    checked.took_ms, checked.probe_max_ms, answered, idle_ms, locked = _loop_probe(live, operation, created, document)
+    checked.idle_during_ms = idle_ms if isinstance(live.backend, PostgresBackend) else None
+    found = []
+    # Blocked: a slow operation during which (almost) no probe got through, however long one waited; a busy
+    # machine slows probes, but a free loop still answers them.
+    slow = checked.took_ms > BLOCKED_MS and checked.probe_max_ms >= checked.took_ms / 2
+    if slow and answered <= BLOCKED_ANSWERS:
+        lock = f"; it ran while another connection held the write lock {HOLD_S:g} s" if locked else ""
+        found.append(
+            Finding(
+                "event loop blocked",
+                operation.label,
+                f"it took {checked.took_ms:g} ms; a probe that needs only the event loop waited "
+                f"{checked.probe_max_ms:g} ms and {answered} got through meanwhile: every other request waits as "
+                f"long (blocking work in an async def route){lock}",
+            )
+        )
+    if idle_ms >= IDLE_DURING_MS:
+        found.append(
+            Finding(
+                "idle in transaction",
+                operation.label,
+                f"during the request a session of the app sat idle in transaction for {idle_ms:g} ms "
+                "(pg_stat_activity, sampled every few ms): the route keeps its transaction open while it waits on "
+                "something else; commit (or read what it needs) before waiting",
+            )
+        )
+    return found
+
+
+def _each_operation(
+    live: _Server, report: Report, document: dict[str, Any], pool_size: int, progress: Any
+) -> object | None:
+    """Every operation of the document in turn, each from what a collection leaves; the id a create returned."""
+    created: object | None = None
+    created_by: str | None = None
+    for operation in _plan(operations(document)):
+        if operation.required_query:
+            report.not_checked.append(f"{operation.label}: needs query parameters the doctor cannot make")
+            continue
+        if operation.path_params and created is None:
+            report.not_checked.append(f"{operation.label}: no id to use (no create returned one)")
+            continue
+        checked, made = _exercise(live, operation, created, document)
+        if operation.method == "POST" and not operation.path_params and created is None and made is not None:
+            created, created_by = made, operation.label
+        report.checked.append(checked)
+        raised = [str(record) for record in live.errors.read_new()]
+        found = [
+            _server_error(checked, raised),
+            _lost_write(checked, created_by, created) if operation.method == "GET" else None,
+            _leak(checked, pool_size),
+            _idle_after(checked),
+        ]
+        if operation.method != "DELETE":
+            timed = _timed(live, checked, operation, created, document)
+            kinds = {f.kind for f in found if f is not None}
+            found += [f for f in timed if f.kind not in kinds]  # idle in transaction once per operation
+        report.findings += [f for f in found if f is not None]
+        if progress:
+            progress(checked, report.findings)
+        live.errors.read_new()  # the timed request's, not counted in this operation's statuses
+        live.harness("gc")  # each operation starts from what a collection leaves
+    return created
+
+
 def checkup(
     target: str, *, app_dir: Path, engine: str | None = None, postgres_url: str | None = None, progress: Any = None
 ) -> Report:
@@ -444,92 +543,10 @@ def checkup(
             document = live.client.get("/openapi.json").json()
         except (httpx.HTTPError, ValueError) as exc:
             raise UsageError(f"the app serves no OpenAPI document at /openapi.json ({exc})") from None
-        created: object | None = None
-        created_by: str | None = None
         live.errors.read_new()  # start-up's and the document's: not any operation's
         live.harness("gc/disable")
         try:
-            for operation in _plan(operations(document)):
-                if operation.required_query:
-                    report.not_checked.append(f"{operation.label}: needs query parameters the doctor cannot make")
-                    continue
-                if operation.path_params and created is None:
-                    report.not_checked.append(f"{operation.label}: no id to use (no create returned one)")
-                    continue
-                checked, made = _exercise(live, operation, created, document)
-                if operation.method == "POST" and not operation.path_params and created is None and made is not None:
-                    created, created_by = made, operation.label
-                report.checked.append(checked)
-                raised = [str(record) for record in live.errors.read_new()]
-                for symptom in (
-                    _server_error(checked, raised),
-                    _lost_write(checked, created_by, created) if operation.method == "GET" else None,
-                ):
-                    if symptom is not None:
-                        report.findings.append(symptom)
-                baseline, after = checked.checked_out[0], checked.checked_out[1:]
-                if after and min(after) > baseline and after[-1] >= after[0]:
-                    kept = after[-1] - baseline
-                    per = kept / len(after)
-                    report.findings.append(
-                        Finding(
-                            "connection leak",
-                            operation.label,
-                            f"checked out {'→'.join(map(str, checked.checked_out))} over {len(after)} request(s) "
-                            f"with the collector off: {kept} connection(s) kept, about {per:g} per request; a pool "
-                            f"of {counters.pool_size if counters.pool_size >= 0 else '?'} (+ its overflow) is soon "
-                            "empty unless the garbage collector happens to run (a session that is never closed)",
-                        )
-                    )
-                if checked.idle_in_transaction and checked.idle_in_transaction[-1] > checked.idle_in_transaction[0]:
-                    report.findings.append(
-                        Finding(
-                            "idle in transaction",
-                            operation.label,
-                            "PostgreSQL's sessions idle in transaction after each request: "
-                            f"{'→'.join(map(str, checked.idle_in_transaction))}; each holds its locks and snapshot "
-                            "until the session is closed (a transaction that nothing ends)",
-                        )
-                    )
-                if operation.method != "DELETE":
-                    checked.took_ms, checked.probe_max_ms, answered, idle_ms, locked = _loop_probe(
-                        live, operation, created, document
-                    )
-                    checked.idle_during_ms = idle_ms if isinstance(live.backend, PostgresBackend) else None
-                    # Blocked: a slow operation during which (almost) no probe got through, however long
-                    # one waited; a busy machine slows probes, but a free loop still answers them.
-                    slow = checked.took_ms > BLOCKED_MS and checked.probe_max_ms >= checked.took_ms / 2
-                    if slow and answered <= BLOCKED_ANSWERS:
-                        report.findings.append(
-                            Finding(
-                                "event loop blocked",
-                                operation.label,
-                                f"it took {checked.took_ms:g} ms; a probe that needs only the event loop waited "
-                                f"{checked.probe_max_ms:g} ms and {answered} got through meanwhile: every other "
-                                "request waits as long (blocking work in an async def route)"
-                                + (
-                                    f"; it ran while another connection held the write lock {HOLD_S:g} s"
-                                    if locked
-                                    else ""
-                                ),
-                            )
-                        )
-                    if idle_ms >= IDLE_DURING_MS and not any(
-                        (f.kind, f.operation) == ("idle in transaction", operation.label) for f in report.findings
-                    ):
-                        report.findings.append(
-                            Finding(
-                                "idle in transaction",
-                                operation.label,
-                                f"during the request a session of the app sat idle in transaction for {idle_ms:g} "
-                                "ms (pg_stat_activity, sampled every few ms): the route keeps its transaction open "
-                                "while it waits on something else; commit (or read what it needs) before waiting",
-                            )
-                        )
-                if progress:
-                    progress(checked, report.findings)
-                live.errors.read_new()  # the timed request's, not counted in this operation's statuses
-                live.harness("gc")  # each operation starts from what a collection leaves
+            created = _each_operation(live, report, document, counters.pool_size, progress)
             _exhaustion(live, report, document)
             _statements_per_row(live, report, document, created)
             _stale_connections(live, report, document)

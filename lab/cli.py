@@ -424,7 +424,12 @@ def _run_parallel(selected: list[Entry], options: _Options, console: Console, er
         argv += ["--sequential"] if options.sequential else []
         children.append(Child(experiment.name, argv))
     if skipped:
-        console.print(f"[yellow]skipped[/] (not on {options.backend}): {escape(', '.join(skipped))}", soft_wrap=True)
+        elsewhere = sorted({b for e in selected if e.experiment.name in skipped for b in e.experiment.backends})
+        where = " or ".join(f"--db {backend}" for backend in elsewhere)
+        console.print(
+            f"[yellow]skipped[/] (not on {options.backend}; run them with {where}): {escape(', '.join(skipped))}",
+            soft_wrap=True,
+        )
     console.print(f"running {len(children)} experiments, {min(options.jobs, len(children))} at a time", soft_wrap=True)
     codes: list[int] = []
 

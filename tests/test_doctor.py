@@ -195,3 +195,33 @@ def test_a_symptom_at_an_endpoint_is_found_on_its_operation(
     found = [(f["operation"], f["evidence"]) for f in report["findings"] if f["kind"] == kind]
     assert [where for where, _ in found] == [operation] and evidence in found[0][1], report["findings"]
     assert result.returncode == 1
+
+
+def test_schema_drift_against_a_postgresql_database_of_yours(tmp_path: Path) -> None:
+    """The same comparison on PostgreSQL (psycopg loads ctypes, whose ``cdll`` must not be asked for metadata)."""
+    import secrets
+
+    import psycopg
+    from sqlalchemy import create_engine, make_url
+
+    from app.migrate import upgrade
+    from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
+
+    if problem := postgres_problem(DEFAULT_POSTGRES_URL):
+        pytest.skip(f"no PostgreSQL server: {problem}")
+    name = f"drift_test_{secrets.token_hex(4)}"
+    with psycopg.connect(DEFAULT_POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(DEFAULT_POSTGRES_URL).set(database=name)
+    try:
+        engine = create_engine(url.set(drivername="postgresql+psycopg"))
+        upgrade(engine, "0001")
+        engine.dispose()
+        compare = url.render_as_string(hide_password=False)
+        result = run_lab("doctor", "app.main:app", "--compare-db", compare, "--json", cwd=tmp_path)
+        assert result.returncode == 1, result.stdout + result.stderr
+        drift = [f["evidence"] for f in json.loads(result.stdout)["findings"] if f["kind"] == "schema drift"]
+        assert "table tags: in the models, not in the database" in drift, drift
+    finally:
+        with psycopg.connect(DEFAULT_POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,6 +9,7 @@ or {"error": "..."}.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -30,7 +31,8 @@ def _metadata(module_name: str) -> Any:
         if name.startswith(("sqlalchemy", "sqlmodel", "lab.", "alembic", "pydantic")):
             continue
         for value in list(vars(module).values()):
-            metadata = getattr(value, "metadata", None)
+            # Static lookup on classes only: a dynamic getattr runs any __getattr__ (ctypes.cdll's loads a library).
+            metadata = inspect.getattr_static(value, "metadata", None) if isinstance(value, type) else None
             if isinstance(value, MetaData):
                 metadata = value
             if isinstance(metadata, MetaData) and metadata.tables:

@@ -157,7 +157,18 @@ def render_html(result: ExperimentResult, experiment: Experiment, report_dir: Pa
         runs=RUNS,
         css=HtmlFormatter().get_style_defs(".hl"),  # type: ignore[no-untyped-call]
         log_marks=_log_marks(result, report_dir),
+        sql=_sql_steps(result),
     )
+
+
+def _sql_steps(result: ExperimentResult) -> list[dict[str, Any]]:
+    """The statements each step sent, as report.md folds them (engine events; values are never kept)."""
+    return [
+        {"run": run, "step": step, "count": step.observation["sql_statements"], "sql": step.observation["sql"]}
+        for run, r in result.runs.items()
+        for step in r.steps
+        if step.observation.get("sql") and step.observation.get("sql_statements")
+    ]
 
 
 def write_index(out_dir: Path, results: list[ExperimentResult]) -> Path:

@@ -210,7 +210,8 @@ def _sql(result: ExperimentResult) -> list[str]:
         for step in r.steps:
             sql, count = step.observation.get("sql"), step.observation.get("sql_statements")
             if sql and count:
-                summary = f"{run} run, step {step.number} ({step.title or step.label}): {count} statements"
+                plural = "" if count == 1 else "s"
+                summary = f"{run} run, step {step.number} ({step.title or step.label}): {count} statement{plural}"
                 lines += [f"<details><summary>{_md(summary)}</summary>", "", *fence(sql, "sql"), "", "</details>"]
     if not lines:
         return []

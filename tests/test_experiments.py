@@ -340,6 +340,8 @@ def test_n_plus_one_statements_grow_with_the_rows_and_selectinload_keeps_two(
     assert "20× SELECT tags.id, tags.todo_id, tags.name FROM tags WHERE ? = tags.todo_id" in lazy, lazy
     report = (Path(result.report_dir or "") / "report.md").read_text()
     assert "## The SQL each step sent" in report and "IN (?, … 20 values)" in report
+    page = (Path(result.report_dir or "") / "report.html").read_text()
+    assert "<h2>The SQL each step sent</h2>" in page and "20× SELECT tags.id" in page, "the HTML shows the SQL too"
 
 
 def test_missing_response_schema_serves_the_model_not_the_api(tmp_path: Path, results: Cache) -> None:

@@ -205,9 +205,27 @@ def test_n_plus_one_is_judged_by_its_statements_and_tags_not_by_the_loader_chose
     cheat = run_lab("check", "n-plus-one", cwd=tmp_path)
     tags = """a fix gives contains '"tags":["home","urgent"]'"""
     assert cheat.returncode == 1 and tags in cheat.stdout, cheat.stdout
+    mine.write_text(
+        _with_loader(broken, "selectinload").replace(
+            "return list(db.scalars(query))", "return list(db.scalars(select(Todo).options(selectinload(Todo.tags))))"
+        )
+    )
+    unpaged = run_lab("check", "n-plus-one", cwd=tmp_path)
+    assert unpaged.returncode == 1 and "step 5 (A page: five todos from the sixth)" in unpaged.stdout, unpaged.stdout
     mine.write_text(_with_loader(broken, "joinedload", unique=True))
     joined = run_lab("check", "n-plus-one", cwd=tmp_path)
     assert joined.returncode == 0, joined.stdout + joined.stderr
+
+
+def test_a_schema_on_some_routes_only_is_not_a_fix(tmp_path: Path) -> None:
+    workspace = _fix("missing-response-schema", tmp_path)
+    mine = workspace / "routes.py"
+    broken = mine.read_text()
+    start = broken.index("app = create_app(")
+    mine.write_text(broken[:start] + "app = create_app(route_options={update_todo: NO_SCHEMA})\n")
+    result = run_lab("check", "missing-response-schema", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "step 3 (Mark it done)" in result.stdout and "created_by_ip" in result.stdout, result.stdout
 
 
 def test_an_experiment_without_a_task_points_to_the_task_for_its_fault(tmp_path: Path) -> None:

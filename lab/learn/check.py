@@ -8,6 +8,7 @@ learner's file, line and message, then by the server.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -114,11 +115,30 @@ def _preflight(copy: Path, code_dir: Path) -> dict[str, object] | None:
     return None if report.get("ok") else report
 
 
+_TEXT_BOUND = re.compile(r"""(does not contain|contains) ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+EXCERPT = 80
+
+
+def _excerpt(observed: str, expected: str) -> str:
+    """The parts of a long text the failed bounds are about: where a forbidden piece sits, which one is missing."""
+    parts = []
+    for kind, quoted in _TEXT_BOUND.findall(expected):
+        needle = ast.literal_eval(quoted)
+        at = observed.find(needle)
+        if kind == "does not contain" and at >= 0:
+            start = max(0, at - 20)
+            piece = observed[start : at + len(needle) + 20]
+            parts.append(("…" if start else "") + piece + ("…" if start + len(piece) < len(observed) else ""))
+        elif kind == "contains" and at < 0:
+            parts.append(f"no {needle}")
+    return " and ".join(parts) or observed[: EXCERPT - 1] + "…"
+
+
 def plain(step: StepResult, check: Check) -> str:
     """A failed check in words, the evidence next to what a fix shows."""
     observed = check.observed
-    if isinstance(observed, str) and len(observed) > 80:
-        observed = observed[:79] + "…"
+    if isinstance(observed, str) and len(observed) > EXCERPT:
+        observed = _excerpt(observed, check.expected)
     shown = "nothing" if observed is None else observed
     words, _, expected = expectation_words(check.observation, check.expected).rpartition(": ")
     return f"step {step.number} ({step.title or step.label}): {words}: yours {shown}, a fix gives {expected}"

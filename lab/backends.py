@@ -209,23 +209,24 @@ def postgres_problem(admin_url: str) -> str | None:
     try:
         url = make_url(admin_url).set(drivername="postgresql")
     except ArgumentError:
-        return f"{admin_url!r} is not a database URL (expected e.g. {DEFAULT_POSTGRES_URL})"
+        return f"{redact(admin_url)!r} is not a database URL (expected e.g. {DEFAULT_POSTGRES_URL})"
     try:
         with psycopg.connect(url.render_as_string(hide_password=False), connect_timeout=CONNECT_TIMEOUT_S):
             return None
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"no PostgreSQL server answered at {url.render_as_string(hide_password=True)}: {first}"
+        return f"no PostgreSQL server answered at {redact(url.render_as_string(hide_password=True))}: {first}"
 
 
 # Up to the last "@" of the URL: a password typed with "@" or "/" in it is hidden whole.
 _PASSWORD = re.compile(r"(://[^/:@\s]*:)\S*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)  # libpq takes one there too
 SHOWN_CHARS = 200
 
 
 def redact(text: str) -> str:
     """A URL as a person may see it: no password, and not endless."""
-    shown = _PASSWORD.sub(r"\1***@", text)
+    shown = _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", text))
     return shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 1] + "…"
 
 
@@ -239,6 +240,10 @@ def postgres_admin_url(text: str) -> str:
     except (ArgumentError, ValueError) as exc:
         raise UsageError(f"--db {redact(text)}: not a database URL ({exc}); e.g. {DEFAULT_POSTGRES_URL}") from None
     shown = redact(url.render_as_string(hide_password=True))
+    if "@" in (url.host or ""):  # the server would be asked for a host that holds the rest of the password
+        raise UsageError(
+            f"--db {redact(text)}: an '@' in the password must be written %40 (postgresql://user:p%40ss@host/db)"
+        )
     if url.get_backend_name() not in ("postgresql", "postgres"):
         raise UsageError(
             f"--db {shown}: the lab runs on SQLite or PostgreSQL, not {url.get_backend_name()}; "

@@ -58,9 +58,11 @@ class _Guard:
         return engine
 
     def leaks(self) -> list[str]:
+        from lab.backends import redact  # here, not at the top: every pytest run in the environment loads this
+
         found = []
         for engine, before, idle_before in self.watched:
-            where = engine.url.render_as_string(hide_password=True)
+            where = redact(engine.url.render_as_string(hide_password=True))
             if engine.pool.checkedout() > before:
                 found.append(f"{where}: {engine.pool.checkedout()} checked out, {before} before the test")
             idle = _idle_in_transaction(engine)

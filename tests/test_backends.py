@@ -58,3 +58,14 @@ def test_the_run_role_is_created_with_a_verifier_never_the_password(monkeypatch:
     backend.drop()
     (create,) = [statement for statement in sent if statement.startswith("CREATE ROLE")]
     assert "SCRAM-SHA-256$" in create and backend._password not in "".join(sent)
+
+
+def test_a_password_in_the_query_is_hidden_too() -> None:
+    shown = redact("no server at postgresql://u@host:5999/x?sslmode=disable&password=PW1&application_name=lab")
+    assert "PW1" not in shown and "password=***&application_name=lab" in shown, shown
+
+
+def test_an_unescaped_at_in_the_password_is_refused_before_anything_connects() -> None:
+    with pytest.raises(UsageError) as error:
+        postgres_admin_url("postgresql://postgres:se@cret@127.0.0.1:5999/x")
+    assert "%40" in str(error.value) and "cret" not in str(error.value), str(error.value)

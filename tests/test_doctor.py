@@ -225,3 +225,12 @@ def test_schema_drift_against_a_postgresql_database_of_yours(tmp_path: Path) -> 
     finally:
         with psycopg.connect(DEFAULT_POSTGRES_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_route_that_always_fails_is_a_server_error_and_says_nothing_of_the_pool(tmp_path: Path) -> None:
+    """Its failures at once are its failures one at a time: the pool checks use reads that answer 2xx."""
+    result = run_lab("doctor", "shop_failing:api", "--app-dir", APPS, "--json", "--out", tmp_path / "o", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("server error", "GET /broken")], report
+    assert any(c["operation"] == "GET /items, 48 at once" for c in report["checked"]), report["checked"]
+    assert result.returncode == 1

@@ -248,12 +248,19 @@ def _statements_per_row(live: _Server, report: Report, document: dict[str, Any],
             )
 
 
+def _healthy_reads(report: Report, document: dict[str, Any]) -> list[Operation]:
+    """Collection reads that answered 2xx one at a time: only their failures at once say something about the
+    pool (a route that always fails is a server error, already found)."""
+    fine = {c.operation for c in report.checked if c.statuses and all(200 <= s < 300 for s in c.statuses)}
+    return [o for o in _plan(operations(document)) if _is_list(o) and not o.required_query and o.label in fine]
+
+
 def _exhaustion(live: _Server, report: Report, document: dict[str, Any]) -> None:
     """With the collector still off, a collection read that leaks is sent again and again until a request
     fails or waits ``EXHAUST_TIMEOUT_S`` for a connection: how many requests it takes to empty the pool.
     A collection then gives the leaked connections back (and the waiting request its answer)."""
     leaking = {f.operation for f in report.findings if f.kind == "connection leak"}
-    reads = [o for o in _plan(operations(document)) if _is_list(o) and not o.required_query and o.label in leaking]
+    reads = [o for o in _healthy_reads(report, document) if o.label in leaking]
     if not reads:
         return
     operation = reads[0]
@@ -327,9 +334,9 @@ def _pool_budget(live: _Server, report: Report, document: dict[str, Any]) -> Non
     """A collection read, 4, 16, then 48 at once (the collector back on, as in production): the concurrency at
     which requests start to fail, and how. A pool smaller than the server's concurrency makes requests
     wait for a connection (``pool_timeout``) and then fail; a leak makes that happen much sooner."""
-    reads = [o for o in _plan(operations(document)) if _is_list(o) and not o.required_query]
+    reads = _healthy_reads(report, document)
     if not reads:
-        report.not_checked.append("pool budget: no collection read to send at once")
+        report.not_checked.append("pool budget: no collection read that answers 2xx one at a time, to send at once")
         return
     operation = reads[0]
     for concurrency in BUDGET_STEPS:

@@ -284,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     errors = Console(stderr=True, highlight=False)
     try:
         catalogue = load_catalogue(args.experiments)
+        if args.list and args.json:
+            listing = [
+                {"name": e.experiment.name, "title": e.experiment.title, "backends": list(e.experiment.backends),
+                 "fix_it_yourself": e.experiment.learn is not None, "file": str(e.path)}
+                for e in catalogue
+            ]  # fmt: skip
+            print(json.dumps({"exit_code": EXIT_OK, "experiments": listing}, indent=2))
+            return EXIT_OK
         if args.list or not args.names:
             _print_catalogue(console, catalogue)
             if not args.list:

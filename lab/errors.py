@@ -47,7 +47,7 @@ class UnknownNameError(UsageError):
         known = sorted(known)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5) if len(name) <= 100 else []
         suggestion = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown {kind} {shorten(name)!r}{suggestion} {hint}")
+        super().__init__(f"unknown {kind} {shorten(name)!r}{suggestion or '.'} {hint}")
         self.name = name
         self.suggestions = close
 

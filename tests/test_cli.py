@@ -24,6 +24,14 @@ def test_list_shows_every_experiment_with_its_backends(tmp_path: Path) -> None:
     assert not (tmp_path / "lab-reports").exists(), "listing must not run anything"
 
 
+def test_list_as_json_is_the_catalogue_for_a_program(tmp_path: Path) -> None:
+    result = run_lab("--list", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    listed = {e["name"]: e for e in json.loads(result.stdout)["experiments"]}
+    assert set(listed) == {entry.experiment.name for entry in load_catalogue()}
+    assert listed["stale-connection"]["backends"] == ["postgresql"] and listed["n-plus-one"]["fix_it_yourself"]
+
+
 def test_no_argument_prints_the_catalogue_and_how_to_run_one(tmp_path: Path) -> None:
     result = run_lab(cwd=tmp_path)
     assert result.returncode == 0, result.stderr

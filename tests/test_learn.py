@@ -240,3 +240,12 @@ def test_every_task_has_its_place_in_the_order_a_newcomer_meets_them() -> None:
 
     learnable = {entry.experiment.name for entry in load_catalogue([]) if entry.experiment.learn is not None}
     assert learnable == set(ORDER), learnable ^ set(ORDER)
+
+
+def test_an_experiment_with_no_task_says_how_to_run_it_where_it_runs(tmp_path: Path) -> None:
+    result = run_lab("fix", "stale-connection", cwd=tmp_path)
+    assert result.returncode == 2 and "python run_lab.py stale-connection --db postgresql" in result.stderr, (
+        result.stderr
+    )
+    nothing = run_lab("progress", "--dir", tmp_path / "none", cwd=tmp_path)
+    assert nothing.returncode == 0 and "no workspaces in" in nothing.stdout, nothing.stdout

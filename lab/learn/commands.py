@@ -202,6 +202,8 @@ def _check(console: Console, entry: Entry, directory: Path, *, keep_watching: bo
             _explain_it(console, experiment)
         else:
             console.print(f"  a hint: python run_lab.py check {experiment.name} --hint", soft_wrap=True)
+            if keep_watching:
+                console.print(f"[dim]watching {escape(path.name)}: save it to check again, Ctrl+C to stop[/]")
         return outcome.fixed
 
     if not keep_watching:
@@ -242,6 +244,12 @@ def _predictions(console: Console, entry: Entry, directory: Path) -> int:
 
 def _progress(console: Console, catalogue: Catalogue, root: Path) -> int:
     root = root.expanduser().resolve()
+    if not root.is_dir():
+        console.print(
+            f"no workspaces in {escape(str(root))} yet: python run_lab.py fix {ORDER[0]} makes the first one",
+            soft_wrap=True,
+        )
+        return EXIT_OK
     learnable = [entry.experiment.name for entry in catalogue if entry.experiment.learn is not None]
     ordered = [name for name in ORDER if name in learnable] + [n for n in learnable if n not in ORDER]
     table = Table(title=f"your progress ({root})", title_justify="left")

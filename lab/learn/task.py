@@ -65,9 +65,9 @@ def task_markdown(experiment: Experiment, learn: Learn, directory: Path) -> str:
             "",
             "## What \"fixed\" means",
             "",
-            "Every line above holds for your file. The checks look at behaviour (statuses, rows in the database, "
-            "the pool's checked-out count), never at your code's text: deleting a route, returning canned data or "
-            "catching every exception fails them.",
+            "Every line above holds for your file. The checks look at behaviour (what the lab sees over HTTP, in "
+            "the database and inside the server), never at your code's text: deleting a route, returning canned "
+            "data or catching every exception fails them.",
         ]
     else:
         lines += [

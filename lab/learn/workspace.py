@@ -50,8 +50,11 @@ class Progress(BaseModel):
 
 def learn_of(experiment: Experiment) -> Learn:
     if experiment.learn is None:
+        run = f"python run_lab.py {experiment.name}"
+        if "sqlite" not in experiment.backends:
+            run += f" --db {experiment.backends[0]}"
         raise UsageError(
-            f"{experiment.name} has no fix-it-yourself task yet; run it with: python run_lab.py {experiment.name}"
+            f"{experiment.name} has no fix-it-yourself task; its report shows the fault and explains the fix: {run}"
         )
     return experiment.learn
 

@@ -108,6 +108,21 @@ def test_an_app_that_cannot_be_imported_is_its_file_line_and_message(tmp_path: P
     assert "Traceback" not in result.stderr
 
 
+def test_a_usage_error_names_no_frame_of_python_or_the_lab_and_is_json_with_json(tmp_path: Path) -> None:
+    missing = run_lab("doctor", "nosuch.mod:app", "--json", cwd=tmp_path)
+    assert missing.returncode == 2 and json.loads(missing.stdout) == {
+        "exit_code": 2,
+        "error": "your app did not start: ModuleNotFoundError: No module named 'nosuch'",
+    }, missing.stdout + missing.stderr
+    no_app = run_lab("doctor", "app.main:nope", cwd=tmp_path)
+    assert no_app.returncode == 2 and "did not start: AttributeError: module 'app.main' has no attribute 'nope'" in (
+        no_app.stderr
+    ), no_app.stderr
+    wrong_db = run_lab("doctor", "app.main:app", "--compare-db", "mysql://u:PW@h/db", cwd=tmp_path)
+    assert wrong_db.returncode == 2 and "give a SQLite or PostgreSQL URL" in wrong_db.stderr, wrong_db.stderr
+    assert "PW" not in wrong_db.stderr and "serving" not in wrong_db.stdout, "refused before the checkup"
+
+
 def test_a_target_that_is_not_module_colon_app_is_a_usage_error(tmp_path: Path) -> None:
     result = run_lab("doctor", "shop.api", cwd=tmp_path)
     assert result.returncode == 2 and "name your app as MODULE:ATTRIBUTE" in result.stderr, result.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -385,7 +386,15 @@ def _plan(ops: list[Operation]) -> list[Operation]:
 def _startup_problem(error: str, app_dir: Path) -> str:
     """An import error in the user's app: its file, line and message, not the lab's traceback."""
     frames = re.findall(r'File "([^"]+)", line (\d+)', error)
-    mine = [(f, n) for f, n in frames if Path(f).resolve().is_relative_to(app_dir.resolve())]
+    # Not the app's: Python's own frames, installed packages (a venv inside the app's dir too), the lab's harness.
+    theirs = [Path(__file__).resolve().parents[1], Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    mine = [
+        (f, n)
+        for f, n in frames
+        if not f.startswith("<")
+        and Path(f).resolve().is_relative_to(app_dir.resolve())
+        and not any(Path(f).resolve().is_relative_to(other) for other in theirs)
+    ]
     raised = [line.strip() for line in error.splitlines() if re.match(r"^\s*\w[\w.]*(Error|Exception): ", line)]
     where = f"{mine[-1][0]}:{mine[-1][1]}: " if mine else ""
     return f"{where}{raised[-1] if raised else error.splitlines()[0]}"

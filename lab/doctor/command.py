@@ -70,14 +70,16 @@ def _drift(target: str, app_dir: Path, url: str, report: Report) -> list[Finding
                 cwd=tmp, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
-            raise UsageError(f"--compare-db {redact(url)}: no answer within 60 s") from None
+            report.not_checked.append(f"schema drift against {redact(url)}: no answer within 60 s")
+            return []
     try:
         answer = json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UsageError(f"--compare-db: the comparison failed: {last}") from None
-    if "error" in answer:
-        raise UsageError(f"--compare-db {redact(url)}: {redact(answer['error'])}")
+        answer = {"error": f"the comparison failed: {last}"}
+    if "error" in answer:  # the rest of the checkup stands: this part is reported as not checked
+        report.not_checked.append(f"schema drift against {redact(url)}: {redact(answer['error'])}")
+        return []
     report.checked.append(Checked(f"models against {redact(url)}", [], []))
     return [Finding("schema drift", "(the models)", difference) for difference in answer["differences"]]
 
@@ -122,6 +124,34 @@ def _write(report: Report, out: Path) -> Path:
     return target / "report.md"
 
 
+def _compare_url(text: str) -> None:
+    """``--compare-db`` is read before the checkup, so that a mistyped URL costs nothing."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from lab.backends import redact
+
+    try:
+        backend = make_url(text).get_backend_name()
+    except (ArgumentError, ValueError):
+        backend = ""
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        raise UsageError(
+            f"--compare-db {redact(text)}: give a SQLite or PostgreSQL URL, e.g. sqlite:////path/to/todos.db"
+        )
+
+
+def _failed(errors: Console, code: int, message: str, as_json: bool) -> int:
+    """A checkup that ended before its report: the reason on stderr, and on stdout too for --json's readers."""
+    if message == "interrupted":
+        errors.print("[yellow]interrupted[/]")
+    else:
+        errors.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    if as_json:
+        print(json.dumps({"exit_code": code, "error": message}, indent=2))
+    return code
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     console = Console(stderr=args.json, highlight=False)
@@ -132,6 +162,8 @@ def main(argv: list[str]) -> int:
         if not args.app_dir.is_dir():
             raise UsageError(f"--app-dir {args.app_dir}: not a directory")
         postgres_url = database_choice(args.db)
+        if args.compare_db:
+            _compare_url(args.compare_db)
         console.print(f"doctor: serving [bold]{escape(args.target)}[/] from {escape(str(args.app_dir.resolve()))}")
         report = checkup(
             args.target,
@@ -143,14 +175,11 @@ def main(argv: list[str]) -> int:
         if args.compare_db:
             report.findings += _drift(args.target, args.app_dir.resolve(), args.compare_db, report)
     except UsageError as exc:
-        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        return EXIT_USAGE
+        return _failed(errors, EXIT_USAGE, str(exc), args.json)
     except KeyboardInterrupt:
-        errors.print("[yellow]interrupted[/]")
-        return EXIT_INTERRUPTED
+        return _failed(errors, EXIT_INTERRUPTED, "interrupted", args.json)
     except LabError as exc:
-        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        return EXIT_FINDINGS
+        return _failed(errors, EXIT_FINDINGS, str(exc), args.json)
     for finding in report.findings:
         where = f"[bold red]{escape(finding.kind)}[/] on {escape(finding.operation)}"
         console.print(f"  {where}: {escape(finding.evidence)}")

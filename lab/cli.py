@@ -397,6 +397,10 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
         summary.append(_summary(interrupted.result))
         results.append(interrupted.result)
         _print_verdict(console, interrupted.result)
+        if interrupted.result.verdict is not Verdict.INTERRUPTED:  # the runs had ended; the Ctrl+C came after
+            errors.print(
+                "[yellow]interrupted[/] after the runs had ended: the verdict above stands, the exit code is 130"
+            )
         code = EXIT_INTERRUPTED
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")

@@ -124,6 +124,8 @@ def _count(run: RunResult | None) -> str:
     passed = sum(check.passed for check in run.checks)
     applicable = sum(check.applies for check in run.checks)
     not_applicable = len(run.checks) - applicable
+    if run.status == "interrupted" and not run.checks:
+        return "interrupted before its first check"
     text = f"{passed}/{applicable} checks" + (f" ({not_applicable} n/a here)" if not_applicable else "")
     if not run.judged:
         text += ", not judged: no check could be made here"

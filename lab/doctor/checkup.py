@@ -61,6 +61,17 @@ class Checked:
     statements: list[int] = field(default_factory=list)  # SQL statements per request: first, and once rows exist
 
 
+def tally(statuses: list[int]) -> str:
+    """``200,200,200,500`` as ``200×3,500``: 48 answers at once read as one."""
+    runs: list[list[int]] = []
+    for status in statuses:
+        if runs and runs[-1][0] == status:
+            runs[-1][1] += 1
+        else:
+            runs.append([status, 1])
+    return ",".join(f"{status}×{count}" if count > 1 else str(status) for status, count in runs)
+
+
 @dataclass
 class Finding:
     kind: str

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab.backends import database_choice
-from lab.doctor.checkup import Checked, Finding, Report, checkup
+from lab.doctor.checkup import Checked, Finding, Report, checkup, tally
 from lab.doctor.html import render_doctor_html, setting
 from lab.errors import LabError, UsageError
 from lab.markdown import code_span, prose
@@ -87,7 +87,7 @@ def _drift(target: str, app_dir: Path, url: str, report: Report) -> list[Finding
 def _line(console: Console, checked: Checked, findings: list[Finding]) -> None:
     found = sorted({f.kind for f in findings if f.operation == checked.operation})
     mark = f"[bold red]✗ {escape(', '.join(found))}[/]" if found else "[green]✓[/]"
-    statuses = ",".join(map(str, checked.statuses))
+    statuses = tally(checked.statuses)
     series = "→".join(map(str, checked.checked_out))
     idle_series = "→".join(map(str, checked.idle_in_transaction))
     idle = f" · idle in transaction {idle_series}" if idle_series else ""
@@ -107,7 +107,7 @@ def _markdown(report: Report) -> str:
     lines += ["", "| operation | statuses | checked out after each |", "|---|---|---|"]
     for checked in report.checked:
         series = "→".join(map(str, checked.checked_out))
-        statuses = ",".join(map(str, checked.statuses))
+        statuses = tally(checked.statuses)
         lines.append(f"| {code_span(checked.operation, in_table=True)} | {statuses} | {series} |")
     if report.not_checked:
         lines += ["", "Not checked:", *[f"- {prose(reason)}" for reason in report.not_checked]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.doctor.checkup import Checked, Report
+from lab.doctor.checkup import Checked, Report, tally
 from lab.html_report import environment
 
 __all__ = ["render_doctor_html", "setting"]
@@ -45,7 +45,8 @@ def render_doctor_html(report: Report) -> str:
     def row(checked: Checked) -> dict[str, object]:
         bars = _bars(checked.checked_out)
         found = sorted({f.kind for f in report.findings if f.operation == checked.operation})
-        return {"checked": checked, "bars": bars, "width": len(bars) * BAR_STEP + 2, "found": found}
+        width = len(bars) * BAR_STEP + 2
+        return {"checked": checked, "statuses": tally(checked.statuses), "bars": bars, "width": width, "found": found}
 
     template = environment().get_template("doctor.html.j2")
     return template.render(report=report, rows=[row(c) for c in report.checked], setting=setting(report))

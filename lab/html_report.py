@@ -6,6 +6,7 @@ the explanation's Markdown is rendered with raw HTML switched off, so a file can
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 import tempfile
@@ -93,12 +94,37 @@ def _code(experiment: Experiment) -> dict[str, Any] | None:
     diff = None
     if len(sources) == 2:
         (fix_where, fix), (fault_where, fault) = sources["fix"], sources["fault"]
+        if ":" in str(refs["fix"]) and ":" not in str(refs["fault"]):  # a function against a whole module
+            name, fault = _closest_definition(fault, str(refs["fix"]).partition(":")[2], fix)
+            fault_where += f":{name}" if name else ""
         lines = difflib.unified_diff(
             fix.splitlines(keepends=True), fault.splitlines(keepends=True), fix_where, fault_where, n=2
         )
         text = "".join(lines)
         diff = Markup(highlight(text, DiffLexer(), HtmlFormatter(nowrap=True))) if text else None
     return {"runs": shown, "diff": diff}
+
+
+def _closest_definition(module_source: str, fix_name: str, like: str) -> tuple[str, str]:
+    """The module's function or class that stands in for the fix (named after it, else the most alike): a
+    diff of two functions shows the bug, a function against a whole module is mostly noise. The whole
+    module when none does. (Its name, or "", and its source.)"""
+    try:
+        tree = ast.parse(module_source)
+    except SyntaxError:
+        return "", module_source
+    lines = module_source.splitlines(keepends=True)
+    definitions = {
+        n.name: "".join(lines[min([n.lineno, *(d.lineno for d in n.decorator_list)]) - 1 : n.end_lineno])
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+    for name, source in definitions.items():
+        if fix_name in name:
+            return name, source
+    scored = [(difflib.SequenceMatcher(None, source, like).ratio(), name) for name, source in definitions.items()]
+    ratio, best = max(scored, default=(0.0, ""))
+    return (best, definitions[best]) if ratio >= 0.4 else ("", module_source)
 
 
 def _step_rows(result: ExperimentResult, experiment: Experiment) -> list[dict[str, Any]]:
@@ -115,25 +141,31 @@ def _step_rows(result: ExperimentResult, experiment: Experiment) -> list[dict[st
             else:
                 cells[run] = {
                     "evidence": evidence_parts(done.observation),
-                    "checks": [(MARKS[c.outcome], c.outcome.replace("/", ""), check_line(c)) for c in done.checks],
+                    "checks": [
+                        (MARKS[c.outcome], c.outcome.replace("/", ""), check_line(c, icon=False)) for c in done.checks
+                    ],
                     "errors": list(dict.fromkeys(str(e) for e in done.observation.exceptions))[:5],
                 }
         rows.append({"number": number, "title": step.title, "label": step.label(), "note": step.note, **cells})
     return rows
 
 
-def _log_marks(result: ExperimentResult, report_dir: Path) -> dict[str, list[tuple[int, int]]]:
-    """Per run: (step, line of its server log where the step began), from the log's size as the step began."""
-    marks: dict[str, list[tuple[int, int]]] = {}
+def _log_marks(result: ExperimentResult, report_dir: Path) -> dict[str, list[tuple[str, int]]]:
+    """Per run: where its steps begin in its server log (from the log's size as each step began); steps that
+    wrote nothing share the line of the next one that did, so they are named together ("steps 1-5")."""
+    marks: dict[str, list[tuple[str, int]]] = {}
     for run, run_result in result.runs.items():
         try:
             data = (report_dir / f"{run}-server.log").read_bytes()
         except OSError:
             continue
+        by_line: dict[int, list[int]] = {}
+        for step in run_result.steps:
+            if step.log_offset is not None:
+                by_line.setdefault(data.count(b"\n", 0, step.log_offset) + 1, []).append(step.number)
         marks[run] = [
-            (step.number, data.count(b"\n", 0, step.log_offset) + 1)
-            for step in run_result.steps
-            if step.log_offset is not None
+            (f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]}-{steps[-1]}", line)
+            for line, steps in by_line.items()
         ]
     return marks
 

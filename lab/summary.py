@@ -29,12 +29,14 @@ def witness_parts(obs: Observation) -> list[tuple[str | None, str]]:
     return parts
 
 
-def check_line(check: Check) -> str:
+def check_line(check: Check, *, icon: bool = True) -> str:
+    """One check in words; ``icon=False`` where a text marker stands beside it (the HTML report's [PASS])."""
+    mark = {"pass": "✅ ", "n/a": "➖ ", "fail": "❌ "}[check.outcome] if icon else ""
     if check.outcome == "pass":
-        return f"✅ {check.observation} {check.expected}"
+        return f"{mark}{check.observation} {check.expected}"
     if check.outcome == "n/a":
-        return f"➖ {check.observation} {check.expected}: n/a ({check.reason})"
+        return f"{mark}{check.observation} {check.expected}: n/a ({check.reason})"
     observed = check.observed
     if isinstance(observed, str) and len(observed) > 60:
         observed = observed[:59] + "…"
-    return f"❌ {check.observation} {check.expected} (saw {observed!r})"
+    return f"{mark}{check.observation} {check.expected} (saw {observed!r})"

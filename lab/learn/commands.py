@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage line
         return EXIT_USAGE if exit_.code else EXIT_OK
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # a command in a line must never be cut in two
     errors = Console(stderr=True, highlight=False)
     try:
         catalogue = load_catalogue([])

@@ -249,3 +249,29 @@ def test_a_route_that_always_fails_is_a_server_error_and_says_nothing_of_the_poo
     assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("server error", "GET /broken")], report
     assert any(c["operation"] == "GET /items, 48 at once" for c in report["checked"]), report["checked"]
     assert result.returncode == 1
+
+
+def test_an_interrupted_checkup_reports_what_it_found_until_then(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.lab_cli import RUN_LAB
+
+    doctor = subprocess.Popen(
+        [sys.executable, str(RUN_LAB), "doctor", "faults.missing_yield:app", "--out", str(tmp_path / "o")],
+        cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert doctor.stdout is not None
+    for line in doctor.stdout:  # the first operation found leaking, then Ctrl+C
+        if "connection leak" in line:
+            doctor.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = doctor.communicate(timeout=60)
+    assert doctor.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr and "what was found so far is reported" in stderr, stderr
+    (report,) = (tmp_path / "o").glob("doctor-*/report.md")
+    text = report.read_text(encoding="utf-8")
+    assert "Interrupted: " in text and "connection leak" in text, text

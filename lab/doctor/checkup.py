@@ -86,9 +86,18 @@ class Report:
     checked: list[Checked] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl+C or SIGTERM: what was found until then, the rest not checked
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class CheckupInterrupted(KeyboardInterrupt):
+    """An interrupted checkup; carries its report so far, so that what was found is not lost."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(report.target)
+        self.report = report
 
 
 class _Server:
@@ -585,6 +594,10 @@ def checkup(
     except httpx.HTTPError as exc:
         server.check_alive("during the checkup")
         raise LabError(f"the doctor could not reach your app: {exc}") from exc
+    except KeyboardInterrupt:
+        report.interrupted = True
+        report.not_checked.append("the rest: the checkup was interrupted")
+        raise CheckupInterrupted(report) from None
     finally:
         with deferred():
             server.stop()

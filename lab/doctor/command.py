@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab.backends import database_choice
-from lab.doctor.checkup import Checked, Finding, Report, checkup, tally
+from lab.doctor.checkup import Checked, CheckupInterrupted, Finding, Report, checkup, tally
 from lab.doctor.html import render_doctor_html, setting
 from lab.errors import LabError, UsageError
 from lab.markdown import code_span, prose
@@ -97,6 +97,8 @@ def _line(console: Console, checked: Checked, findings: list[Finding]) -> None:
 def _markdown(report: Report) -> str:
     lines = [f"# faultlab doctor: {code_span(report.target)}", ""]
     verdict = f"{len(report.findings)} finding(s)" if report.findings else "nothing found"
+    if report.interrupted:
+        verdict = f"Interrupted: {len(report.findings)} finding(s) until then"
     lines += [
         f"**{verdict}.** {setting(report)} Each operation was sent a few times with the garbage collector off, "
         "the pool's checked-out count read after each.",
@@ -176,16 +178,27 @@ def main(argv: list[str]) -> int:
             report.findings += _drift(args.target, args.app_dir.resolve(), args.compare_db, report)
     except UsageError as exc:
         return _failed(errors, EXIT_USAGE, str(exc), args.json)
+    except CheckupInterrupted as interrupted:
+        errors.print("[yellow]interrupted[/]: what was found so far is reported")
+        _finish(interrupted.report, args, console, errors)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         return _failed(errors, EXIT_INTERRUPTED, "interrupted", args.json)
     except LabError as exc:
         return _failed(errors, EXIT_FINDINGS, str(exc), args.json)
+    return _finish(report, args, console, errors)
+
+
+def _finish(report: Report, args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """The findings, the verdict and the reports (Markdown, JSON, HTML); the exit code they make."""
     for finding in report.findings:
         where = f"[bold red]{escape(finding.kind)}[/] on {escape(finding.operation)}"
         console.print(f"  {where}: {escape(finding.evidence)}")
     for reason in report.not_checked:
         console.print(f"  [yellow]not checked:[/] {escape(reason)}")
     verdict = f"[bold red]{len(report.findings)} finding(s)[/]" if report.findings else "[bold green]nothing found[/]"
+    if report.interrupted:
+        verdict = f"[bold yellow]interrupted[/], {len(report.findings)} finding(s) until then"
     console.print(f"  verdict: {verdict}")
     try:
         written = _write(report, args.out)

@@ -318,12 +318,15 @@ def test_the_html_report_renders_in_a_browser_with_both_runs_on_one_chart(tmp_pa
     assert 'id="verdict">Verdict: as expected<' in rendered.dom
     chart = re.search(r'<figure[^>]*id="chart-pool_checked_out"[^>]*>(.*?)</figure>', rendered.dom, re.S)
     assert chart, "no chart of the pool's checked-out count"
-    top = {}
+    # Both runs may touch the pool's limit in the burst (20 at a time); over the whole run, the leak's line
+    # stays higher: connections held between requests, where the fix gives them back.
+    height = {}
     for run in ("fault", "fix"):
         line = re.search(rf'<polyline[^>]*data-run="{run}"[^>]*points="([^"]+)"', chart.group(1))
         assert line and len(line.group(1).split()) > 10, f"the {run} run has no line on the chart"
-        top[run] = min(float(point.split(",")[1]) for point in line.group(1).split())  # SVG: up is smaller
-    assert top["fault"] < top["fix"], "the leak's line must climb above the fix's on the same axes"
+        ys = [float(point.split(",")[1]) for point in line.group(1).split()]
+        height[run] = sum(ys) / len(ys)  # SVG: up is smaller
+    assert height["fault"] < height["fix"], "the leak's line must run above the fix's on the same axes"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

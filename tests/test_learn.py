@@ -192,13 +192,10 @@ def _with_loader(broken: str, loader: str, unique: bool = False) -> str:
 
 def test_n_plus_one_is_judged_by_its_statements_and_tags_not_by_the_loader_chosen(tmp_path: Path) -> None:
     """``joinedload`` (one statement) passes as well as the reference ``selectinload`` (two); dropping the tags
-    to save the queries fails."""
+    to save the queries fails, and so does a query that loses the list's paging. (That the broken list fails
+    is the catalogue's baseline: tests/test_experiments.py.)"""
     workspace = _fix("n-plus-one", tmp_path)
     mine = workspace / "list_todos.py"
-    fresh = run_lab("check", "n-plus-one", cwd=tmp_path)
-    assert fresh.returncode == 1, fresh.stdout + fresh.stderr
-    statements = "SQL statements the app sent to the database in this step: yours 6, a fix gives ≤ 2"
-    assert f"step 2 (List the five): {statements}" in fresh.stdout, fresh.stdout
     broken = mine.read_text()
     assert "select(Todo).order_by" in broken and "return list(db.scalars(query))" in broken, broken
     mine.write_text(_with_loader(broken, "noload"))

@@ -240,9 +240,31 @@ def test_every_task_has_its_place_in_the_order_a_newcomer_meets_them() -> None:
 
 
 def test_an_experiment_with_no_task_says_how_to_run_it_where_it_runs(tmp_path: Path) -> None:
-    result = run_lab("fix", "stale-connection", cwd=tmp_path)
-    assert result.returncode == 2 and "python run_lab.py stale-connection --db postgresql" in result.stderr, (
+    result = run_lab("fix", "too-many-connections", cwd=tmp_path)
+    assert result.returncode == 2 and "python run_lab.py too-many-connections --db postgresql" in result.stderr, (
         result.stderr
     )
     nothing = run_lab("progress", "--dir", tmp_path / "none", cwd=tmp_path)
     assert nothing.returncode == 0 and "no workspaces in" in nothing.stdout, nothing.stdout
+
+
+def test_a_postgresql_only_task_is_checked_on_a_throwaway_postgresql_database(tmp_path: Path) -> None:
+    """stale-connection runs on PostgreSQL only: check uses the server by itself, and says so when none answers."""
+    from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
+
+    workspace = _fix("stale-connection", tmp_path)
+    assert "throwaway database on your PostgreSQL server" in (workspace / "TASK.md").read_text()
+    nowhere = run_lab(
+        "check", "stale-connection", cwd=tmp_path, env={"FAULTLAB_POSTGRES_URL": "postgresql://u@127.0.0.1:9/x"}
+    )
+    assert nowhere.returncode == 2 and "runs on PostgreSQL only, and no PostgreSQL server answered" in nowhere.stderr
+    if problem := postgres_problem(DEFAULT_POSTGRES_URL):
+        pytest.skip(f"no PostgreSQL server: {problem}")
+    broken = run_lab("check", "stale-connection", cwd=tmp_path)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    step = "step 3 (Read again, one at a time): requests answered 2xx: yours 4, a fix gives 5"
+    assert step in broken.stdout, broken.stdout
+    engine = workspace / "engine.py"
+    engine.write_text(engine.read_text().replace("pool_pre_ping=False", "pool_pre_ping=True"))
+    fixed = run_lab("check", "stale-connection", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import variants
-from lab.backends import SqliteBackend
+from lab.backends import Backend, PostgresBackend, SqliteBackend
 from lab.catalogue import Entry
 from lab.errors import UsageError
 from lab.interrupts import deferred
@@ -42,10 +42,16 @@ class Outcome:
     details: list[str] = field(default_factory=list)
 
 
-def check_file(entry: Entry, path: Path, listener: Listener | None = None) -> Outcome:
+def check_file(entry: Entry, path: Path, listener: Listener | None = None, postgres_url: str | None = None) -> Outcome:
+    """Judge ``path`` as the fix run: on SQLite, or on a throwaway database of the PostgreSQL server at
+    ``postgres_url`` (an experiment that runs on PostgreSQL only needs one)."""
     experiment = entry.experiment
-    if "sqlite" not in experiment.backends:
-        raise UsageError(f"{experiment.name} runs on PostgreSQL only; check judges fixes on SQLite")
+    backend_name = "sqlite" if postgres_url is None else "postgresql"
+    if backend_name not in experiment.backends:
+        raise UsageError(
+            f"{experiment.name} runs on {', '.join(experiment.backends)} only: "
+            f"python run_lab.py check {experiment.name} --db {experiment.backends[0]}"
+        )
     try:
         source = path.read_bytes()
     except FileNotFoundError:
@@ -64,10 +70,12 @@ def check_file(entry: Entry, path: Path, listener: Listener | None = None) -> Ou
         if problem is not None:
             return _code_problem(problem, source, str(copy), path)
         variant = variants.Variant(f"your {path.name}", f"{preflight.MODULE}:app", app_dir=code_dir)
-        result = execute_run(
-            experiment, "fix", workdir / "fix", listener or QuietListener(), SqliteBackend(workdir / "fix"),
-            variant=variant,
-        )  # fmt: skip
+        backend: Backend = (
+            SqliteBackend(workdir / "fix")
+            if postgres_url is None
+            else PostgresBackend(postgres_url, label=f"check-{experiment.name}")
+        )
+        result = execute_run(experiment, "fix", workdir / "fix", listener or QuietListener(), backend, variant=variant)
         if result.status == "interrupted":
             raise KeyboardInterrupt  # Ctrl+C ends a check, and a watch, as it ends a run
         return _judge(result, str(copy), str(path))

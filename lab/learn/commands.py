@@ -11,6 +11,7 @@ Exit codes as everywhere in the lab: 0 fixed (or done), 1 not yet, 2 usage error
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +36,7 @@ EXIT_OK, EXIT_NOT_YET, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 ORDER = (
     "missing-yield", "return-with-finally", "no-commit", "detached-instance", "missing-response-schema",
     "n-plus-one", "stale-schema", "deleted-db", "shared-session", "engine-per-request", "async-blocking",
+    "stale-connection",
 )  # fmt: skip
 
 
@@ -48,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="judge your fix on a real server")
     check.add_argument("name", metavar="NAME")
     check.add_argument("--dir", type=Path, help="the workspace (default: ./faultlab-work/NAME)")
+    check.add_argument(
+        "--db",
+        metavar="BACKEND",
+        help="sqlite (the default where the experiment runs on it) or postgresql[://URL]: a throwaway database there",
+    )
     shown = check.add_mutually_exclusive_group()
     shown.add_argument("--hint", action="store_true", help="show the next hint (one more each time)")
     shown.add_argument("--solution", action="store_true", help="show the reference solution")
@@ -94,7 +101,7 @@ def main(argv: list[str]) -> int:
             return _solution(console, entry.experiment, directory)
         if learn.file is None:
             return _predictions(console, entry, directory)
-        return _check(console, entry, directory, keep_watching=args.watch)
+        return _check(console, entry, directory, keep_watching=args.watch, postgres_url=_database(entry, args.db))
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return EXIT_USAGE
@@ -178,7 +185,22 @@ def _record(directory: Path, name: str, fixed: bool, headline: str) -> None:
     _save(directory, progress)
 
 
-def _check(console: Console, entry: Entry, directory: Path, *, keep_watching: bool) -> int:
+def _database(entry: Entry, choice: str | None) -> str | None:
+    """``check --db``: None for SQLite, else the PostgreSQL server's URL (it must answer before anything runs).
+    Without ``--db``: SQLite where the experiment runs on it, PostgreSQL where it runs there only."""
+    from lab.backends import DEFAULT_POSTGRES_URL, database_choice, postgres_problem
+
+    experiment = entry.experiment
+    if choice is None and "sqlite" not in experiment.backends:
+        if problem := postgres_problem(os.environ.get("FAULTLAB_POSTGRES_URL") or DEFAULT_POSTGRES_URL):
+            raise UsageError(f"{experiment.name} runs on PostgreSQL only, and {problem}; start one, or give --db URL")
+        choice = "postgresql"
+    return database_choice(choice or "sqlite")
+
+
+def _check(
+    console: Console, entry: Entry, directory: Path, *, keep_watching: bool, postgres_url: str | None = None
+) -> int:
     from lab.learn.check import check_file
 
     experiment = entry.experiment
@@ -192,7 +214,7 @@ def _check(console: Console, entry: Entry, directory: Path, *, keep_watching: bo
 
     def once() -> bool:
         console.rule(f"[bold]check {experiment.name}[/]: {escape(str(path))}", align="left")
-        outcome = check_file(entry, path, _Steps(console))
+        outcome = check_file(entry, path, _Steps(console), postgres_url)
         _record(directory, experiment.name, outcome.fixed, outcome.headline)
         style = "bold green" if outcome.fixed else "bold red"
         console.print(f"[{style}]{escape(outcome.headline)}[/]", soft_wrap=True)

@@ -32,13 +32,18 @@ def expectation_words(name: str, expected: str) -> str:
     return f"{words}: {expected.removeprefix('= ')}"
 
 
+def _backend(experiment: Experiment) -> str:
+    """Where ``check`` judges a fix by default: SQLite, unless the experiment runs on PostgreSQL only."""
+    return "sqlite" if "sqlite" in experiment.backends else experiment.backends[0]
+
+
 def _observed(experiment: Experiment) -> list[str]:
     lines = []
     for number, step in experiment.steps_for("fix"):
         lines.append(f"{number}. **{step.title or step.label()}** (`{step.label()}`)")
         for name, matcher in step.expect.get("fix", {}).items():
             backends = registry.observations()[name].backends
-            if "sqlite" in backends:
+            if _backend(experiment) in backends:
                 lines.append(f"   - {expectation_words(name, describe(matcher))}")
     return lines
 
@@ -59,7 +64,12 @@ def task_markdown(experiment: Experiment, learn: Learn, directory: Path) -> str:
             "## What the lab will observe",
             "",
             "`check` serves your file on a real uvicorn server and runs this script against it over HTTP "
-            "(SQLite, in a temp dir). A fix shows:",
+            + (
+                "(SQLite, in a temp dir; `--db postgresql` for a throwaway PostgreSQL database). A fix shows:"
+                if _backend(experiment) == "sqlite"
+                else "(a throwaway database on your PostgreSQL server: this experiment needs one; `--db URL` names "
+                "it, by default postgresql://postgres@127.0.0.1:5432/postgres). A fix shows:"
+            ),
             "",
             *_observed(experiment),
             "",

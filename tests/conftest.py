@@ -30,6 +30,13 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile("faultlab-ci" if os.environ.get("CI") else "faultlab")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than the cores. Most of a test's time is spent waiting on real servers
+    (start-ups, pool timeouts, the slow calls the experiments make), so a spare worker keeps the cores busy;
+    measured on 2 cores: 5:03 with 2 workers, 4:10 with 3. ``--maxprocesses`` still caps it."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     _SAFETY_DIR.cleanup()
 

@@ -133,16 +133,15 @@ MATCHER_HINT = 'expected a number, true/false, text, or a table such as { min = 
 
 
 def _problems(exc: ValidationError) -> list[str]:
-    """Pydantic's errors in a person's terms: 1-based step numbers, one line per field."""
+    """Pydantic's errors in a person's terms: 1-based step numbers, one line per problem."""
     problems: list[str] = []
     for error in exc.errors():
         loc = _readable_location(list(error["loc"]))
         if len(loc) > 3 and loc[-4] == "expect":  # steps[n].expect.<run>.<observation>.<union member>
-            problem = f"{'.'.join(loc[:-1])}: {MATCHER_HINT}"
-        else:
-            problem = f"{'.'.join(loc) or '(top level)'}: {_message(error)}"
-        if problem not in problems:
-            problems.append(problem)
+            lines = [f"{'.'.join(loc[:-1])}: {MATCHER_HINT}"]
+        else:  # a validator that found several problems says each on a line of its message
+            lines = [f"{'.'.join(loc) or '(top level)'}: {line}" for line in _message(error).splitlines()]
+        problems += [line for line in lines if line not in problems]
     return problems
 
 

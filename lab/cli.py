@@ -22,7 +22,7 @@ from lab.catalogue import Catalogue, Entry, load_catalogue
 from lab.errors import LabError, OutputDirError, UsageError
 from lab.interrupts import lost_terminal, raise_interrupt
 from lab.results import ExperimentResult, StepResult, Verdict
-from lab.spec import Experiment, RunName
+from lab.spec import RunName
 from lab.summary import check_line, witness_parts
 
 __all__ = ["main"]
@@ -389,9 +389,9 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
                 from lab.learn.predict import show
 
                 show(console, experiment, result, options.predictions.get(experiment.name, []))
-            if result.verdict.exit_code or (
-                options.validate and not _print_baselines(console, result, experiment, summary[-1])
-            ):
+            if options.validate:
+                _print_baselines(console, result)
+            if result.verdict.exit_code:
                 code = EXIT_UNEXPECTED
     except Interrupted as interrupted:
         summary.append(_summary(interrupted.result))
@@ -528,21 +528,13 @@ def _print_table(console: Console, results: list[ExperimentResult]) -> None:
     console.print(table)
 
 
-def _print_baselines(
-    console: Console, result: ExperimentResult, experiment: Experiment, summary: dict[str, object]
-) -> bool:
-    """The experiment's baselines, a line each; True when both tell the fault from the fix."""
-    from lab.validate import baselines
-
-    found = baselines(result, experiment)
-    for baseline in found:
+def _print_baselines(console: Console, result: ExperimentResult) -> None:
+    """``validate``: the experiment's baselines, a line each, also when they tell the fault from the fix."""
+    if not result.baselines:
+        console.print(f"  [yellow]no baselines: both runs must hold first ({escape(str(result.verdict))})[/]")
+    for baseline in result.baselines:
         style = "green" if baseline.tells_apart else "red"
         console.print(f"  baseline: [{style}]{escape(baseline.line())}[/]", soft_wrap=True)
-    good = bool(found) and all(baseline.tells_apart for baseline in found)
-    if not good:
-        console.print("  [bold red]this experiment passes whether the bug is there or not: it proves nothing[/]")
-    summary["tells_fault_from_fix"] = good
-    return good
 
 
 def _summary(result: ExperimentResult) -> dict[str, object]:
@@ -553,12 +545,24 @@ def _summary(result: ExperimentResult) -> dict[str, object]:
         "exit_code": result.verdict.exit_code,
         "report": result.report_dir,
         "report_problem": result.report_problem,
+        "tells_fault_from_fix": (
+            all(baseline.tells_apart for baseline in result.baselines) if result.baselines else None
+        ),
     }
 
 
 def _print_verdict(console: Console, result: ExperimentResult) -> None:
     style = VERDICT_STYLE.get(result.verdict, "bold red")
     console.print(f"  verdict: [{style}]{result.verdict}[/]")
+    if result.verdict is Verdict.PROVES_NOTHING:
+        hollow = [baseline for baseline in result.baselines if not baseline.tells_apart]
+        for baseline in hollow:
+            console.print(f"  [red]{escape(baseline.line())}:[/] {escape(baseline.held_text())}", soft_wrap=True)
+        console.print(
+            "  [yellow]both runs held, but the experiment would pass whether the bug is there or not: give each run "
+            f"a check that fails on the other run (python run_lab.py validate {escape(result.name)} explains)[/]",
+            soft_wrap=True,
+        )
     if result.verdict is Verdict.NOT_JUDGED:
         unjudged = ", ".join(run for run, r in result.runs.items() if not r.judged)
         console.print(

@@ -38,6 +38,11 @@ def _failures(result: ExperimentResult) -> list[str]:
         for check in step.checks
         if check.outcome == "fail"
     ]
+    lines += [
+        f"{baseline.line()}: held on both: {baseline.held_text()}"
+        for baseline in result.baselines
+        if not baseline.tells_apart
+    ]
     return lines
 
 

@@ -22,6 +22,7 @@ from lab.runner import Listener, execute_run
 from lab.server import LabServer
 from lab.spec import RUNS, Experiment, RunName
 from lab.together import run_together
+from lab.validate import conclude
 
 __all__ = ["Interrupted", "QuietListener", "run_experiment", "versions"]
 
@@ -107,7 +108,7 @@ def run_experiment(
         with deferred() as pending:
             _stop_all(stopping)
             result.ended_at = datetime.now(UTC)
-            result.verdict = result.decide()
+            conclude(result, experiment)
             result.report_dir = str(_publish(result, experiment, out_dir, workdir))
         interrupted_late = interrupted_late or bool(pending)
     finally:

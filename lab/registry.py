@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from lab.domain import FLAGS, NON_NEGATIVE, TEXTS, WHOLE_NON_NEGATIVE, Domain
+
 if TYPE_CHECKING:
     from lab.context import RunContext
 
@@ -76,6 +78,15 @@ MATCHERS: dict[Kind, frozenset[str]] = {
     Kind.TALLY: frozenset(),
 }
 
+# The values each kind can take (an observation may narrow them: an HTTP status is 100-599). Series and
+# tallies are not matched, so they need none.
+DOMAINS: dict[Kind, Domain] = {
+    Kind.COUNT: WHOLE_NON_NEGATIVE,
+    Kind.NUMBER: NON_NEGATIVE,
+    Kind.FLAG: FLAGS,
+    Kind.TEXT: TEXTS,
+}
+
 # Which steps produce an observation: every step, request steps, request steps that sample after each
 # request (sample_each), request steps with background load, or action steps.
 Produced = Literal["any", "request", "sampled", "background", "action"]
@@ -89,6 +100,11 @@ class ObservationSpec:
     produced: Produced = "any"
     backends: frozenset[BackendName] = BACKENDS
     source: str = ""  # the witness or step kind that produces it (filled in at registration)
+    narrowed: Domain | None = None  # the values it can take, where its kind's are too wide
+
+    @property
+    def domain(self) -> Domain:
+        return self.narrowed or DOMAINS[self.kind]
 
 
 class Unobservable(Exception):
@@ -182,10 +198,21 @@ def register_witness(cls: type[Witness]) -> type[Witness]:
             ObservationSpec(f"{name}_series", Kind.SERIES, f"{base.description}, after each request", "sampled")
         )
         specs.append(
-            ObservationSpec(f"{name}_peak", base.kind, f"highest {base.description} after a request", "sampled")
+            ObservationSpec(
+                f"{name}_peak",
+                base.kind,
+                f"highest {base.description} after a request",
+                "sampled",
+                narrowed=base.narrowed,
+            )
         )
         specs.append(
-            ObservationSpec(f"{name}_max_during", base.kind, f"highest {base.description} while the step ran")
+            ObservationSpec(
+                f"{name}_max_during",
+                base.kind,
+                f"highest {base.description} while the step ran",
+                narrowed=base.narrowed,
+            )
         )
         specs.append(
             ObservationSpec(

@@ -99,6 +99,7 @@ def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:
     lines += ["## How the fix works", "", prose(experiment.explain.fix.strip()), ""]
     lines += ["## What to remember", "", prose(experiment.explain.remember.strip()), ""]
     lines += _checks(result)
+    lines += _baselines(result)
     lines += [
         "## Files",
         "",
@@ -249,4 +250,22 @@ def _checks(result: ExperimentResult) -> list[str]:
                 lines.append(
                     f"| {run} | {step.number} | `{check.observation}` | {_md(check.expected)} | {observed} | {mark} |"
                 )
+    return [*lines, ""]
+
+
+def _baselines(result: ExperimentResult) -> list[str]:
+    """Why "as expected" means something: each run's expectations, judged on the other run, fail somewhere."""
+    if not result.baselines:
+        return []
+    lines = [
+        "## Does it tell the fault from the fix?",
+        "",
+        "Each run's expectations are judged against the other run's observations: they must fail somewhere, or "
+        "the experiment would pass whether the bug is there or not.",
+        "",
+    ]
+    for baseline in result.baselines:
+        mark = "✅" if baseline.tells_apart else "❌"
+        held = "" if baseline.tells_apart else f" Held on both: {_md(baseline.held_text())}."
+        lines.append(f"- {mark} {_md(baseline.line())}.{held}")
     return [*lines, ""]

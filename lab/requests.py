@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lab import registry, wire
+from lab.domain import Numbers
 from lab.registry import Kind, ObservationSpec
 
 if TYPE_CHECKING:
@@ -22,13 +23,25 @@ __all__ = ["OBSERVATIONS", "execute", "parts", "percentile"]
 
 OBSERVATIONS = (
     ObservationSpec("requests", Kind.COUNT, "requests sent in this step", "request"),
-    ObservationSpec("status", Kind.COUNT, "the HTTP status, when every response had the same one", "request"),
+    ObservationSpec(
+        "status",
+        Kind.COUNT,
+        "the HTTP status, when every response had the same one",
+        "request",
+        narrowed=Numbers(100, 599, nouns="HTTP statuses"),
+    ),
     ObservationSpec("statuses", Kind.TALLY, "how many responses had each status", "request"),
     ObservationSpec("ok", Kind.COUNT, "2xx responses", "request"),
     ObservationSpec("server_errors", Kind.COUNT, "5xx responses", "request"),
     ObservationSpec("timeouts", Kind.COUNT, "requests that got no answer before the step's timeout", "request"),
     ObservationSpec("transport_errors", Kind.COUNT, "requests that failed below HTTP (connection reset)", "request"),
-    ObservationSpec("first_failure_at", Kind.COUNT, "1-based number of the first non-2xx response", "request"),
+    ObservationSpec(
+        "first_failure_at",
+        Kind.COUNT,
+        "1-based number of the first non-2xx response",
+        "request",
+        narrowed=Numbers(1, nouns="request numbers"),
+    ),
     ObservationSpec("rows", Kind.COUNT, "items in the last response, when it is a JSON list", "request"),
     ObservationSpec("body", Kind.TEXT, "the last response's body, shortened", "request"),
     ObservationSpec("latency_p50_ms", Kind.NUMBER, "median time to an answer, in ms", "request"),

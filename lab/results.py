@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from lab.observations import Observation
 from lab.spec import RunName
 
-__all__ = ["Check", "ExperimentResult", "RunResult", "StepResult", "Verdict"]
+__all__ = ["Baseline", "Check", "ExperimentResult", "RunResult", "StepResult", "Verdict"]
 
 
 Outcome = Literal["pass", "fail", "n/a"]
@@ -23,6 +23,7 @@ class Check(BaseModel):
     observed: Any
     outcome: Outcome
     reason: str | None = Field(None, description="why a check is n/a: the witness could not observe here")
+    step: int | None = Field(None, description="the step it checks, where it is listed apart from it (a baseline)")
 
     @property
     def passed(self) -> bool:
@@ -76,8 +77,44 @@ class RunResult(BaseModel):
         return self.status == "completed" and self.judged and all(c.passed for c in self.checks if c.applies)
 
 
+class Baseline(BaseModel):
+    """One run's expectations judged against the other run's observations (``lab.validate``): they must fail
+    somewhere, or they would pass whether the bug is there or not."""
+
+    expected: RunName = Field(description="whose expectations")
+    observed: RunName = Field(description="judged against which run's observations")
+    checks: list[Check]
+
+    @property
+    def applicable(self) -> list[Check]:
+        return [check for check in self.checks if check.applies]
+
+    @property
+    def tells_apart(self) -> bool:
+        return any(check.outcome == "fail" for check in self.applicable)
+
+    @property
+    def held_on_both(self) -> list[Check]:
+        """The expectations that held on the other run too: each passes with or without the bug."""
+        return [check for check in self.applicable if check.passed]
+
+    def held_text(self) -> str:
+        """``step 1 status = 200, step 3 ok = 5``: what a reader must change to make the experiment prove something."""
+        return ", ".join(f"step {check.step} {check.observation} {check.expected}" for check in self.held_on_both)
+
+    def line(self) -> str:
+        failed = sum(check.outcome == "fail" for check in self.applicable)
+        what = f"the {self.expected} run's expectations on the {self.observed} run"
+        if not self.applicable:
+            return f"{what}: none could be checked (the steps that carry them run only in the {self.expected} run)"
+        if self.tells_apart:
+            return f"{what}: {failed} of {len(self.applicable)} fail, as they must"
+        return f"{what}: all {len(self.applicable)} hold, so they cannot tell the fault from the fix"
+
+
 class Verdict(StrEnum):
-    AS_EXPECTED = "as expected"  # the fault reproduced and the fix held
+    AS_EXPECTED = "as expected"  # the fault reproduced, the fix held, and the checks told the two apart
+    PROVES_NOTHING = "proves nothing"  # both runs held, but one run's checks hold on the other run too
     FAULT_NOT_REPRODUCED = "fault not reproduced"
     FIX_DID_NOT_HOLD = "fix did not hold"
     NEITHER = "fault not reproduced, fix did not hold"
@@ -103,8 +140,12 @@ class ExperimentResult(BaseModel):
     report_dir: str | None = None
     report_problem: str | None = Field(None, description="why the report is not where it was asked for")
     kept_dir: str | None = Field(None, description="the run's temp dir, when kept with --keep")
+    baselines: list[Baseline] = Field(
+        default_factory=list, description="each run's expectations on the other run, when both runs held"
+    )
 
     def decide(self) -> Verdict:
+        """The runs' verdict, before the baselines: ``lab.validate.conclude`` gives the experiment's."""
         statuses = {run.status for run in self.runs.values()}
         if "interrupted" in statuses or set(self.runs) != {"fault", "fix"}:
             return Verdict.INTERRUPTED

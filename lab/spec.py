@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from lab import registry
+from lab.domain import Bounds
 from lab.registry import MATCHERS, BackendName, Kind, ObservationSpec, Produced
 from lab.spec_types import RELATIVE_DIR
 
@@ -92,7 +93,14 @@ def matcher_problem(spec: ObservationSpec, matcher: Matcher) -> str | None:
     if "equals" in used and not _fits(spec.kind, value):
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
         return f"{spec.name} is a {spec.kind}: expected {_BARE_TYPE[spec.kind]}, not {shown}"
-    return None
+    return spec.domain.problem(bounds_of(matcher))
+
+
+def bounds_of(matcher: Matcher) -> Bounds:
+    if not isinstance(matcher, Match):
+        return Bounds(equals=matcher)
+    given = matcher.model_dump(include=matcher.model_fields_set)
+    return Bounds(**given)
 
 
 class _StepBase(_Strict):
@@ -124,7 +132,7 @@ class _StepBase(_Strict):
                 elif problem := matcher_problem(spec, checks[name]):
                     problems.append(f"expect.{run}.{name}: {problem}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # one line each in the loader's report (lab.catalogue)
         return self
 
     def label(self) -> str:

@@ -94,6 +94,7 @@ def test_json_summary_of_a_good_run(tmp_path: Path) -> None:
                 "exit_code": 0,
                 "report": str(tmp_path / "out" / "stale-schema"),
                 "report_problem": None,
+                "tells_fault_from_fix": True,
             }
         ],
     }
@@ -141,22 +142,35 @@ def test_a_python_without_the_dependencies_gets_the_setup_command(tmp_path: Path
     assert "Traceback" not in result.stderr
 
 
-def test_validate_reports_an_experiment_that_passes_either_way(tmp_path: Path) -> None:
-    """Its expectations hold on the fault and on the fix alike: as expected, and worthless (exit 1)."""
+def test_an_experiment_that_passes_either_way_proves_nothing(tmp_path: Path) -> None:
+    """Its expectations hold on the fault and on the fix alike: a plain run says so (exit 1), as validate does."""
     mine = tmp_path / "mine"
     mine.mkdir()
-    (mine / "hollow.toml").write_text(
-        'name = "hollow"\ntitle = "Expects what any server does"\n[fault]\nvariant = "missing_yield"\n'
-        '[fix]\nvariant = "app"\n[[steps]]\nkind = "request"\npath = "/todos"\n'
-        "expect.fault = { status = 200 }\nexpect.fix = { status = 200 }\n"
-        '[explain]\nwhy = "w"\nfix = "f"\nremember = "r"\n'
-    )
-    plain = run_lab("--experiments", mine, "hollow", "--out", tmp_path / "out", cwd=tmp_path)
-    assert plain.returncode == 0, plain.stderr
-    checked = run_lab("--experiments", mine, "validate", "hollow", "--out", tmp_path / "out", cwd=tmp_path)
-    assert checked.returncode == 1, checked.stdout
-    assert "the fault run's expectations on the fix run: all 1 hold" in checked.stdout
-    assert "it proves nothing" in checked.stdout
+    for name in ("hollow", "hollow-too"):
+        (mine / f"{name}.toml").write_text(
+            f'name = "{name}"\ntitle = "Expects what any server does"\n[fault]\nvariant = "missing_yield"\n'
+            '[fix]\nvariant = "app"\n[[steps]]\nkind = "request"\npath = "/todos/1"\n'
+            "expect.fault = { status = 404 }\nexpect.fix = { status = 404 }\n"
+            '[explain]\nwhy = "w"\nfix = "f"\nremember = "r"\n'
+        )
+    plain = run_lab("--experiments", mine, "hollow", "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    assert plain.returncode == 1, plain.stderr
+    assert "verdict: proves nothing" in plain.stderr
+    assert "the fault run's expectations on the fix run: all 1 hold" in plain.stderr
+    assert "step 1 status = 404" in plain.stderr
+    summary = json.loads(plain.stdout)["experiments"][0]
+    assert (summary["verdict"], summary["exit_code"], summary["tells_fault_from_fix"]) == ("proves nothing", 1, False)
+    report = (tmp_path / "out" / "hollow" / "report.md").read_text()
+    assert "Verdict: ❌ proves nothing" in report and "Held on both: step 1 status = 404." in report
+    assert "Held on both: step 1 status = 404." in (tmp_path / "out" / "hollow" / "report.html").read_text()
+    junit = tmp_path / "junit.xml"
+    both = run_lab(
+        "--experiments", mine, "validate", "hollow", "hollow-too", "-j", "2", "--junit", junit,
+        "--out", tmp_path / "out", cwd=tmp_path,
+    )  # fmt: skip
+    assert both.returncode == 1, both.stdout
+    assert both.stdout.count("baseline: the fault run's expectations on the fix run: all 1 hold") == 2, both.stdout
+    assert junit.read_text().count('message="proves nothing"') == 2
 
 
 def test_validate_needs_names(tmp_path: Path) -> None:

@@ -110,10 +110,8 @@ def test_experiment_tells_the_fault_from_the_fix(
     name: str, backend: BackendName, tmp_path: Path, results: Cache
 ) -> None:
     """The baselines: each run's expectations must fail on the other run, or the experiment proves nothing."""
-    from lab.validate import baselines
-
     result = _run(name, tmp_path, results, backend)
-    found = baselines(result, CATALOGUE.get(name).experiment)
+    found = result.baselines
     assert len(found) == 2 and all(b.tells_apart for b in found), [b.line() for b in found]
 
 

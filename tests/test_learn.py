@@ -268,3 +268,24 @@ def test_a_postgresql_only_task_is_checked_on_a_throwaway_postgresql_database(tm
     engine.write_text(engine.read_text().replace("pool_pre_ping=False", "pool_pre_ping=True"))
     fixed = run_lab("check", "stale-connection", cwd=tmp_path)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_a_check_whose_fault_expectations_hold_on_the_learners_run_proves_nothing(tmp_path: Path) -> None:
+    """The baseline in ``check``: the fix run's checks all hold, but so do the fault run's, on the same run."""
+    from lab.catalogue import Entry
+    from lab.learn.check import check_file
+
+    path = tmp_path / "hollow.toml"
+    path.write_text(
+        'name = "hollow"\ntitle = "t"\n[fault]\nvariant = "missing_yield"\n[fix]\nvariant = "app"\n'
+        '[[steps]]\nkind = "request"\npath = "/todos/1"\nexpect.fault = { status = 404 }\n'
+        '[[steps]]\nkind = "request"\npath = "/todos"\nexpect.fix = { ok = 1 }\n'
+        '[explain]\nwhy = "w"\nfix = "f"\nremember = "r"\n'
+        '[learn]\nfile = "get_db.py"\nstarter = "faults.missing_yield"\nsolution = "app.database:get_db"\n'
+        'task = "t"\nhints = ["h"]\nquestions = [{ ask = "a", answer = "b" }]\n'
+    )
+    learner = tmp_path / "get_db.py"
+    learner.write_text((CATALOGUE_DIR.parent / "faults" / "missing_yield.py").read_text())
+    outcome = check_file(Entry(load_file(path), path), learner)
+    assert not outcome.fixed and outcome.headline.startswith("proves nothing"), outcome
+    assert outcome.details == ["held on both: step 1 status = 404"], outcome

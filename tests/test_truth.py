@@ -64,6 +64,42 @@ REJECTED = {
         + "sample_each = true\nexpect.fault = { pool_checked_out_series = { min = 1 } }\nexpect.fix = { ok = 1 }\n",
         "pool_checked_out_series is a series and is not matched directly",
     ),
+    "a count at least 0": (
+        REQUEST + "expect.fault = { ok = { min = 0 } }\nexpect.fix = { ok = 1 }\n",
+        "steps[1]: expect.fault.ok: every value passes, so it can never fail",
+    ),
+    "text that contains nothing": (
+        REQUEST + 'expect.fault = { ok = 1 }\nexpect.fix = { body = { contains = "" } }\n',
+        'steps[1]: expect.fix.body: contains "" holds for every text',
+    ),
+    "text that must not contain nothing": (
+        REQUEST + 'expect.fault = { body = { not_contains = "" } }\nexpect.fix = { ok = 1 }\n',
+        'steps[1]: expect.fault.body: not_contains "" fails for every text',
+    ),
+    "an empty range": (
+        REQUEST + "expect.fault = { pool_checked_out = { min = 5, max = 1 } }\nexpect.fix = { ok = 1 }\n",
+        "expect.fault.pool_checked_out: no value can pass: the range [5, 1] is empty",
+    ),
+    "a status of at least 100": (
+        REQUEST + "expect.fault = { status = { min = 100 } }\nexpect.fix = { ok = 1 }\n",
+        "expect.fault.status: every value passes, so it can never fail (HTTP statuses are whole numbers from 100 to",
+    ),
+    "a status that does not exist": (
+        REQUEST + "expect.fault = { status = 700 }\nexpect.fix = { ok = 1 }\n",
+        "expect.fault.status: no value can pass: 700 is outside [100, 599]",
+    ),
+    "equals outside its own range": (
+        REQUEST + "expect.fault = { ok = { equals = 3, min = 5 } }\nexpect.fix = { ok = 1 }\n",
+        "expect.fault.ok: no value can pass: 3 is outside [5, ∞]",
+    ),
+    "a latency of at least 0": (
+        REQUEST + "expect.fault = { ok = 1 }\nexpect.fix = { latency_max_ms = { min = 0.0 } }\n",
+        "expect.fix.latency_max_ms: every value passes, so it can never fail",
+    ),
+    "text that must contain what it must not": (
+        REQUEST + 'expect.fault = { body = { contains = "todos", not_contains = "do" } }\nexpect.fix = { ok = 1 }\n',
+        "no value can pass: a text that contains 'todos' also contains 'do'",
+    ),
     "a peak without samples": (
         REQUEST + "expect.fault = { pool_checked_out_peak = { min = 4 } }\nexpect.fix = { ok = 1 }\n",
         "only request steps with sample_each = true observe pool_checked_out_peak",
@@ -206,3 +242,15 @@ def test_an_exception_from_an_earlier_step_is_shown_late_not_lost_nor_counted_he
     first, second = values["error"].splitlines()
     assert first == "TimeoutError: QueuePool limit reached" and second.startswith("unreadable record: 1.jsonl:")
     assert values["late_errors"] == "step 2: TimeoutError: QueuePool limit reached"
+
+
+def test_each_problem_of_a_step_is_a_line_of_its_own_naming_the_step_and_the_run(tmp_path: Path) -> None:
+    steps = REQUEST + 'expect.fault = { ok = { min = 0 } }\nexpect.fix = { ok = 1, body = { contains = "" } }\n'
+    with pytest.raises(ExperimentFileError) as caught:
+        load_file(_experiment(tmp_path, steps))
+    assert caught.value.problems == [
+        "steps[1]: expect.fault.ok: every value passes, so it can never fail (counts are whole numbers ≥ 0); give a "
+        "bound that some counts miss",
+        'steps[1]: expect.fix.body: contains "" holds for every text, so it can never fail; give the piece of text '
+        "to look for",
+    ], caught.value.problems

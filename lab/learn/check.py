@@ -26,9 +26,10 @@ from lab.interrupts import deferred
 from lab.learn import preflight
 from lab.learn.task import expectation_words
 from lab.orchestrate import QuietListener, make_run_dir
-from lab.results import Check, RunResult, StepResult
+from lab.results import Baseline, Check, RunResult, StepResult
 from lab.runner import Listener, execute_run
 from lab.summary import evidence_line
+from lab.validate import baseline
 
 __all__ = ["Outcome", "check_file"]
 
@@ -78,7 +79,7 @@ def check_file(entry: Entry, path: Path, listener: Listener | None = None, postg
         result = execute_run(experiment, "fix", workdir / "fix", listener or QuietListener(), backend, variant=variant)
         if result.status == "interrupted":
             raise KeyboardInterrupt  # Ctrl+C ends a check, and a watch, as it ends a run
-        return _judge(result, str(copy), str(path))
+        return _judge(result, baseline(experiment, "fault", result, backend.name), str(copy), str(path))
     finally:
         with deferred():
             shutil.rmtree(workdir, ignore_errors=True)
@@ -167,7 +168,9 @@ def _server_failure(error: str, copy: str, path: str) -> Outcome:
     return Outcome(False, f"{where}: {raised[-1]}", [f"({first})", "fix it and check again"])
 
 
-def _judge(result: RunResult, copy: str, path: str) -> Outcome:
+def _judge(result: RunResult, fault_checks: Baseline, copy: str, path: str) -> Outcome:
+    """The fix run's checks must hold, and the fault run's must fail somewhere on it: a run that passes both
+    could not tell a fix from the bug (the baseline, ``lab.validate``)."""
     if result.status != "completed":
         return _server_failure(result.error or result.status, copy, path)
     for step in result.steps:
@@ -176,4 +179,11 @@ def _judge(result: RunResult, copy: str, path: str) -> Outcome:
                 return Outcome(False, plain(step, check), [f"what the lab saw: {evidence_line(step.observation)}"])
     if not result.judged:
         return Outcome(False, "not judged: every check needs a witness this machine lacks (see the n/a lines)")
+    if fault_checks.applicable and not fault_checks.tells_apart:
+        return Outcome(
+            False,
+            "proves nothing: every expectation of the fault run holds on your run too, so these checks cannot tell "
+            "your fix from the bug",
+            [f"held on both: {fault_checks.held_text()}"],
+        )
     return Outcome(True, f"fixed: every expectation of the fix run holds for {Path(path).name}")

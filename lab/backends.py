@@ -84,7 +84,8 @@ class PostgresBackend:
         ).render_as_string(hide_password=False)
         self._password = password
         self.port = self._admin.port or 5432
-        self._connection: Any = None
+        self._connection: Any = None  # the administrator's: create, drop, and the actions
+        self._watching: Any = None  # the witnesses' own, so that sampling never waits on an action's statement
         self._in_run_database: Any = None  # the lab's own connection to the run's database, for witnesses
 
     def _connect(self) -> Any:
@@ -120,9 +121,10 @@ class PostgresBackend:
         import psycopg
         from psycopg import sql
 
-        if self._in_run_database is not None:
-            self._in_run_database.close()
-            self._in_run_database = None
+        for connection in (self._in_run_database, self._watching):
+            if connection is not None:
+                connection.close()
+        self._in_run_database = self._watching = None
         if self._connection is None:
             return
         try:
@@ -179,16 +181,29 @@ class PostgresBackend:
             time.sleep(0.01)
 
     def query(self, statement: Any, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """A statement on the administrator's connection (not the app's role), for witnesses and actions."""
-        import psycopg
-
+        """A statement on the administrator's connection (not the app's role), for actions."""
         if self._connection is None:
             raise BackendError("the run's PostgreSQL database is not set up")
-        try:
-            cursor = self._connection.execute(statement, params)
-            return list(cursor.fetchall()) if cursor.description else []
-        except psycopg.Error as exc:
-            raise BackendError(f"PostgreSQL stopped answering the lab: {exc}") from exc
+        return _execute(self._connection, statement, params)
+
+    def watch(self, statement: Any, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A read for the witnesses, as the administrator, on a connection no action uses: sampling in the
+        timeline's thread never queues behind an action's statement, nor an action behind a sample."""
+        if self._connection is None:
+            raise BackendError("the run's PostgreSQL database is not set up")
+        if self._watching is None or self._watching.closed:
+            self._watching = self._connect()
+        return _execute(self._watching, statement, params)
+
+
+def _execute(connection: Any, statement: Any, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    try:
+        cursor = connection.execute(statement, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    except psycopg.Error as exc:
+        raise BackendError(f"PostgreSQL stopped answering the lab: {exc}") from exc
 
 
 def admin_connection(admin_url: str) -> Any:

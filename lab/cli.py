@@ -509,7 +509,7 @@ def _write_outputs(
 
 def _print_table(console: Console, results: list[ExperimentResult]) -> None:
     table = Table(title="Summary", title_justify="left")
-    for column in ("experiment", "backend", "fault reproduced", "fix held", "time"):
+    for column in ("experiment", "backend", "fault reproduced", "fix held", "told apart", "time"):
         table.add_column(column, justify="right" if column == "time" else "left")
 
     def mark(run: str, result: ExperimentResult) -> str:
@@ -522,8 +522,13 @@ def _print_table(console: Console, results: list[ExperimentResult]) -> None:
 
     for result in results:
         seconds = (result.ended_at - result.started_at).total_seconds() if result.ended_at else 0.0
+        told = (
+            "[yellow]–[/]"
+            if not result.baselines
+            else ("[green]✓ yes[/]" if result.verdict is Verdict.AS_EXPECTED else "[bold red]✗ NO[/]")
+        )
         table.add_row(
-            escape(result.name), result.backend, mark("fault", result), mark("fix", result), f"{seconds:.1f} s"
+            escape(result.name), result.backend, mark("fault", result), mark("fix", result), told, f"{seconds:.1f} s"
         )
     console.print(table)
 

@@ -56,11 +56,13 @@ def run_experiment(
     backend: BackendName = "sqlite",
     postgres_url: str = DEFAULT_POSTGRES_URL,
     together: bool = True,
+    only_witnesses: frozenset[str] | None = None,
 ) -> ExperimentResult:
     """Both runs in a private temp dir; the report is written even when the run errs or is interrupted.
 
     On ``postgresql`` each run gets its own throwaway database on the server at ``postgres_url``. The two
     runs go at the same time (``lab.together``) when the experiment allows it and ``together`` is left on.
+    ``only_witnesses`` limits what is read (``lab.runner.execute_run``).
     """
     listener = listener or QuietListener()
     experiment = entry.experiment
@@ -86,7 +88,14 @@ def run_experiment(
 
     def one(run: RunName, told: Listener, cancelled: threading.Event | None = None) -> RunResult:
         return execute_run(
-            experiment, run, workdir / run, told, store(run), finish_stop=stopping.append, cancelled=cancelled
+            experiment,
+            run,
+            workdir / run,
+            told,
+            store(run),
+            finish_stop=stopping.append,
+            cancelled=cancelled,
+            only_witnesses=only_witnesses,
         )
 
     try:

@@ -113,7 +113,8 @@ class Unobservable(Exception):
 
 class Witness:
     """Something that observes the server from outside (the OS, the database) or through the harness's
-    shared memory. It must not send anything into the served process.
+    shared memory. It must not send anything into the served process. Each run makes instances of its own
+    (``witnesses()`` gives the classes), so two runs going at once share nothing.
 
     ``observe`` runs after every step. ``sampled`` names the observations ``sample`` can read cheaply: the
     runner reads them after each request of a ``sample_each`` step (giving ``<name>_series`` and
@@ -136,7 +137,8 @@ class Witness:
         """The ``sampled`` observations now; raise ``Unobservable`` where they cannot be read."""
         raise Unobservable(f"{self.name} keeps no samples")
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         """This witness's observations in a few words each, for the terminal and the report."""
         return []
 
@@ -171,7 +173,7 @@ class Action:
 @dataclass
 class _Registry:
     observations: dict[str, ObservationSpec] = field(default_factory=dict)
-    witnesses: dict[str, Witness] = field(default_factory=dict)
+    witnesses: dict[str, type[Witness]] = field(default_factory=dict)
     actions: dict[str, type[Action]] = field(default_factory=dict)
     loaded: bool = False
 
@@ -223,7 +225,7 @@ def register_witness(cls: type[Witness]) -> type[Witness]:
             )
         )
     register_observations(cls.name, specs, cls.backends)
-    _REGISTRY.witnesses[cls.name] = cls()
+    _REGISTRY.witnesses[cls.name] = cls
     return cls
 
 
@@ -256,8 +258,14 @@ def observation(name: str) -> ObservationSpec:
     return _load().observations[name]
 
 
-def witnesses() -> Mapping[str, Witness]:
+def witnesses() -> Mapping[str, type[Witness]]:
     return _load().witnesses
+
+
+def witnesses_needed(names: Iterable[str]) -> frozenset[str]:
+    """The witnesses that make these observations (the step's own facts need none)."""
+    known = _load()
+    return frozenset(known.observations[name].source for name in names) & frozenset(known.witnesses)
 
 
 def actions() -> Mapping[str, type[Action]]:

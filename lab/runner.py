@@ -101,7 +101,13 @@ class _Run:
     """The state of one run: its server, its witnesses, its actions (made once, cleaned up at the end)."""
 
     def __init__(
-        self, experiment: Experiment, run: RunName, workdir: Path, backend: Backend, variant: variants.Variant | None
+        self,
+        experiment: Experiment,
+        run: RunName,
+        workdir: Path,
+        backend: Backend,
+        variant: variants.Variant | None,
+        only_witnesses: frozenset[str] | None = None,
     ) -> None:
         spec = getattr(experiment, run)
         self.variant = variant or variants.resolve(spec.variant)
@@ -115,7 +121,11 @@ class _Run:
         self.ctx = RunContext(run, workdir, backend, self.server)
         self.backend = backend
         self.errors = ErrorLog(workdir / wire.ERRORS_DIR)
-        self.witnesses = [w for w in registry.witnesses().values() if backend.name in w.backends]
+        self.witnesses = [
+            cls()
+            for name, cls in registry.witnesses().items()
+            if backend.name in cls.backends and (only_witnesses is None or name in only_witnesses)
+        ]
         self.sampling = [w for w in self.witnesses if w.sampled]
         self.actions: dict[str, Action] = {}
 
@@ -258,6 +268,7 @@ def execute_run(
     finish_stop: Callable[[LabServer], None] | None = None,
     variant: variants.Variant | None = None,
     cancelled: threading.Event | None = None,
+    only_witnesses: frozenset[str] | None = None,
 ) -> RunResult:
     """Run every step of ``run``; the server is stopped and the actions cleaned up whatever happens.
 
@@ -266,9 +277,11 @@ def execute_run(
     status ``interrupted``; the caller decides what comes next. ``variant`` serves another app than the
     run's (a learner's own fix, ``lab.learn``). ``cancelled``, set from another thread, ends the run as an
     interrupt does, before its next step (a run in a thread of its own gets no KeyboardInterrupt).
+    ``only_witnesses`` reads these witnesses and no other (``benchmarks/bench_observation.py``: observing
+    less must see the same).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    state = _Run(experiment, run, workdir, backend, variant)
+    state = _Run(experiment, run, workdir, backend, variant, only_witnesses)
     result = RunResult(run=run, variant=state.variant.name, started_at=datetime.now(UTC), resources=backend.resources())
     listener.run_started(run, state.variant.name)
     problems: list[str] = []

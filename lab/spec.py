@@ -451,6 +451,10 @@ class Experiment(_Strict):
                     )
         return self
 
+    def observations_checked(self) -> frozenset[str]:
+        """Every observation some expectation of either run names: what the fewest witnesses must still see."""
+        return frozenset(name for step in self.steps for checks in step.expect.values() for name in checks)
+
     def steps_for(self, run: RunName) -> list[tuple[int, Step]]:
         """The steps of one run, numbered as in the file (1-based), so both runs line up in the report."""
         return [(i, step) for i, step in enumerate(self.steps, 1) if step.only in (None, run)]

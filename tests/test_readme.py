@@ -19,3 +19,18 @@ def test_every_observation_and_action_is_documented() -> None:
 def test_every_experiment_is_in_the_catalogue_table() -> None:
     missing = [entry.experiment.name for entry in load_catalogue() if f"`{entry.experiment.name}`" not in README]
     assert not missing, f"add to the README's catalogue table: {', '.join(missing)}"
+
+
+def test_every_verdict_is_in_the_verdict_table_with_its_exit_code() -> None:
+    import re
+
+    from lab.results import Verdict
+
+    rows = {
+        name: int(code)
+        for line in README.splitlines()
+        if line.startswith("| `") and (code := line.rsplit("|", 2)[-2].strip()).isdigit()
+        for name in re.findall(r"`([a-z ,]+)`", line.split("|")[1])
+    }
+    documented = {verdict: rows.get(str(verdict)) for verdict in Verdict if ", " not in verdict}
+    assert documented == {verdict: verdict.exit_code for verdict in documented}, documented

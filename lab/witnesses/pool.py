@@ -45,7 +45,8 @@ class Pool(Witness):
     def sample(self, ctx: RunContext) -> dict[str, int | float]:
         return {"pool_checked_out": _counters(ctx).pool_checked_out}
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         found = []
         if (series := values.get("pool_checked_out_series")) is not None:
             found.append("pool out " + "→".join(map(str, series)))

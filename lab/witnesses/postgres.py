@@ -29,7 +29,7 @@ class PgActivity(Witness):
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
         backend = ctx.postgres
-        rows = backend.query(
+        rows = backend.watch(
             "SELECT count(*), count(*) FILTER (WHERE state = 'idle in transaction'),"
             " count(*) FILTER (WHERE wait_event_type = 'Lock')"
             " FROM pg_stat_activity WHERE datname = %s AND usename = %s",
@@ -38,7 +38,8 @@ class PgActivity(Witness):
         total, idle_in_transaction, waiting = rows[0]
         return {"pg_connections": total, "pg_idle_in_transaction": idle_in_transaction, "pg_waiting_on_lock": waiting}
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         if (total := values.get("pg_connections")) is None:
             return []
         waiting = f", {values['pg_waiting_on_lock']} waiting on a lock" if values.get("pg_waiting_on_lock") else ""
@@ -69,5 +70,6 @@ class PgTcp(Witness):
             )
         return {"pg_tcp": total}
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         return [] if values.get("pg_tcp") is None else [f"tcp {values['pg_tcp']}"]

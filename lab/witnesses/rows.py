@@ -54,6 +54,7 @@ class DatabaseRows(Witness):
                 return {"db_rows": None}
             raise
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         rows = values.get("db_rows")
         return [] if rows is None else [f"db rows {rows}"]

@@ -40,7 +40,8 @@ class ServerErrors(Witness):
             "late_errors": "\n".join(dict.fromkeys(f"step {r.step.partition(':')[2]}: {r}" for r in late if r.step)),
         }
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         return [*_part("server", values.get("error")), *_part("server, late", values.get("late_errors"))]
 
 

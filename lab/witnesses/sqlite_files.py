@@ -50,7 +50,8 @@ class DatabaseFile(Witness):
         except FileNotFoundError:
             return {"db_exists": False, "db_size": None}
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         if values.get("db_exists") is False:
             return ["db file missing"]
         return ["db file empty (0 B)"] if values.get("db_size") == 0 else []
@@ -74,7 +75,8 @@ class DatabaseFds(Witness):
     def sample(self, ctx: RunContext) -> dict[str, int | float]:
         return {"db_fds": _fds(ctx)[0]}
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         if (fds := values.get("db_fds")) is None:
             return []
         deleted = f" ({values['db_fds_deleted']} deleted)" if values.get("db_fds_deleted") else ""
@@ -137,7 +139,8 @@ class DatabaseFiles(Witness):
         ]
         return {"db_files": "\n".join(described)}
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         """Only when there is more than one file: one is the normal case, and the other witnesses show it."""
         if (values.get("db_files_count") or 0) < 2:
             return []

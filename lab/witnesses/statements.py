@@ -89,7 +89,8 @@ class Statements(Witness):
             values["sql_per_request"] = round(statements / requests, 2)
         return values
 
-    def parts(self, values: Mapping[str, Any]) -> list[str]:
+    @classmethod
+    def parts(cls, values: Mapping[str, Any]) -> list[str]:
         statements = values.get("sql_statements")
         if not statements:
             return []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lab import registry
 from lab.results import ExperimentResult, RunResult
 from lab.spec import RUNS, RunName
 
@@ -16,15 +17,8 @@ __all__ = ["Chart", "charts"]
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 36
 COLOURS: dict[RunName, str] = {"fault": "#c62828", "fix": "#2e7d32"}
-# The sampled witnesses, as a person names them; latency is per request step.
-TITLES = {
-    "pool_checked_out": "connections checked out of the pool",
-    "db_fds": "file descriptors on the database file",
-    "pg_idle_in_transaction": "PostgreSQL sessions idle in transaction",
-    "pg_connections": "PostgreSQL sessions on the run's database",
-    "pg_tcp": "TCP connections to PostgreSQL",
-    "latency_max_ms": "slowest answer of each request step (ms)",
-}
+# Each witness names its charts (``Witness.charts``); latency is the request steps' own.
+LATENCY = {"latency_max_ms": "slowest answer of each request step (ms)"}
 
 
 @dataclass
@@ -88,7 +82,7 @@ def _ticks(top: float, count: int = 4) -> list[float]:
     return [i * step for i in range(int(top / step) + 2) if i * step <= top * 1.0001 or i == 1]
 
 
-def _chart(result: ExperimentResult, name: str) -> Chart | None:
+def _chart(result: ExperimentResult, name: str, titles: dict[str, str]) -> Chart | None:
     data = {run: _points(result.runs[run], name) for run in RUNS if run in result.runs}
     if not any(len(points) > 1 or (name == "latency_max_ms" and points) for points in data.values()):
         return None
@@ -117,7 +111,7 @@ def _chart(result: ExperimentResult, name: str) -> Chart | None:
     steps = [(sx(start), number) for number, start in _step_starts(fault)] if fault else []
     return Chart(
         name=name,
-        title=TITLES.get(name, name),
+        title=titles[name],
         lines=lines,
         y_max=y_max,
         x_max=x_max,
@@ -129,4 +123,5 @@ def _chart(result: ExperimentResult, name: str) -> Chart | None:
 
 def charts(result: ExperimentResult) -> list[Chart]:
     """Every witness with something to show over time, in a fixed order."""
-    return [chart for name in TITLES if (chart := _chart(result, name)) is not None]
+    titles = registry.charted() | LATENCY
+    return [chart for name in titles if (chart := _chart(result, name, titles)) is not None]

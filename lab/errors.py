@@ -5,7 +5,8 @@ LabError
 │   ├── UnknownNameError  an experiment or variant name that does not exist
 │   ├── ExperimentFileError   a file that does not parse or validate
 │   ├── ExperimentFilesError  several such files, each with its problems
-│   └── OutputDirError    a report directory that cannot be written
+│   ├── OutputDirError    a report directory that cannot be written
+│   └── PluginError       a witness or action that breaks its contract (``lab.registry``)
 ├── ServerError           a server that would not start, answer, or stay up (verdict "error")
 ├── BackendError          the database behind a run failed (verdict "error")
 └── ActionError           an action of the experiment failed (verdict "error")
@@ -23,6 +24,7 @@ __all__ = [
     "ExperimentFilesError",
     "LabError",
     "OutputDirError",
+    "PluginError",
     "ServerError",
     "UnknownNameError",
     "UsageError",
@@ -82,3 +84,8 @@ class BackendError(LabError):
 
 class ActionError(LabError):
     """An action step could not do its work; the message names the step."""
+
+
+class PluginError(UsageError):
+    """A plugin that does not keep the contract of ``lab.registry``: the message names it and the rule. Found
+    at registration (exit 2, before anything starts) or, for what a witness returns, during a run (error)."""

@@ -17,16 +17,17 @@ pass or a fail.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from lab.domain import FLAGS, NON_NEGATIVE, TEXTS, WHOLE_NON_NEGATIVE, Domain
+from lab.errors import PluginError
 
 if TYPE_CHECKING:
     from lab.context import RunContext
@@ -126,6 +127,9 @@ class Witness:
     backends: ClassVar[frozenset[BackendName]] = BACKENDS
     observations: ClassVar[tuple[ObservationSpec, ...]]
     sampled: ClassVar[tuple[str, ...]] = ()
+    # Observations worth a chart in the HTML report, each with its title as a person names it (a sampled one
+    # is drawn from its timeline, another from its value after each step).
+    charts: ClassVar[tuple[tuple[str, str], ...]] = ()  # (observation, title)
 
     def before_step(self, ctx: RunContext) -> None:
         """Read what the step's observations are measured from (a counter's value before it), if anything."""
@@ -158,6 +162,8 @@ class Action:
     # Done through the harness's HTTP routes, so it reaches the one worker that answers: refused at load
     # for a run with several workers, where it would act on one process and seem to act on all.
     one_process: ClassVar[bool] = False
+    # It starts a new server for the run (a restart): the lab has a spare ready for each such step.
+    starts_server: ClassVar[bool] = False
 
     def label(self, params: Any) -> str:
         return self.summary
@@ -175,23 +181,67 @@ class _Registry:
     observations: dict[str, ObservationSpec] = field(default_factory=dict)
     witnesses: dict[str, type[Witness]] = field(default_factory=dict)
     actions: dict[str, type[Action]] = field(default_factory=dict)
-    loaded: bool = False
+    state: Literal["empty", "loading", "loaded"] = "empty"
 
 
 _REGISTRY = _Registry()
-PLUGIN_PACKAGES = ("lab.requests", "lab.witnesses", "lab.actions")
+# The built-in plugins, in the order their observations and charts are shown: an explicit list, as pytest's
+# default_plugins, not a scan of a directory. Other distributions add theirs through ENTRY_POINT_GROUP.
+BUILTIN_PLUGINS = (
+    "lab.requests",
+    "lab.witnesses.pool",
+    "lab.witnesses.sqlite_files",
+    "lab.witnesses.postgres",
+    "lab.witnesses.rows",
+    "lab.witnesses.statements",
+    "lab.witnesses.server_errors",
+    "lab.actions.database_file",
+    "lab.actions.gc",
+    "lab.actions.lock",
+    "lab.actions.migrate",
+    "lab.actions.postgres",
+    "lab.actions.server",
+    "lab.actions.wait",
+)
+ENTRY_POINT_GROUP = "faultlab.plugins"  # each entry point names a module that registers what it brings
+# A step's own fields: an action parameter of the same name would be unreachable (or would break loading).
+STEP_FIELDS = frozenset({"kind", "action", "title", "only", "expect", "note"})
+
+
+def _plugin_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def register_observations(source: str, specs: Iterable[ObservationSpec], backends: frozenset[BackendName]) -> None:
     for spec in specs:
         if spec.name in _REGISTRY.observations:
-            raise ValueError(
-                f"observation {spec.name!r} is declared twice ({_REGISTRY.observations[spec.name].source})"
-            )
+            also = _REGISTRY.observations[spec.name].source
+            raise PluginError(f"{source}: observation {spec.name!r} is declared twice (also by {also})")
         _REGISTRY.observations[spec.name] = replace(spec, source=source, backends=spec.backends & backends)
 
 
+def _verify_witness(cls: type[Witness]) -> None:
+    """The contract a witness keeps, checked once, at registration; the error names the plugin and the rule."""
+    where = _plugin_name(cls)
+    for attribute in ("name", "title", "observations"):
+        if not getattr(cls, attribute, None):
+            raise PluginError(f"witness {where}: needs a {attribute}")
+    if cls.name in _REGISTRY.witnesses:
+        taken = _plugin_name(_REGISTRY.witnesses[cls.name])
+        raise PluginError(f"witness {where}: the name {cls.name!r} is taken by {taken}")
+    declared = {spec.name for spec in cls.observations}
+    if unknown := sorted(set(cls.sampled) - declared):
+        raise PluginError(f"witness {where}: sampled names {', '.join(unknown)}, which it does not observe")
+    if cls.sampled and cls.sample is Witness.sample:
+        raise PluginError(f"witness {where}: declares sampled = {cls.sampled!r} but has no sample() to read them")
+    if cls.observe is Witness.observe:
+        raise PluginError(f"witness {where}: has no observe()")
+    if unknown := sorted({name for name, _ in cls.charts} - declared):
+        raise PluginError(f"witness {where}: charts names {', '.join(unknown)}, which it does not observe")
+
+
 def register_witness(cls: type[Witness]) -> type[Witness]:
+    _verify_witness(cls)
     specs = list(cls.observations)
     by_name = {spec.name: spec for spec in specs}
     for name in cls.sampled:
@@ -230,23 +280,70 @@ def register_witness(cls: type[Witness]) -> type[Witness]:
 
 
 def register_action(cls: type[Action]) -> type[Action]:
+    where = _plugin_name(cls)
+    for attribute in ("name", "summary"):
+        if not getattr(cls, attribute, None):
+            raise PluginError(f"action {where}: needs a {attribute}")
     if cls.name in _REGISTRY.actions:
-        raise ValueError(f"action {cls.name!r} is registered twice")
+        taken = _plugin_name(_REGISTRY.actions[cls.name])
+        raise PluginError(f"action {where}: the name {cls.name!r} is taken by {taken}")
+    if clash := sorted(STEP_FIELDS & set(cls.Params.model_fields)):
+        raise PluginError(
+            f"action {where}: its parameter {', '.join(clash)} has the name of a step's own field "
+            f"({', '.join(sorted(STEP_FIELDS))}); rename it"
+        )
+    if cls.run is Action.run:
+        raise PluginError(f"action {where}: has no run()")
     _REGISTRY.actions[cls.name] = cls
     return cls
 
 
-_LOADING = threading.RLock()  # reentrant: a plugin being imported may ask for the registry meanwhile
+def check_returned(witness: Witness, what: str, returned: Mapping[str, Any], declared: Iterable[str]) -> None:
+    """What ``observe`` or ``sample`` returned must be among what the witness declares (a typo would otherwise
+    be a check that fails with "saw None" on every run); ``observe`` returns every observation that every
+    step produces (one produced by request steps only may be left out of another step's)."""
+    expected = set(declared)
+    required = expected if what == "sample" else {s.name for s in witness.observations if s.produced == "any"}
+    extra, missing = sorted(set(returned) - expected), sorted(required - set(returned))
+    problems = [f"returned {', '.join(extra)}, which it does not declare"] if extra else []
+    problems += [f"did not return {', '.join(missing)}"] if missing else []
+    if problems:
+        raise PluginError(f"witness {_plugin_name(type(witness))}: {what}() {'; '.join(problems)}")
+
+
+_LOADING = threading.RLock()  # reentrant, so that a nested load from the same thread is caught, not a deadlock
 
 
 def _load() -> _Registry:
-    with _LOADING:  # another thread (a run going alongside, lab.together) waits until the registry is whole
-        if not _REGISTRY.loaded:
-            _REGISTRY.loaded = True
-            for package_name in PLUGIN_PACKAGES:
-                package = importlib.import_module(package_name)
-                for module in pkgutil.iter_modules(getattr(package, "__path__", [])):
-                    importlib.import_module(f"{package_name}.{module.name}")
+    """Register the built-in plugins, then those of other distributions (entry points), once. Another thread
+    (a run going alongside, lab.together) waits until the registry is whole; a plugin that asks for the
+    registry while it is being loaded (something it imports at its top builds on it) is refused."""
+    with _LOADING:
+        if _REGISTRY.state == "loading":
+            raise PluginError(
+                "a plugin asked for the registry while the plugins were being loaded: something it imports at its "
+                "top (lab.spec, say) builds on the registry; import that inside the function that needs it, or "
+                "under TYPE_CHECKING"
+            )
+        if _REGISTRY.state == "empty":
+            _REGISTRY.state = "loading"
+            try:
+                for module in BUILTIN_PLUGINS:
+                    importlib.import_module(module)
+                for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+                    try:
+                        entry_point.load()
+                    except PluginError:
+                        raise
+                    except Exception as exc:
+                        raise PluginError(
+                            f"plugin {entry_point.name} ({entry_point.value}, from the {ENTRY_POINT_GROUP} entry "
+                            f"points) could not be loaded: {type(exc).__name__}: {exc}"
+                        ) from exc
+            except BaseException:
+                _REGISTRY.state = "empty"
+                raise
+            _REGISTRY.state = "loaded"
     return _REGISTRY
 
 
@@ -270,6 +367,11 @@ def witnesses_needed(names: Iterable[str]) -> frozenset[str]:
 
 def actions() -> Mapping[str, type[Action]]:
     return _load().actions
+
+
+def charted() -> dict[str, str]:
+    """Every observation with a chart, and its title, in the plugins' order."""
+    return {name: title for cls in _load().witnesses.values() for name, title in cls.charts}
 
 
 # What every step reports about itself, whatever the witnesses.

@@ -160,7 +160,9 @@ class _Run:
         self.settle()
         for witness in self.sampling:
             try:
-                for name, value in witness.sample(self.ctx).items():
+                sampled = witness.sample(self.ctx)
+                registry.check_returned(witness, "sample", sampled, witness.sampled)
+                for name, value in sampled.items():
                     into.setdefault(name, []).append(value)
             except Unobservable as exc:
                 unavailable.update({f"{name}_series": str(exc) for name in witness.sampled})
@@ -171,7 +173,9 @@ class _Run:
         unavailable: dict[str, str] = {}
         for witness in self.witnesses:
             try:
-                values |= witness.observe(self.ctx)
+                observed = witness.observe(self.ctx)
+                registry.check_returned(witness, "observe", observed, (spec.name for spec in witness.observations))
+                values |= observed
             except Unobservable as exc:
                 unavailable |= {spec.name: str(exc) for spec in witness.observations}
         return values, unavailable

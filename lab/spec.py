@@ -392,7 +392,11 @@ class Experiment(_Strict):
     def server_starts(self) -> int:
         """How many servers its runs start: one each, and one more for each restart."""
         return sum(
-            1 + sum(isinstance(s, ActionStepBase) and s.action == "restart" for _, s in self.steps_for(run))
+            1
+            + sum(
+                isinstance(s, ActionStepBase) and registry.actions()[s.action].starts_server
+                for _, s in self.steps_for(run)
+            )
             for run in RUNS
         )
 

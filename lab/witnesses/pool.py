@@ -31,6 +31,7 @@ class Pool(Witness):
         ObservationSpec("requests_in_flight", Kind.COUNT, "requests the server has not finished"),
     )
     sampled = ("pool_checked_out",)
+    charts = (("pool_checked_out", "connections checked out of the pool"),)
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
         counters = _counters(ctx)

@@ -23,6 +23,10 @@ class PgActivity(Witness):
         ObservationSpec("pg_waiting_on_lock", Kind.COUNT, "of those, sessions waiting for a lock"),
     )
     sampled = ("pg_idle_in_transaction",)
+    charts = (
+        ("pg_idle_in_transaction", "PostgreSQL sessions idle in transaction"),
+        ("pg_connections", "PostgreSQL sessions on the run's database"),
+    )
 
     def sample(self, ctx: RunContext) -> dict[str, int | float]:
         return {"pg_idle_in_transaction": self.observe(ctx)["pg_idle_in_transaction"]}
@@ -52,6 +56,7 @@ class PgTcp(Witness):
     title = "the server's TCP connections to PostgreSQL (the operating system)"
     backends = POSTGRESQL_ONLY
     observations = (ObservationSpec("pg_tcp", Kind.COUNT, "the server's TCP connections to PostgreSQL"),)
+    charts = (("pg_tcp", "TCP connections to PostgreSQL"),)
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
         import psutil

@@ -67,6 +67,7 @@ class DatabaseFds(Witness):
         ObservationSpec("db_fds_deleted", Kind.COUNT, "of those, descriptors on a deleted file"),
     )
     sampled = ("db_fds",)
+    charts = (("db_fds", "file descriptors on the database file"),)
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
         open_count, deleted = _fds(ctx)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from lab import owner
 from lab.errors import BackendError, UsageError
-from lab.registry import BackendName
+from lab.spec_types import BackendName
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",

@@ -13,7 +13,7 @@ from lab.backends import Backend, PostgresBackend
 from lab.errors import ServerError
 from lab.observations import ExceptionRecord
 from lab.server import LabServer
-from lab.spec import RunName
+from lab.spec_types import RunName
 from lab.statements import read_statements
 
 __all__ = ["RunContext"]

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lab.domain import FLAGS, NON_NEGATIVE, TEXTS, WHOLE_NON_NEGATIVE, Domain
 from lab.errors import PluginError
+from lab.spec_types import BACKENDS, POSTGRESQL_ONLY, SQLITE_ONLY, BackendName
 
 if TYPE_CHECKING:
     from lab.context import RunContext
@@ -53,10 +54,6 @@ __all__ = [
     "witnesses",
 ]
 
-BackendName = Literal["sqlite", "postgresql"]
-BACKENDS: frozenset[BackendName] = frozenset({"sqlite", "postgresql"})
-SQLITE_ONLY: frozenset[BackendName] = frozenset({"sqlite"})
-POSTGRESQL_ONLY: frozenset[BackendName] = frozenset({"postgresql"})
 
 
 class Kind(StrEnum):

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from lab import registry
 from lab.domain import Bounds
-from lab.registry import MATCHERS, BackendName, Kind, ObservationSpec, Produced
-from lab.spec_types import RELATIVE_DIR
+from lab.registry import MATCHERS, Kind, ObservationSpec, Produced
+from lab.spec_types import RELATIVE_DIR, RUNS, BackendName, RunName
 
 __all__ = [
     "RUNS",
@@ -37,8 +37,6 @@ __all__ = [
     "matcher_problem",
 ]
 
-RunName = Literal["fault", "fix"]
-RUNS: tuple[RunName, ...] = ("fault", "fix")
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 # The lab sets these itself, and an experiment (data) must not be able to run code through them.
 ENV_FORBIDDEN = re.compile(r"^(PYTHON.*|LD_.*|FAULTLAB_.*|UVICORN_.*|DATABASE_URL|PATH|HOME)$")

@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+# The command line's own words: an experiment of that name could never be run by it.
+RESERVED_NAMES = frozenset({"all", "validate", "doctor", "fix", "check", "progress"})
 # The lab sets these itself, and an experiment (data) must not be able to run code through them.
 ENV_FORBIDDEN = re.compile(r"^(PYTHON.*|LD_.*|FAULTLAB_.*|UVICORN_.*|DATABASE_URL|PATH|HOME)$")
 
@@ -386,6 +388,15 @@ class Experiment(_Strict):
         description="the fault run and the fix run may go at the same time, each on its own server: nothing in "
         "the script measures time that a second server on the same cores could change (lab.together)",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_command(cls, name: str) -> str:
+        if name in RESERVED_NAMES:
+            raise ValueError(
+                f"{name!r} is a word of the command line ({', '.join(sorted(RESERVED_NAMES))}); choose another name"
+            )
+        return name
 
     def server_starts(self) -> int:
         """How many servers its runs start: one each, and one more for each restart."""

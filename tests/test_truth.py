@@ -254,3 +254,13 @@ def test_each_problem_of_a_step_is_a_line_of_its_own_naming_the_step_and_the_run
         'steps[1]: expect.fix.body: contains "" holds for every text, so it can never fail; give the piece of text '
         "to look for",
     ], caught.value.problems
+
+
+@pytest.mark.parametrize("name", ["all", "doctor", "validate"])
+def test_an_experiment_named_like_a_command_is_refused(name: str, tmp_path: Path) -> None:
+    path = _experiment(tmp_path, REQUEST + "expect.fault = { status = 404 }\nexpect.fix = { ok = 1 }\n")
+    path = path.rename(tmp_path / f"{name}.toml")
+    path.write_text(path.read_text().replace('name = "probe-me"', f'name = "{name}"'))
+    with pytest.raises(ExperimentFileError) as caught:
+        load_file(path)
+    assert f"name: {name!r} is a word of the command line" in str(caught.value), caught.value

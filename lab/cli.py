@@ -20,6 +20,7 @@ from rich.text import Text
 from lab.backends import DEFAULT_POSTGRES_URL, BackendName, database_choice
 from lab.catalogue import Catalogue, Entry, load_catalogue
 from lab.errors import LabError, OutputDirError, UsageError
+from lab.exit_codes import ExitCode
 from lab.interrupts import lost_terminal, raise_interrupt
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.spec import RunName
@@ -27,7 +28,6 @@ from lab.summary import check_line, witness_parts
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 VALIDATE = "validate"
 VERDICT_STYLE = {
     Verdict.AS_EXPECTED: "bold green",
@@ -290,13 +290,13 @@ def main(argv: list[str] | None = None) -> int:
                  "fix_it_yourself": e.experiment.learn is not None, "file": str(e.path)}
                 for e in catalogue
             ]  # fmt: skip
-            print(json.dumps({"exit_code": EXIT_OK, "experiments": listing}, indent=2))
-            return EXIT_OK
+            print(json.dumps({"exit_code": ExitCode.OK, "experiments": listing}, indent=2))
+            return ExitCode.OK
         if args.list or not args.names:
             _print_catalogue(console, catalogue)
             if not args.list:
                 console.print("Run one: [bold]python run_lab.py missing-yield[/]   all: [bold]python run_lab.py all[/]")
-            return EXIT_OK
+            return ExitCode.OK
         validate = args.names[0] == VALIDATE
         names = args.names[1:] if validate else args.names
         if not names:
@@ -325,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         if args.json:
-            print(json.dumps({"exit_code": EXIT_USAGE, "error": str(exc), "experiments": []}, indent=2))
-        return EXIT_USAGE
+            print(json.dumps({"exit_code": ExitCode.USAGE, "error": str(exc), "experiments": []}, indent=2))
+        return ExitCode.USAGE
 
     previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -359,7 +359,7 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
     summary: list[dict[str, object]] = []
     results: list[ExperimentResult] = []
     skipped: dict[str, str] = {}
-    code = EXIT_OK
+    code = ExitCode.OK
     runnable = [entry for entry in selected if options.backend in entry.experiment.backends]
     if options.jobs > 1 and len(runnable) > 1 and not options.predictions:
         return _run_parallel(selected, options, console, errors)
@@ -392,7 +392,7 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
             if options.validate:
                 _print_baselines(console, result)
             if result.verdict.exit_code:
-                code = EXIT_UNEXPECTED
+                code = ExitCode.NOT_OK
     except Interrupted as interrupted:
         summary.append(_summary(interrupted.result))
         results.append(interrupted.result)
@@ -401,14 +401,14 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
             errors.print(
                 "[yellow]interrupted[/] after the runs had ended: the verdict above stands, the exit code is 130"
             )
-        code = EXIT_INTERRUPTED
+        code = ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")
-        code = EXIT_INTERRUPTED
+        code = ExitCode.INTERRUPTED
     except LabError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        code = EXIT_UNEXPECTED
-    code = max(code, _write_outputs(results, skipped, options, console, errors), key=lambda c: c != EXIT_OK)
+        code = ExitCode.NOT_OK
+    code = max(code, _write_outputs(results, skipped, options, console, errors), key=lambda c: c != ExitCode.OK)
     if options.as_json:
         print(json.dumps({"exit_code": code, "experiments": summary}, indent=2))
     return code
@@ -459,16 +459,16 @@ def _run_parallel(selected: list[Entry], options: _Options, console: Console, er
     done, interrupted = run_children(children, options.jobs, env, finished)
     if interrupted:
         errors.print("[yellow]interrupted[/]")
-        code = EXIT_INTERRUPTED
-    elif any(c == EXIT_INTERRUPTED for c in codes):
-        code = EXIT_INTERRUPTED
-    elif any(c != EXIT_OK for c in codes) or len(done) < len(children):
-        code = EXIT_UNEXPECTED
+        code = ExitCode.INTERRUPTED
+    elif any(c == ExitCode.INTERRUPTED for c in codes):
+        code = ExitCode.INTERRUPTED
+    elif any(c != ExitCode.OK for c in codes) or len(done) < len(children):
+        code = ExitCode.NOT_OK
     else:
-        code = EXIT_OK
+        code = ExitCode.OK
     order = {entry.experiment.name: i for i, entry in enumerate(selected)}
     results.sort(key=lambda r: order.get(r.name, len(order)))
-    code = max(code, _write_outputs(results, skipped, options, console, errors), key=lambda c: c != EXIT_OK)
+    code = max(code, _write_outputs(results, skipped, options, console, errors), key=lambda c: c != ExitCode.OK)
     if options.as_json:
         print(json.dumps({"exit_code": code, "experiments": summary}, indent=2))
     return code
@@ -476,13 +476,13 @@ def _run_parallel(selected: list[Entry], options: _Options, console: Console, er
 
 def _write_outputs(
     results: list[ExperimentResult], skipped: dict[str, str], options: _Options, console: Console, errors: Console
-) -> int:
+) -> ExitCode:
     """The summary table (several experiments), the index page, JUnit XML. An index that cannot be written is
     said (each report says where it is); JUnit XML that cannot be written makes the exit code 1, since a CI
     reading it would otherwise see nothing."""
     if len(results) > 1:
         _print_table(console, results)
-    code = EXIT_OK
+    code = ExitCode.OK
     if results and not os.environ.get("FAULTLAB_PARALLEL_CHILD"):  # lab.parallel.CHILD_ENV: the parent writes it
         from lab.html_report import write_index
 
@@ -503,7 +503,7 @@ def _write_outputs(
             console.print(f"junit: {escape(str(options.junit))}", soft_wrap=True)
         except OSError as exc:
             errors.print(f"[red]could not write --junit {escape(str(options.junit))}: {escape(str(exc))}[/]")
-            code = EXIT_UNEXPECTED
+            code = ExitCode.NOT_OK
     return code
 
 

@@ -18,6 +18,8 @@ import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
+from lab.exit_codes import ExitCode
+
 __all__ = [
     "ActionError",
     "ExperimentFileError",
@@ -36,7 +38,7 @@ class LabError(Exception):
 
 
 class UsageError(LabError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 def shorten(text: str, limit: int = 60) -> str:

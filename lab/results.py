@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from lab.exit_codes import ExitCode
 from lab.observations import Observation
 from lab.spec import RunName
 
@@ -124,7 +125,7 @@ class Verdict(StrEnum):
 
     @property
     def exit_code(self) -> int:
-        return {Verdict.AS_EXPECTED: 0, Verdict.INTERRUPTED: 130}.get(self, 1)
+        return {Verdict.AS_EXPECTED: ExitCode.OK, Verdict.INTERRUPTED: ExitCode.INTERRUPTED}.get(self, ExitCode.NOT_OK)
 
 
 class ExperimentResult(BaseModel):

@@ -22,6 +22,7 @@ from rich.table import Table
 from lab import variants
 from lab.catalogue import Catalogue, Entry, load_catalogue
 from lab.errors import LabError, UsageError
+from lab.exit_codes import ExitCode
 from lab.learn import predict, workspace
 from lab.learn.task import task_markdown
 from lab.learn.watch import watch
@@ -31,7 +32,6 @@ from lab.spec import Experiment, RunName
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS = frozenset({"fix", "check", "progress"})
-EXIT_OK, EXIT_NOT_YET, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The order a newcomer meets the faults in: the seed tutorial's first, then the rest of the catalogue.
 ORDER = (
     "missing-yield", "return-with-finally", "no-commit", "detached-instance", "missing-response-schema",
@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage line
-        return EXIT_USAGE if exit_.code else EXIT_OK
+        return ExitCode.USAGE if exit_.code else ExitCode.OK
     console = Console(highlight=False, soft_wrap=True)  # a command in a line must never be cut in two
     errors = Console(stderr=True, highlight=False)
     try:
@@ -104,13 +104,13 @@ def main(argv: list[str]) -> int:
         return _check(console, entry, directory, keep_watching=args.watch, postgres_url=_database(entry, args.db))
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except LabError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        return EXIT_NOT_YET
+        return ExitCode.NOT_OK
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
 
 
 def _has_a_task(catalogue: Catalogue, experiment: Experiment) -> None:
@@ -139,7 +139,7 @@ def _fix(console: Console, experiment: Experiment, directory: Path, force: bool)
     console.print(f"Read TASK.md, {edit}, then: [bold]python run_lab.py check {experiment.name}[/]", soft_wrap=True)
     if directory != workspace.resolve_dir(experiment.name, None):
         console.print(f"  (add --dir {escape(str(directory))} when you check from elsewhere)", soft_wrap=True)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _hint(console: Console, experiment: Experiment, directory: Path) -> int:
@@ -153,21 +153,21 @@ def _hint(console: Console, experiment: Experiment, directory: Path) -> int:
         console.print(f"That was the last hint. The solution: python run_lab.py check {experiment.name} --solution")
     progress.hints_shown = number
     _save(directory, progress)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _solution(console: Console, experiment: Experiment, directory: Path) -> int:
     learn = workspace.learn_of(experiment)
     if learn.solution is None:
         console.print(f"{experiment.name} has no code to write: its lesson is in its report and in TASK.md")
-        return EXIT_OK
+        return ExitCode.OK
     where, source = variants.source_of(learn.solution)
     console.print(f"[bold]the reference solution[/] ({escape(where)}):")
     console.print(escape(source), soft_wrap=True)
     progress = workspace.load_progress(directory, experiment.name)
     progress.solution_shown = True
     _save(directory, progress)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _save(directory: Path, progress: workspace.Progress) -> None:
@@ -229,9 +229,9 @@ def _check(
         return outcome.fixed
 
     if not keep_watching:
-        return EXIT_OK if once() else EXIT_NOT_YET
+        return ExitCode.OK if once() else ExitCode.NOT_OK
     watch(path, once, lambda: console.print(f"[dim]{escape(path.name)} saved: checking again[/]"))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _explain_it(console: Console, experiment: Experiment) -> None:
@@ -261,7 +261,7 @@ def _predictions(console: Console, entry: Entry, directory: Path) -> int:
         console.print(f"  the report: {escape(str(Path(result.report_dir) / 'report.md'))}", soft_wrap=True)
     if done:
         _explain_it(console, experiment)
-    return EXIT_OK if done else EXIT_NOT_YET
+    return ExitCode.OK if done else ExitCode.NOT_OK
 
 
 def _progress(console: Console, catalogue: Catalogue, root: Path) -> int:
@@ -271,7 +271,7 @@ def _progress(console: Console, catalogue: Catalogue, root: Path) -> int:
             f"no workspaces in {escape(str(root))} yet: python run_lab.py fix {ORDER[0]} makes the first one",
             soft_wrap=True,
         )
-        return EXIT_OK
+        return ExitCode.OK
     learnable = [entry.experiment.name for entry in catalogue if entry.experiment.learn is not None]
     ordered = [name for name in ORDER if name in learnable] + [n for n in learnable if n not in ORDER]
     table = Table(title=f"your progress ({root})", title_justify="left")
@@ -300,4 +300,4 @@ def _progress(console: Console, catalogue: Catalogue, root: Path) -> int:
         console.print(f"next: [bold]python run_lab.py fix {upcoming[0]}[/]  ({len(fixed)} of {len(ordered)} fixed)")
     else:
         console.print(f"every experiment with a task is fixed ({len(fixed)}); try: python run_lab.py all")
-    return EXIT_OK
+    return ExitCode.OK

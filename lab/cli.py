@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +211,18 @@ class _Options:
     experiment_dirs: tuple[Path, ...] = ()
     sequential: bool = False
 
+    def for_child(self) -> str:
+        """What a ``-j`` child runs with, as data (every option, a new one included, reaches it): one
+        experiment at a time, a JSON summary for the parent, and the parent's index, JUnit and browser."""
+        child = replace(self, as_json=True, jobs=1, junit=None, open_index=False, predictions=None)
+        data = asdict(child) | {"out": str(child.out), "experiment_dirs": [str(d) for d in child.experiment_dirs]}
+        return json.dumps(data)
+
+    @classmethod
+    def from_parent(cls, text: str) -> _Options:
+        data = json.loads(text)
+        return cls(**data | {"out": Path(data["out"]), "experiment_dirs": tuple(map(Path, data["experiment_dirs"]))})
+
 
 def _jobs(text: str) -> int:
     try:
@@ -282,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console(stderr=args.json, highlight=False)
     errors = Console(stderr=True, highlight=False)
+    from lab.parallel import OPTIONS_ENV
+
+    if (given := os.environ.get(OPTIONS_ENV)) is not None:
+        return _as_child(args.names, _Options.from_parent(given), errors)
     try:
         catalogue = load_catalogue(args.experiments)
         if args.list and args.json:
@@ -332,6 +348,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _sweep(errors, options)
         return _run_all(selected, options, console, errors)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _as_child(names: list[str], options: _Options, errors: Console) -> int:
+    """A ``-j`` child: its experiment by name, with the parent's options (checked by the parent already)."""
+    previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        selected = [load_catalogue(options.experiment_dirs).get(name) for name in names]
+        return _run_all(selected, options, Console(stderr=True, highlight=False), errors)
+    except UsageError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        print(json.dumps({"exit_code": ExitCode.USAGE, "error": str(exc), "experiments": []}, indent=2))
+        return ExitCode.USAGE
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -416,7 +447,7 @@ def _run_all(selected: list[Entry], options: _Options, console: Console, errors:
 
 def _run_parallel(selected: list[Entry], options: _Options, console: Console, errors: Console) -> int:
     """``all`` with ``-j N``: each experiment in a lab process of its own; each shown as one block when done."""
-    from lab.parallel import Child, ChildResult, child_env, run_children
+    from lab.parallel import OPTIONS_ENV, Child, ChildResult, child_env, run_children
 
     summary: list[dict[str, object]] = []
     results: list[ExperimentResult] = []
@@ -429,12 +460,7 @@ def _run_parallel(selected: list[Entry], options: _Options, console: Console, er
             summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": reason})
             skipped[experiment.name] = reason
             continue
-        argv = [*([VALIDATE] if options.validate else []), experiment.name, "--json", "-j", "1"]
-        argv += ["--out", str(options.out), "--db", options.backend]  # the URL goes by the environment
-        argv += [arg for directory in options.experiment_dirs for arg in ("--experiments", str(directory))]
-        argv += ["--keep"] if options.keep else []
-        argv += ["--sequential"] if options.sequential else []
-        children.append(Child(experiment.name, argv))
+        children.append(Child(experiment.name, [experiment.name]))
     if skipped:
         elsewhere = sorted({b for e in selected if e.experiment.name in skipped for b in e.experiment.backends})
         where = " or ".join(f"--db {backend}" for backend in elsewhere)
@@ -453,9 +479,9 @@ def _run_parallel(selected: list[Entry], options: _Options, console: Console, er
         if child.result:
             results.append(child.result)
 
-    env = child_env(console.width, console.is_terminal and not console.no_color)
-    if options.backend == "postgresql":
-        env["FAULTLAB_POSTGRES_URL"] = options.postgres_url
+    env = child_env(console.width, console.is_terminal and not console.no_color) | {
+        OPTIONS_ENV: options.for_child()  # the URL's password stays out of the command line, as before
+    }
     done, interrupted = run_children(children, options.jobs, env, finished)
     if interrupted:
         errors.print("[yellow]interrupted[/]")

@@ -25,10 +25,11 @@ from typing import IO
 from lab.interrupts import deferred
 from lab.results import ExperimentResult
 
-__all__ = ["CHILD_ENV", "Child", "ChildResult", "child_env", "run_children"]
+__all__ = ["CHILD_ENV", "OPTIONS_ENV", "Child", "ChildResult", "child_env", "run_children"]
 
 RUN_LAB = Path(__file__).resolve().parent.parent / "run_lab.py"
 CHILD_ENV = "FAULTLAB_PARALLEL_CHILD"  # set in a child: the parent writes the index page, once, for all
+OPTIONS_ENV = "FAULTLAB_CHILD_OPTIONS"  # the parent's options, as JSON (lab.cli): data, not a rebuilt command line
 STOP_GRACE_S = 60.0  # an interrupted child writes its report and stops its servers well within this
 
 

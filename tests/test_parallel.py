@@ -60,3 +60,22 @@ def test_sigterm_to_a_parallel_lab_stops_every_child_and_server(tmp_path: Path) 
     assert not alive, f"left running: {alive}"
     for name in ("missing-yield", "database-locked"):
         assert "interrupted" in (tmp_path / "o" / name / "journal.json").read_text(), name
+
+
+def test_a_child_gets_every_option_of_its_parent_as_data() -> None:
+    """Options reach ``-j`` children as data, so a new option cannot be dropped on the way."""
+    from dataclasses import fields, replace
+
+    from lab.cli import _Options
+
+    parent = _Options(
+        out=Path("reports"), keep=True, as_json=False, backend="postgresql", postgres_url="postgresql://u:p@h/d",
+        validate=True, junit=Path("j.xml"), open_index=True, predictions={"x": ["y"]}, jobs=3,
+        experiment_dirs=(Path("mine"),), sequential=True,
+    )  # fmt: skip
+    assert {field.name for field in fields(parent)} == {
+        "out", "keep", "as_json", "backend", "postgres_url", "validate", "junit", "open_index", "predictions",
+        "jobs", "experiment_dirs", "sequential",
+    }, "a new option: decide what a -j child does with it in _Options.for_child"  # fmt: skip
+    child = _Options.from_parent(parent.for_child())
+    assert child == replace(parent, as_json=True, jobs=1, junit=None, open_index=False, predictions=None)

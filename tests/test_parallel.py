@@ -66,7 +66,7 @@ def test_a_child_gets_every_option_of_its_parent_as_data() -> None:
     """Options reach ``-j`` children as data, so a new option cannot be dropped on the way."""
     from dataclasses import fields, replace
 
-    from lab.cli import _Options
+    from lab.cli.options import Options as _Options
 
     parent = _Options(
         out=Path("reports"), keep=True, as_json=False, backend="postgresql", postgres_url="postgresql://u:p@h/d",

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from lab.doctor.checkup import Finding, NotRun, Report
-from lab.doctor.verdict import judge
 from tests.lab_cli import run_lab
 
 APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
@@ -81,10 +79,14 @@ def test_a_clean_app_without_an_engine_is_incomplete_never_nothing_found(tmp_pat
 def test_findings_win_over_checks_that_did_not_run(
     findings: int, not_run: int, interrupted: bool, verdict: tuple[str, int]
 ) -> None:
+    from lab.doctor.verdict import judge
+
     assert judge(findings=findings, not_run=not_run, interrupted=interrupted) == verdict
 
 
 def test_a_check_that_does_not_apply_leaves_nothing_found_and_json_says_so() -> None:
+    from lab.doctor.checkup import Finding, NotRun, Report
+
     not_applicable = [NotRun("stale pooled connections", "PostgreSQL only", "run with --db postgresql to include it")]
     clean = Report("x:app", "sqlite", not_applicable=not_applicable).as_json()
     assert (clean["verdict"], clean["exit_code"], clean["not_checked"]) == ("nothing found", 0, [])
@@ -93,3 +95,30 @@ def test_a_check_that_does_not_apply_leaves_nothing_found_and_json_says_so() -> 
     assert found.as_json()["verdict"] == "findings" and found.as_json()["not_checked"] == [
         {"check": gap.check, "reason": gap.reason, "remedy": gap.remedy}
     ]
+
+
+def test_where_the_pool_and_the_os_disagree_the_report_says_so() -> None:
+    """Both directions, on the series a checkup records: connections opened outside the engine (the OS sees
+    them climb, the pool gives every one back), and a pool that hands out connections it already holds."""
+    from types import SimpleNamespace
+
+    from lab.doctor.checkup import Checked, Finding, Report, _seen_by_os
+
+    live: Any = SimpleNamespace(os=SimpleNamespace(what="file descriptors on the database files"))
+    outside = Checked("GET /x", [200] * 4, [0, 0, 0, 0, 0], os_open=[1, 2, 3, 4, 5], os_after_collection=5)
+    report = Report("x:app", "sqlite")
+    (found,) = _seen_by_os(live, report, outside, [])
+    assert found is not None and found.kind == "connection leak (seen by the OS)", found
+    assert "file descriptors on the database files 1→2→3→4→5 over 4 requests" in found.evidence, found
+    (note,) = report.disagreements
+    assert "opened outside the engine the doctor watches" in note.evidence, note
+
+    pooled = Checked("GET /y", [200] * 4, [0, 1, 2, 3, 4], os_open=[5, 5, 5, 5, 5], os_after_collection=5)
+    leak = Finding("connection leak", "GET /y", "checked out 0→1→2→3→4")
+    assert _seen_by_os(live, report, pooled, [leak]) == [] and leak.evidence == "checked out 0→1→2→3→4"
+    assert "handed out connections it already held open" in report.disagreements[1].evidence, report.disagreements
+
+    both = Checked("GET /z", [200] * 4, [0, 1, 2, 3, 4], os_open=[1, 1, 2, 3, 4], os_after_collection=5)
+    leak = Finding("connection leak", "GET /z", "checked out 0→1→2→3→4")
+    assert _seen_by_os(live, report, both, [leak]) == [] and len(report.disagreements) == 2
+    assert leak.evidence.endswith("the operating system saw them too: file descriptors on the database files 1→1→2→3→4")

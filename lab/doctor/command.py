@@ -113,7 +113,8 @@ def _markdown(report: Report) -> str:
     os_count = f" and the operating system's count of {report.os_witness}" if report.os_witness else ""
     lines += [
         f"**{summary[0].upper() + summary[1:]}.** {setting(report)} Each operation was sent a few times with the "
-        f"garbage collector off, the pool's checked-out count{os_count} read before and after each request.",
+        f"garbage collector off, the pool's checked-out count (where the engine was found){os_count} read before "
+        "and after each request.",
         "",
     ]
     for finding in report.findings:

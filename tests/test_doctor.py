@@ -69,11 +69,15 @@ def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path:
     assert not [f for f in report["findings"] if f["kind"] == "event loop blocked"], report["findings"]
     if leaking:
         assert leaking <= found and result.returncode == 1, (found, result.stderr)
+        # The first operation opens a new connection for each one kept, and the operating system sees them too.
+        (first,) = [f["evidence"] for f in report["findings"] if f["kind"] == "connection leak"][:1]
+        assert "the operating system saw them too: file descriptors on the database files" in first, first
         # One leaked connection a request: the default pool (5 + 10 overflow) is empty after 15 in a row.
         (exhausted,) = [f["evidence"] for f in report["findings"] if f["kind"] == "pool exhausted"]
         assert exhausted.startswith("15 requests in a row emptied the pool: request 16 got"), exhausted
-    else:  # no finding of any kind: 48 reads at once included
+    else:  # no finding of any kind, and every check that applies ran: 48 reads at once included
         assert report["findings"] == [] and result.returncode == 0, (report["findings"], result.stderr)
+        assert (report["verdict"], report["exit_code"], report["not_checked"]) == ("nothing found", 0, []), report
         assert any(c["operation"].endswith("48 at once") for c in report["checked"]), report["checked"]
     assert report["checked"] and all(c["statuses"] for c in report["checked"]), "every operation was exercised"
     assert (tmp_path / "out").is_dir() and not (tmp_path / "lab-reports").exists()
@@ -83,6 +87,9 @@ def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path:
     for operation in leaking:
         assert re.search(rf"<code>{re.escape(operation)}</code><br><span class=\"mark fail\">\[FAIL\]</span>", html)
     if case == "missing-yield":
+        # Later operations get the connections the first one's leak left in the pool: the OS sees none new.
+        notes = {d["operation"]: d["evidence"] for d in report["disagreements"]}
+        assert "handed out connections it already held open" in notes.get("GET /todos/count", ""), notes
         from tests.browser import render
 
         rendered = render(page.as_uri(), tmp_path / "chromium-profile")
@@ -111,6 +118,7 @@ def test_an_app_that_cannot_be_imported_is_its_file_line_and_message(tmp_path: P
 def test_a_usage_error_names_no_frame_of_python_or_the_lab_and_is_json_with_json(tmp_path: Path) -> None:
     missing = run_lab("doctor", "nosuch.mod:app", "--json", cwd=tmp_path)
     assert missing.returncode == 2 and json.loads(missing.stdout) == {
+        "verdict": "usage error",
         "exit_code": 2,
         "error": "your app did not start: ModuleNotFoundError: No module named 'nosuch'",
     }, missing.stdout + missing.stderr
@@ -145,8 +153,11 @@ def test_on_postgresql_sessions_left_idle_in_transaction_are_found(target: str, 
         assert {"GET /todos", "GET /todos/count"} <= found and code == 1, report["findings"]
         (reads,) = [c for c in report["checked"] if c["operation"] == "GET /todos"]
         assert reads["idle_in_transaction"] == [0, 1, 2, 3, 4], reads
+        (leak,) = [f["evidence"] for f in report["findings"] if f["kind"] == "connection leak"][:1]
+        assert "the operating system saw them too: TCP connections to PostgreSQL" in leak, leak
     else:
         assert report["findings"] == [] and code == 0, report["findings"]
+        assert (report["verdict"], report["not_checked"], report["not_applicable"]) == ("nothing found", [], [])
         (restarted,) = [c for c in report["checked"] if c["operation"] == "GET /todos after a database restart"]
         assert restarted["statuses"] == [200], restarted
 

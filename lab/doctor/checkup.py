@@ -1,9 +1,12 @@
 """Serve a user's app under the lab's harness on a real server and look for connection leaks, operation by
-operation, with the same witness the catalogue uses: the pool's checked-out count, read from shared memory.
+operation, with two of the witnesses the catalogue uses: the pool's checked-out count, read from shared
+memory, and the operating system's count of the server's connections to the database (``lab.doctor.os_view``),
+which sees them whatever library opened them.
 
 The garbage collector is switched off while an operation is exercised (as missing-yield does), so a
 session that is never closed shows as a connection that stays checked out, every time, instead of when the
 collector happens not to run. Bounded: a few requests per operation, loopback only, a deadline per request.
+A check that cannot run on the app is recorded with why and what to do (``lab.doctor.verdict``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,11 @@ import httpx
 
 from lab import client, stats, wire
 from lab.backends import Backend, PostgresBackend, SqliteBackend
+from lab.context import RunContext
 from lab.doctor.lock import write_lock
 from lab.doctor.openapi import Operation, body_for, operations
+from lab.doctor.os_view import OsView, Unobservable
+from lab.doctor.verdict import NotRun, Verdict, judge, sentence
 from lab.errorlog import ErrorLog
 from lab.errors import LabError, ServerError, UsageError
 from lab.interrupts import deferred
@@ -32,7 +39,7 @@ from lab.server import LabServer
 from lab.statements import read_statements
 from lab.variants import Variant
 
-__all__ = ["Checked", "Finding", "Report", "checkup"]
+__all__ = ["Checked", "Finding", "NotRun", "Report", "checkup"]
 
 REPEAT = 4  # requests per operation: enough for a leak to show as a climb, few enough to stay bounded
 REQUEST_TIMEOUT_S = 10.0
@@ -47,6 +54,14 @@ IDLE_DURING_MS = 500.0  # idle in transaction this long during a request (a glim
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EXHAUST_MAX = 40  # requests at most, to find how many a leak needs to exhaust the pool
 EXHAUST_TIMEOUT_S = 2.0  # a request that waits this long for a connection has found the pool empty
+# Why a check did not run and what to do about it, for the reasons several checks share.
+_NO_ENGINE = (
+    "no SQLAlchemy engine was found in the app's modules (none, or more than one)",
+    "name it with --engine MODULE:ENGINE; an app without one is watched by the operating system's count only",
+)
+_NO_READ = "the doctor needs a collection read (a GET without parameters) that answers 2xx; fix its errors first"
+_OS_CHECK = "connection leaks seen by the OS"
+_OS_REMEDY = "run the doctor on Linux, as a user who may read the server's /proc entries"
 
 
 @dataclass
@@ -59,6 +74,9 @@ class Checked:
     probe_max_ms: float | None = None
     idle_during_ms: float | None = None  # PostgreSQL: the longest a session sat idle in transaction meanwhile
     statements: list[int] = field(default_factory=list)  # SQL statements per request: first, and once rows exist
+    # The operating system's count (``Report.os_witness`` says of what): before, then after each request...
+    os_open: list[int] = field(default_factory=list)
+    os_after_collection: int | None = None  # ...and once the operation was done and the collector had run
 
 
 def tally(statuses: list[int]) -> str:
@@ -85,11 +103,26 @@ class Report:
     database: str
     checked: list[Checked] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    not_checked: list[str] = field(default_factory=list)
+    not_checked: list[NotRun] = field(default_factory=list)  # checks that apply and did not run: incomplete
     interrupted: bool = False  # Ctrl+C or SIGTERM: what was found until then, the rest not checked
+    not_applicable: list[NotRun] = field(default_factory=list)  # the other database's checks: no gap
+    disagreements: list[Finding] = field(default_factory=list)  # where the pool and the OS saw otherwise
+    os_witness: str = ""  # what the operating system's count counts ("" when it could not be read)
+
+    @property
+    def verdict(self) -> Verdict:
+        return judge(findings=len(self.findings), not_run=len(self.not_checked), interrupted=self.interrupted)[0]
+
+    @property
+    def exit_code(self) -> int:
+        return judge(findings=len(self.findings), not_run=len(self.not_checked), interrupted=self.interrupted)[1]
+
+    @property
+    def summary(self) -> str:
+        return sentence(self.verdict, findings=len(self.findings), not_run=len(self.not_checked))
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"verdict": self.verdict, "exit_code": self.exit_code, **asdict(self)}
 
 
 class CheckupInterrupted(KeyboardInterrupt):
@@ -107,6 +140,20 @@ class _Server:
         self.stats_dir = workdir / wire.STATS_DIR
         self.errors = ErrorLog(workdir / wire.ERRORS_DIR)
         self.client = client.fresh_connections(server.base_url, timeout_s=REQUEST_TIMEOUT_S)
+        self.pool = False  # whether the harness found the app's engine and watches its pool
+        # The catalogue's witnesses take a run's context; the doctor's run is one "fault" run of the user's app.
+        self.os: OsView | None = OsView(RunContext("fault", workdir, backend, server))
+        self.os_problem = ""
+
+    def seen_by_os(self) -> int | None:
+        """The operating system's count now; None once it could not be read (``os_problem`` says why)."""
+        if self.os is None:
+            return None
+        try:
+            return self.os.read()
+        except Unobservable as exc:
+            self.os, self.os_problem = None, str(exc)
+            return None
 
     def counters(self) -> stats.Counters | None:
         return stats.read_all(self.stats_dir, self.server.pids())
@@ -158,8 +205,9 @@ def _exercise(
     """The operation a few times, one at a time; the checked-out count before and after each; the first id
     a response carried (what a create made)."""
     before = server.settled()
-    series = [before.pool_checked_out if before else 0]
+    series = [before.pool_checked_out if before else 0] if server.pool else []
     idle = [n] if (n := server.idle_in_transaction()) is not None else []
+    seen = [n] if (n := server.seen_by_os()) is not None else []
     statuses, first_id = [], None
     statements: list[int] = []
     repeat = 1 if operation.method == "DELETE" else REPEAT
@@ -169,12 +217,15 @@ def _exercise(
         statuses.append(response.status_code)
         first_id = first_id if first_id is not None else _created_id(response)
         after = server.settled()
-        series.append(after.pool_checked_out if after else 0)
+        if server.pool:
+            series.append(after.pool_checked_out if after else 0)
         if attempt == 0 and _is_list(operation):
             statements = [server.statements() - sent_before]
         if idle:
             idle.append(server.idle_in_transaction() or 0)
-    return Checked(operation.label, statuses, series, idle, statements=statements), first_id
+        if seen and (n := server.seen_by_os()) is not None:
+            seen.append(n)
+    return Checked(operation.label, statuses, series, idle, statements=statements, os_open=seen), first_id
 
 
 def _loop_probe(
@@ -249,8 +300,26 @@ def _is_list(operation: Operation) -> bool:
 def _statements_per_row(live: _Server, report: Report, document: dict[str, Any], created: object | None) -> None:
     """Each collection read once more, now that the creates made rows: statements that grew with the rows
     are one query per row (N+1), usually a relationship loaded lazily while the response is built."""
+    check = "statements grow with rows (N+1)"
     if created is None:
-        return  # no rows were made: nothing to compare
+        report.not_checked.append(
+            NotRun(
+                check,
+                "no create answered with an id, so the doctor made no rows to compare with",
+                "give the collection a create (POST) whose answer carries the new row's id",
+            )
+        )
+        return
+    if live.statements() == 0:
+        report.not_checked.append(
+            NotRun(
+                check,
+                "the harness saw no SQL statement from the app: it counts those sent through SQLAlchemy",
+                "count a collection read's statements yourself, before and after rows exist (sqlite3: "
+                "Connection.set_trace_callback)",
+            )
+        )
+        return
     for checked in report.checked:
         if not checked.statements:
             continue
@@ -320,14 +389,23 @@ def _stale_connections(live: _Server, report: Report, document: dict[str, Any]) 
     """PostgreSQL only: end the app's sessions as a database restart or a failover would, then read again.
     A pool that hands out a dead connection without testing it (no ``pool_pre_ping``) fails that request."""
     backend = live.backend
+    check = "stale pooled connections"
     reads = [o for o in _plan(operations(document)) if _is_list(o) and not o.required_query]
-    if not isinstance(backend, PostgresBackend) or not reads:
-        report.not_checked.append("stale pooled connections: only on PostgreSQL (--db postgresql)")
+    if not isinstance(backend, PostgresBackend):
+        report.not_applicable.append(NotRun(check, "PostgreSQL only", "run with --db postgresql to include it"))
+        return
+    if not live.pool:
+        report.not_checked.append(NotRun(check, *_NO_ENGINE))
+        return
+    if not reads:
+        report.not_checked.append(NotRun(check, "no collection read (a GET without parameters) to send", _NO_READ))
         return
     live.server.check_alive("before the stale-connection check")
     pooled = live.settled()
     if pooled is None or pooled.pool_open == 0:
-        report.not_checked.append("stale pooled connections: the pool holds no connection to go stale")
+        report.not_applicable.append(
+            NotRun(check, "the pool keeps no connection open between requests (as NullPool does): none can go stale")
+        )
         return
     backend.terminate_app_sessions()
     try:
@@ -357,7 +435,9 @@ def _pool_budget(live: _Server, report: Report, document: dict[str, Any]) -> Non
     wait for a connection (``pool_timeout``) and then fail; a leak makes that happen much sooner."""
     reads = _healthy_reads(report, document)
     if not reads:
-        report.not_checked.append("pool budget: no collection read that answers 2xx one at a time, to send at once")
+        report.not_checked.append(
+            NotRun("pool budget", "no collection read that answers 2xx one at a time, to send at once", _NO_READ)
+        )
         return
     operation = reads[0]
     for concurrency in BUDGET_STEPS:
@@ -450,6 +530,8 @@ def _lost_write(checked: Checked, created_by: str | None, created: object | None
 
 def _leak(checked: Checked, pool_size: int) -> Finding | None:
     """Checked-out connections that stay above the baseline after every request, with the collector off."""
+    if not checked.checked_out:
+        return None  # no pool to read
     baseline, after = checked.checked_out[0], checked.checked_out[1:]
     if not after or min(after) <= baseline or after[-1] < after[0]:
         return None
@@ -519,10 +601,22 @@ def _each_operation(
     created_by: str | None = None
     for operation in _plan(operations(document)):
         if operation.required_query:
-            report.not_checked.append(f"{operation.label}: needs query parameters the doctor cannot make")
+            report.not_checked.append(
+                NotRun(
+                    f"every check on {operation.label}",
+                    "it needs query parameters the doctor cannot make",
+                    "give them defaults, or check this operation yourself",
+                )
+            )
             continue
         if operation.path_params and created is None:
-            report.not_checked.append(f"{operation.label}: no id to use (no create returned one)")
+            report.not_checked.append(
+                NotRun(
+                    f"every check on {operation.label}",
+                    "no id to use: no create (POST on a collection) answered with one",
+                    "give the collection a create whose answer carries the new item's id",
+                )
+            )
             continue
         checked, made = _exercise(live, operation, created, document)
         if operation.method == "POST" and not operation.path_params and created is None and made is not None:
@@ -539,12 +633,95 @@ def _each_operation(
             timed = _timed(live, checked, operation, created, document)
             kinds = {f.kind for f in found if f is not None}
             found += [f for f in timed if f.kind not in kinds]  # idle in transaction once per operation
+        live.errors.read_new()  # the timed request's, not counted in this operation's statuses
+        live.harness("gc")  # each operation starts from what a collection leaves
+        checked.os_after_collection = live.seen_by_os() if checked.os_open else None
+        found += _seen_by_os(live, report, checked, found)
         report.findings += [f for f in found if f is not None]
         if progress:
             progress(checked, report.findings)
-        live.errors.read_new()  # the timed request's, not counted in this operation's statuses
-        live.harness("gc")  # each operation starts from what a collection leaves
     return created
+
+
+def _os_judged(checked: Checked) -> bool:
+    """The OS's count tells a leak only over two requests or more: the first may open the connection a pool
+    then keeps (and a delete is sent once)."""
+    return len(checked.statuses) >= 2 and len(checked.os_open) == len(checked.statuses) + 1
+
+
+def _os_leak(checked: Checked) -> bool:
+    """The count rose with every request, the first included, and never fell back (the collector off)."""
+    if not _os_judged(checked):
+        return False
+    before, after = checked.os_open[0], checked.os_open[1:]
+    return after[-1] > before and all(later > earlier for earlier, later in pairwise(after))
+
+
+def _seen_by_os(live: _Server, report: Report, checked: Checked, found: list[Finding | None]) -> list[Finding | None]:
+    """The OS's witness beside the pool's: a leak it sees is a finding (the pool's own, when both see it), and
+    where the two disagree the report says so and why it may be."""
+    if live.os is None or not checked.os_open:
+        return []
+    what, seen = live.os.what, "→".join(map(str, checked.os_open))
+    pool_leak = next((f for f in found if f is not None and f.kind == "connection leak"), None)
+    os_leak = _os_leak(checked)
+    if pool_leak is not None and os_leak:
+        pool_leak.evidence += f"; the operating system saw them too: {what} {seen}"
+        return []
+    checked_out = "→".join(map(str, checked.checked_out))
+    if pool_leak is not None and _os_judged(checked):
+        report.disagreements.append(
+            Finding(
+                "the witnesses disagree",
+                checked.operation,
+                f"the pool kept connections checked out ({checked_out}) while the operating system saw no new one "
+                f"({what} {seen}): the pool handed out connections it already held open, which the OS had counted "
+                "before; here the pool's count is the one that shows the leak",
+            )
+        )
+    if not os_leak:
+        return []
+    before, after = checked.os_open[0], checked.os_open[1:]
+    kept = after[-1] - before
+    collected = checked.os_after_collection
+    if collected is None:
+        then = ""
+    elif collected <= before:
+        then = (
+            f"; once the garbage collector ran, {collected}: they close only when the collector happens to run "
+            "(a connection caught in a reference cycle), at moments nobody chooses"
+        )
+    else:
+        then = (
+            f"; once the garbage collector ran, still {collected} (one more request was timed meanwhile): "
+            "something keeps them, nothing closes them"
+        )
+    if checked.checked_out:
+        report.disagreements.append(
+            Finding(
+                "the witnesses disagree",
+                checked.operation,
+                f"the operating system saw {what} climb ({seen}) while the pool gave every connection back "
+                f"(checked out {checked_out}): connections opened outside the engine the doctor watches (the "
+                "database driver used directly, or another engine)",
+            )
+        )
+    return [
+        Finding(
+            "connection leak (seen by the OS)",
+            checked.operation,
+            f"{what} {seen} over {len(after)} requests with the collector off (before, then after each): {kept} "
+            f"more open, about {kept / len(after):g} per request{then}",
+        )
+    ]
+
+
+def _os_witness(live: _Server, report: Report) -> None:
+    """The operating system's count, read once before any request: where it cannot be read, its check is not run."""
+    if live.seen_by_os() is None or live.os is None:
+        report.not_checked.append(NotRun(_OS_CHECK, live.os_problem, _OS_REMEDY))
+        return
+    report.os_witness = live.os.what
 
 
 def checkup(
@@ -570,11 +747,14 @@ def checkup(
             raise UsageError(f"your app did not start: {_startup_problem(str(exc), app_dir)}") from None
         live = _Server(server, workdir, backend)
         counters = live.settled()
-        if counters is None or not counters.engine:
-            report.not_checked.append(
-                "connection leaks: no SQLAlchemy engine was found in the app's modules; name it with --engine"
+        live.pool = counters is not None and bool(counters.engine)
+        if not live.pool:
+            report.not_checked.append(NotRun("connection leaks seen by the pool", *_NO_ENGINE))
+        _os_witness(live, report)
+        if not isinstance(backend, PostgresBackend):
+            report.not_applicable.append(
+                NotRun("idle in transaction", "PostgreSQL only", "run with --db postgresql to include it")
             )
-            return report
         try:
             document = live.client.get("/openapi.json").json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -582,7 +762,8 @@ def checkup(
         live.errors.read_new()  # start-up's and the document's: not any operation's
         live.harness("gc/disable")
         try:
-            created = _each_operation(live, report, document, counters.pool_size, progress)
+            pool_size = counters.pool_size if counters is not None else -1
+            created = _each_operation(live, report, document, pool_size, progress)
             _exhaustion(live, report, document)
             _statements_per_row(live, report, document, created)
             _stale_connections(live, report, document)
@@ -590,13 +771,15 @@ def checkup(
             live.harness("gc/enable")
         _pool_budget(live, report, document)
         live.client.close()
+        if live.os is None and report.os_witness:  # it could be read at first, and then no more
+            report.not_checked.append(NotRun(_OS_CHECK, live.os_problem, _OS_REMEDY))
         return report
     except httpx.HTTPError as exc:
         server.check_alive("during the checkup")
         raise LabError(f"the doctor could not reach your app: {exc}") from exc
     except KeyboardInterrupt:
         report.interrupted = True
-        report.not_checked.append("the rest: the checkup was interrupted")
+        report.not_checked.append(NotRun("the rest of the checkup", "it was interrupted", "run the doctor again"))
         raise CheckupInterrupted(report) from None
     finally:
         with deferred():

@@ -13,12 +13,12 @@ from rich.markup import escape
 from lab.backends import database_choice
 from lab.doctor.checkup import Checked, CheckupInterrupted, Finding, Report, checkup, tally
 from lab.doctor.html import render_doctor_html, setting
+from lab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE, NotRun
 from lab.errors import LabError, UsageError
 from lab.markdown import code_span, prose
 
 __all__ = ["main"]
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve your FastAPI + SQLAlchemy app on a real server (a SQLite file in a temp dir, or a "
         "throwaway PostgreSQL database) and look, operation by operation, for connection leaks, sessions idle "
         "in transaction, a blocked event loop, N+1 statements, stale pooled connections and the pool's budget.",
-        epilog="Exit codes: 0 nothing found, 1 findings, 2 usage error (or your app did not start), 130 interrupted.",
+        epilog="Exit codes: 0 nothing found (every check that applies ran), 1 findings, 2 usage error (or your app "
+        "did not start), 3 incomplete (nothing found, but a check that applies could not run), 130 interrupted.",
     )
     parser.add_argument("target", metavar="MODULE:APP", help="your ASGI app, e.g. myproject.main:app")
     parser.add_argument("--app-dir", type=Path, default=Path("."), metavar="DIR", help="where MODULE is imported from")
@@ -70,7 +71,7 @@ def _drift(target: str, app_dir: Path, url: str, report: Report) -> list[Finding
                 cwd=tmp, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
-            report.not_checked.append(f"schema drift against {redact(url)}: no answer within 60 s")
+            report.not_checked.append(NotRun(f"schema drift against {redact(url)}", "no answer within 60 s", _DRIFT))
             return []
     try:
         answer = json.loads(done.stdout.strip().splitlines()[-1])
@@ -78,41 +79,61 @@ def _drift(target: str, app_dir: Path, url: str, report: Report) -> list[Finding
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         answer = {"error": f"the comparison failed: {last}"}
     if "error" in answer:  # the rest of the checkup stands: this part is reported as not checked
-        report.not_checked.append(f"schema drift against {redact(url)}: {redact(answer['error'])}")
+        report.not_checked.append(NotRun(f"schema drift against {redact(url)}", redact(answer["error"]), _DRIFT))
         return []
     report.checked.append(Checked(f"models against {redact(url)}", [], []))
     return [Finding("schema drift", "(the models)", difference) for difference in answer["differences"]]
 
 
-def _line(console: Console, checked: Checked, findings: list[Finding]) -> None:
+_DRIFT = "check the URL, and that the database answers and may be read"
+
+
+def _series(label: str, values: list[int]) -> str:
+    return f" · {label} {'→'.join(map(str, values))}" if values else ""
+
+
+def _line(console: Console, checked: Checked, findings: list[Finding], os_label: str) -> None:
     found = sorted({f.kind for f in findings if f.operation == checked.operation})
     mark = f"[bold red]✗ {escape(', '.join(found))}[/]" if found else "[green]✓[/]"
     statuses = tally(checked.statuses)
-    series = "→".join(map(str, checked.checked_out))
-    idle_series = "→".join(map(str, checked.idle_in_transaction))
-    idle = f" · idle in transaction {idle_series}" if idle_series else ""
-    console.print(f"  {escape(checked.operation)} {mark} [dim]statuses {statuses} · checked out {series}{idle}[/]")
+    seen = _series("checked out", checked.checked_out) + _series(os_label, checked.os_open)
+    idle = _series("idle in transaction", checked.idle_in_transaction)
+    console.print(f"  {escape(checked.operation)} {mark} [dim]statuses {statuses}{seen}{idle}[/]")
+
+
+def _not_run(entry: NotRun) -> str:
+    """A check that did not run, why, and what to do, in one Markdown item."""
+    todo = f" What you can do: {prose(entry.remedy)}." if entry.remedy else ""
+    return f"- **{prose(entry.check)}**: {prose(entry.reason)}.{todo}"
 
 
 def _markdown(report: Report) -> str:
     lines = [f"# faultlab doctor: {code_span(report.target)}", ""]
-    verdict = f"{len(report.findings)} finding(s)" if report.findings else "nothing found"
-    if report.interrupted:
-        verdict = f"Interrupted: {len(report.findings)} finding(s) until then"
+    summary = report.summary
+    os_count = f" and the operating system's count of {report.os_witness}" if report.os_witness else ""
     lines += [
-        f"**{verdict}.** {setting(report)} Each operation was sent a few times with the garbage collector off, "
-        "the pool's checked-out count read after each.",
+        f"**{summary[0].upper() + summary[1:]}.** {setting(report)} Each operation was sent a few times with the "
+        f"garbage collector off, the pool's checked-out count (where the engine was found){os_count} read before "
+        "and after each request.",
         "",
     ]
     for finding in report.findings:
         lines.append(f"- **{prose(finding.kind)}** on {code_span(finding.operation)}: {prose(finding.evidence)}")
-    lines += ["", "| operation | statuses | checked out after each |", "|---|---|---|"]
+    if report.disagreements:
+        lines += ["", "Where the witnesses disagree:"]
+        lines += [f"- {code_span(d.operation)}: {prose(d.evidence)}" for d in report.disagreements]
+    os_column = f"{report.os_witness} (OS), before and after each" if report.os_witness else "seen by the OS"
+    lines += ["", f"| operation | statuses | checked out, before and after each | {os_column} |", "|---|---|---|---|"]
     for checked in report.checked:
-        series = "→".join(map(str, checked.checked_out))
+        series = "→".join(map(str, checked.checked_out)) or "n/a"
+        seen = "→".join(map(str, checked.os_open)) or "n/a"
         statuses = tally(checked.statuses)
-        lines.append(f"| {code_span(checked.operation, in_table=True)} | {statuses} | {series} |")
+        lines.append(f"| {code_span(checked.operation, in_table=True)} | {statuses} | {series} | {seen} |")
     if report.not_checked:
-        lines += ["", "Not checked:", *[f"- {prose(reason)}" for reason in report.not_checked]]
+        lines += ["", 'Did not run (without them the verdict cannot be "nothing found"):']
+        lines += [_not_run(entry) for entry in report.not_checked]
+    if report.not_applicable:
+        lines += ["", "Not applicable to this run:", *[_not_run(entry) for entry in report.not_applicable]]
     return "\n".join(lines) + "\n"
 
 
@@ -150,7 +171,8 @@ def _failed(errors: Console, code: int, message: str, as_json: bool) -> int:
     else:
         errors.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     if as_json:
-        print(json.dumps({"exit_code": code, "error": message}, indent=2))
+        verdict = {EXIT_USAGE: "usage error", EXIT_INTERRUPTED: "interrupted"}.get(code, "error")
+        print(json.dumps({"verdict": verdict, "exit_code": code, "error": message}, indent=2))
     return code
 
 
@@ -172,7 +194,7 @@ def main(argv: list[str]) -> int:
             app_dir=args.app_dir.resolve(),
             engine=args.engine,
             postgres_url=postgres_url,
-            progress=lambda checked, findings: _line(console, checked, findings),
+            progress=lambda checked, findings: _line(console, checked, findings, _os_label(args.db)),
         )
         if args.compare_db:
             report.findings += _drift(args.target, args.app_dir.resolve(), args.compare_db, report)
@@ -194,12 +216,17 @@ def _finish(report: Report, args: argparse.Namespace, console: Console, errors: 
     for finding in report.findings:
         where = f"[bold red]{escape(finding.kind)}[/] on {escape(finding.operation)}"
         console.print(f"  {where}: {escape(finding.evidence)}")
-    for reason in report.not_checked:
-        console.print(f"  [yellow]not checked:[/] {escape(reason)}")
-    verdict = f"[bold red]{len(report.findings)} finding(s)[/]" if report.findings else "[bold green]nothing found[/]"
-    if report.interrupted:
-        verdict = f"[bold yellow]interrupted[/], {len(report.findings)} finding(s) until then"
-    console.print(f"  verdict: {verdict}")
+    for disagreement in report.disagreements:
+        console.print(
+            f"  [yellow]the witnesses disagree[/] on {escape(disagreement.operation)}: {escape(disagreement.evidence)}"
+        )
+    for entry in report.not_checked:
+        todo = f"; what you can do: {escape(entry.remedy)}" if entry.remedy else ""
+        console.print(f"  [yellow]did not run:[/] {escape(entry.check)}: {escape(entry.reason)}{todo}")
+    for entry in report.not_applicable:
+        console.print(f"  [dim]not applicable: {escape(str(entry))}[/]")
+    colour = {"findings": "bold red", "nothing found": "bold green"}.get(report.verdict, "bold yellow")
+    console.print(f"  verdict: [{colour}]{escape(report.summary)}[/] (exit {report.exit_code})")
     try:
         written = _write(report, args.out)
         console.print(f"  report: {escape(str(written))}")
@@ -208,4 +235,9 @@ def _finish(report: Report, args: argparse.Namespace, console: Console, errors: 
         errors.print(f"[yellow]could not write the report in {escape(str(args.out))}: {escape(str(exc))}[/]")
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
-    return EXIT_FINDINGS if report.findings else EXIT_CLEAN
+    return report.exit_code
+
+
+def _os_label(db: str) -> str:
+    """The OS's count in a progress line: descriptors on the SQLite files, or sockets to PostgreSQL."""
+    return "db fds" if db == "sqlite" else "tcp"

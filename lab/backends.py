@@ -186,7 +186,12 @@ class PostgresBackend:
             raise BackendError("the run's PostgreSQL database is not set up")
         return _execute(self._connection, statement, params)
 
-    def watch(self, statement: Any, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def activity(self) -> tuple[int, int, int]:
+        """The app's sessions on the run's database: (all, idle in transaction, waiting on a lock)."""
+        total, idle, waiting = self.watch(ACTIVITY_SQL, {"database": self.database, "role": self.role})[0]
+        return int(total), int(idle), int(waiting)
+
+    def watch(self, statement: Any, params: Any = ()) -> list[tuple[Any, ...]]:
         """A read for the witnesses, as the administrator, on a connection no action uses: sampling in the
         timeline's thread never queues behind an action's statement, nor an action behind a sample."""
         if self._connection is None:
@@ -196,7 +201,7 @@ class PostgresBackend:
         return _execute(self._watching, statement, params)
 
 
-def _execute(connection: Any, statement: Any, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+def _execute(connection: Any, statement: Any, params: Any) -> list[tuple[Any, ...]]:
     import psycopg
 
     try:
@@ -204,6 +209,17 @@ def _execute(connection: Any, statement: Any, params: tuple[Any, ...]) -> list[t
         return list(cursor.fetchall()) if cursor.description else []
     except psycopg.Error as exc:
         raise BackendError(f"PostgreSQL stopped answering the lab: {exc}") from exc
+
+
+# PostgreSQL's own view of the app's sessions, the one query for it in the lab (the witnesses, the doctor and
+# the pytest plugin): sessions on a database (of one role, or any), idle in a transaction, waiting on a lock.
+# Never counted: the connection that asks.
+ACTIVITY_SQL = (
+    "SELECT count(*), count(*) FILTER (WHERE state = 'idle in transaction'),"
+    " count(*) FILTER (WHERE wait_event_type = 'Lock')"
+    " FROM pg_stat_activity WHERE datname = %(database)s AND usename = coalesce(%(role)s, usename)"
+    " AND pid <> pg_backend_pid()"
+)
 
 
 def admin_connection(admin_url: str) -> Any:

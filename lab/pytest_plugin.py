@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from lab.backends import ACTIVITY_SQL
+
 __all__ = ["pool_leak_guard", "pytest_runtest_call"]
 
 
@@ -37,14 +39,9 @@ def _idle_in_transaction(engine: Any) -> int | None:
     own = create_engine(engine.url, poolclass=NullPool)
     try:
         with own.connect() as connection:
-            return int(
-                connection.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
-                    )
-                ).scalar_one()
-            )
+            database = connection.execute(text("SELECT current_database()")).scalar_one()
+            rows = connection.exec_driver_sql(ACTIVITY_SQL, {"database": database, "role": None})
+            return int(rows.one()[1])
     finally:
         own.dispose()
 

@@ -181,13 +181,8 @@ class _Server:
         """PostgreSQL's own count of the app's sessions that began a transaction and sit idle in it."""
         if not isinstance(self.backend, PostgresBackend):
             return None
-        rows = self.backend.query(
-            # The app's role only: the doctor's own connections (the write lock's) are the administrator's.
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND usename = %s"
-            " AND state = 'idle in transaction'",
-            (self.backend.database, self.backend.role),
-        )
-        return int(rows[0][0])
+        # The app's role only: the doctor's own connections (the write lock's) are the administrator's.
+        return self.backend.activity()[1]
 
     def harness(self, path: str) -> None:
         self.client.post(wire.PROBE_PREFIX + path).raise_for_status()

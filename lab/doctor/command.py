@@ -171,7 +171,7 @@ def _failed(errors: Console, code: int, message: str, as_json: bool) -> int:
     else:
         errors.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     if as_json:
-        verdict = {EXIT_USAGE: "usage error", EXIT_INTERRUPTED: "interrupted"}.get(code, "error")
+        verdict = {int(EXIT_USAGE): "usage error", int(EXIT_INTERRUPTED): "interrupted"}.get(code, "error")
         print(json.dumps({"verdict": verdict, "exit_code": code, "error": message}, indent=2))
     return code
 

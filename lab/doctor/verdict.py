@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from lab.exit_codes import ExitCode
+
 __all__ = [
     "EXIT_CLEAN",
     "EXIT_FINDINGS",
@@ -25,7 +27,13 @@ __all__ = [
     "sentence",
 ]
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = (
+    ExitCode.OK,
+    ExitCode.NOT_OK,
+    ExitCode.USAGE,
+    ExitCode.INCOMPLETE,
+    ExitCode.INTERRUPTED,
+)
 
 Verdict = Literal["nothing found", "findings", "incomplete", "interrupted"]
 

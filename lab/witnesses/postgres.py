@@ -32,14 +32,7 @@ class PgActivity(Witness):
         return {"pg_idle_in_transaction": self.observe(ctx)["pg_idle_in_transaction"]}
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
-        backend = ctx.postgres
-        rows = backend.watch(
-            "SELECT count(*), count(*) FILTER (WHERE state = 'idle in transaction'),"
-            " count(*) FILTER (WHERE wait_event_type = 'Lock')"
-            " FROM pg_stat_activity WHERE datname = %s AND usename = %s",
-            (backend.database, backend.role),
-        )
-        total, idle_in_transaction, waiting = rows[0]
+        total, idle_in_transaction, waiting = ctx.postgres.activity()
         return {"pg_connections": total, "pg_idle_in_transaction": idle_in_transaction, "pg_waiting_on_lock": waiting}
 
     @classmethod

@@ -34,3 +34,20 @@ def test_every_verdict_is_in_the_verdict_table_with_its_exit_code() -> None:
     }
     documented = {verdict: rows.get(str(verdict)) for verdict in Verdict if ", " not in verdict}
     assert documented == {verdict: verdict.exit_code for verdict in documented}, documented
+
+
+def test_every_doctor_verdict_is_in_its_table_with_its_exit_code() -> None:
+    from typing import get_args
+
+    from lab.doctor import verdict
+
+    table = README.split("| verdict | exit code | when |", 1)[1].split("\n\n", 1)[0]
+    rows = {cells[1].strip(): int(cells[2]) for line in table.splitlines()[2:] if len(cells := line.split("|")) > 3}
+    expected = {
+        name: verdict.judge(
+            findings=name == "findings", not_run=name == "incomplete", interrupted=name == "interrupted"
+        )[1]
+        for name in get_args(verdict.Verdict)
+    }
+    assert {name: rows.get(name) for name in expected} == expected, rows
+    assert rows["usage error"] == verdict.EXIT_USAGE

@@ -40,6 +40,15 @@ class Backend(Protocol):
         """What the run created outside its temp dir, by name, for the journal (no secrets)."""
         ...
 
+    def count_rows(self, table: str) -> int | None:
+        """Rows in ``table``, read by the lab on a connection of its own; None when there is no such table."""
+        ...
+
+    def take_write_lock(self, wait_s: float) -> tuple[Any, str] | None:
+        """A connection of the lab's own holding the write lock on every table (reads go on, writes wait),
+        and how, in words; None when the app's own lock is not released within ``wait_s``."""
+        ...
+
 
 class SqliteBackend:
     name: BackendName = "sqlite"
@@ -56,6 +65,40 @@ class SqliteBackend:
 
     def resources(self) -> dict[str, str]:
         return {}
+
+    def count_rows(self, table: str) -> int | None:
+        """Read-only and without waiting; None when there is no file or no table (nothing was written)."""
+        import sqlite3
+
+        if not self.db_path.exists():
+            return None
+        try:
+            connection = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True, timeout=0)
+        except sqlite3.Error:
+            return None
+        try:
+            count: int = connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            return count
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise BackendError(f"the database file could not be read at that moment: {exc}") from exc
+        finally:
+            connection.close()
+
+    def take_write_lock(self, wait_s: float) -> tuple[Any, str] | None:
+        import sqlite3
+
+        connection = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False, timeout=wait_s)
+        try:
+            connection.execute("BEGIN IMMEDIATE")  # the RESERVED lock: readers go on, writers wait
+        except sqlite3.OperationalError:
+            connection.close()
+            return None
+        except BaseException:  # Ctrl+C: the connection must not outlive it
+            connection.close()
+            raise
+        return connection, f"BEGIN IMMEDIATE on {self.db_path.name}"
 
     def files(self) -> list[Path]:
         """The database and the journals SQLite may keep beside it."""
@@ -141,7 +184,41 @@ class PostgresBackend:
     def resources(self) -> dict[str, str]:
         return {"database": self.database, "role": self.role}
 
-    def query_run_database(self, statement: str) -> list[tuple[Any, ...]]:
+    def count_rows(self, table: str) -> int | None:
+        from psycopg import sql
+
+        try:
+            return int(self.query_run_database(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))[0][0])
+        except BackendError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+
+    def take_write_lock(self, wait_s: float) -> tuple[Any, str] | None:
+        import psycopg
+        from psycopg import sql
+
+        connection = self.connect_to_run_database()
+        try:
+            connection.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{wait_s:g}s")))
+            tables = [
+                sql.Identifier(schema, name)
+                for schema, name in connection.execute(
+                    "SELECT schemaname, tablename FROM pg_tables"
+                    " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+                ).fetchall()
+            ]
+            if tables:  # EXCLUSIVE: SELECT goes on, INSERT, UPDATE and DELETE wait
+                connection.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.SQL(", ").join(tables)))
+        except psycopg.errors.LockNotAvailable:
+            connection.close()
+            return None
+        except BaseException:
+            connection.close()
+            raise
+        return connection, "LOCK TABLE ... IN EXCLUSIVE MODE on every table"
+
+    def query_run_database(self, statement: Any) -> list[tuple[Any, ...]]:
         """A read on the lab's own autocommit connection to the run's database (never one of the app's)."""
         import psycopg
 

@@ -1,20 +1,19 @@
-"""Another connection holds the database's write lock for a while, as a long transaction, a migration or a
-backup would. Reads go on; writes wait for it. Released when its time is up, and at the end of the run
-whatever happens (clean-up), so a lock never outlives the run."""
+"""Another connection holds the database's write lock for a while (``lab.write_lock``). Released when its
+time is up, and at the end of the run whatever happens (clean-up), so a lock never outlives the run."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from lab.backends import PostgresBackend, SqliteBackend
 from lab.registry import Action, NoParams, register_action
+from lab.write_lock import WriteLock
 
 if TYPE_CHECKING:
     from lab.context import RunContext
+
+WAIT_S = 5.0  # for a lock the app itself holds, as SQLite's own default busy timeout
 
 
 class HoldParams(NoParams):
@@ -28,50 +27,16 @@ class HoldWriteLock(Action):
     Params = HoldParams
 
     def __init__(self) -> None:
-        self._connection: Any = None
-        self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
+        self._lock = WriteLock()
 
     def label(self, params: HoldParams) -> str:
         return f"another connection holds the write lock for {params.seconds:g} s"
 
     def run(self, ctx: RunContext, params: HoldParams) -> str:
-        self.release()
-        backend = ctx.backend
-        connection: Any
-        if isinstance(backend, SqliteBackend):
-            connection = sqlite3.connect(backend.db_path, isolation_level=None, check_same_thread=False)
-            statements = ["BEGIN IMMEDIATE"]  # the RESERVED lock: readers go on, writers wait
-            how = "BEGIN IMMEDIATE on todos.db"
-        else:
-            assert isinstance(backend, PostgresBackend)
-            connection = backend.connect_to_run_database()
-            statements = ["BEGIN", "LOCK TABLE todos IN EXCLUSIVE MODE"]  # SELECT goes on, INSERT waits
-            how = "LOCK TABLE todos IN EXCLUSIVE MODE"
-        try:
-            for statement in statements:
-                connection.execute(statement)
-        except BaseException:  # the lock could not be taken (or Ctrl+C): the connection must not outlive it
-            connection.close()
-            raise
-        with self._lock:
-            self._connection = connection
-            self._timer = threading.Timer(params.seconds, self.release)
-            self._timer.daemon = True
-            self._timer.start()
+        how = self._lock.hold(ctx.backend, params.seconds, wait_s=WAIT_S)
+        if how is None:
+            raise RuntimeError(f"the app itself held a write lock for more than {WAIT_S:g} s, so none could be taken")
         return f"another connection holds the write lock ({how}) for {params.seconds:g} s"
 
-    def release(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self._connection is not None:
-                try:
-                    self._connection.rollback()
-                finally:
-                    self._connection.close()
-                    self._connection = None
-
     def cleanup(self, ctx: RunContext) -> None:
-        self.release()
+        self._lock.release()

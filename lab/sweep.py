@@ -58,7 +58,7 @@ def sweep_postgres(admin_url: str) -> tuple[list[str], list[str]]:
     import psycopg
     from psycopg import sql
 
-    from lab.backends import admin_connection
+    from lab.postgres import admin_connection
 
     databases, roles = [], []
     with admin_connection(admin_url) as connection:

@@ -145,6 +145,11 @@ class ExperimentResult(BaseModel):
         default_factory=list, description="each run's expectations on the other run, when both runs held"
     )
 
+    @property
+    def tells_fault_from_fix(self) -> bool | None:
+        """Whether each run's expectations fail on the other run; None when the runs did not both hold."""
+        return all(baseline.tells_apart for baseline in self.baselines) if self.baselines else None
+
     def decide(self) -> Verdict:
         """The runs' verdict, before the baselines: ``lab.validate.conclude`` gives the experiment's."""
         statuses = {run.status for run in self.runs.values()}

@@ -20,7 +20,7 @@ def conclude(result: ExperimentResult, experiment: Experiment) -> None:
     other run; both runs holding is otherwise "proves nothing"."""
     result.verdict = result.decide()
     result.baselines = baselines(result, experiment)
-    if result.baselines and not all(baseline.tells_apart for baseline in result.baselines):
+    if result.tells_fault_from_fix is False:
         result.verdict = Verdict.PROVES_NOTHING
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lab.cli.options import Options
 from lab.exit_codes import ExitCode
+from lab.parallel import CHILD_ENV
 from lab.results import ExperimentResult, Verdict
 
 __all__ = ["VERDICT_STYLE", "print_baselines", "print_verdict", "summary_of", "write_outputs"]
@@ -32,7 +33,7 @@ def write_outputs(
     if len(results) > 1:
         print_table(console, results)
     code = ExitCode.OK
-    if results and not os.environ.get("FAULTLAB_PARALLEL_CHILD"):  # lab.parallel.CHILD_ENV: the parent writes it
+    if results and not os.environ.get(CHILD_ENV):  # a -j child's parent writes it, once for all
         from lab.html_report import write_index
 
         try:
@@ -71,11 +72,7 @@ def print_table(console: Console, results: list[ExperimentResult]) -> None:
 
     for result in results:
         seconds = (result.ended_at - result.started_at).total_seconds() if result.ended_at else 0.0
-        told = (
-            "[yellow]–[/]"
-            if not result.baselines
-            else ("[green]✓ yes[/]" if result.verdict is Verdict.AS_EXPECTED else "[bold red]✗ NO[/]")
-        )
+        told = {None: "[yellow]–[/]", True: "[green]✓ yes[/]", False: "[bold red]✗ NO[/]"}[result.tells_fault_from_fix]
         table.add_row(
             escape(result.name), result.backend, mark("fault", result), mark("fix", result), told, f"{seconds:.1f} s"
         )
@@ -99,9 +96,7 @@ def summary_of(result: ExperimentResult) -> dict[str, object]:
         "exit_code": result.verdict.exit_code,
         "report": result.report_dir,
         "report_problem": result.report_problem,
-        "tells_fault_from_fix": (
-            all(baseline.tells_apart for baseline in result.baselines) if result.baselines else None
-        ),
+        "tells_fault_from_fix": result.tells_fault_from_fix,
     }
 
 

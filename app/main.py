@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import Engine, func, select
+from sqlalchemy import CursorResult, Engine, Executable, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app import database, validation_errors
@@ -44,11 +44,20 @@ def migrate_to_head(engine: Engine) -> None:
     upgrade(engine, "head")
 
 
+def _not_found(todo_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Todo {todo_id} not found.")
+
+
 def _get_or_404(db: Session, todo_id: int) -> Todo:
     todo = db.get(Todo, todo_id)
     if todo is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Todo {todo_id} not found.")
+        raise _not_found(todo_id)
     return todo
+
+
+def _rows_matched(db: Session, statement: Executable) -> int:
+    """How many rows an UPDATE or DELETE matched: 0 when the todo is gone, deleted by another request included."""
+    return cast(CursorResult[Any], db.execute(statement)).rowcount
 
 
 def list_todos(db: DbSession, completed: bool | None = None, offset: Offset = 0, limit: Limit = MAX_PAGE) -> list[Todo]:
@@ -84,16 +93,22 @@ def read_todo(todo_id: TodoId, db: DbSession) -> Todo:
 
 
 def update_todo(todo_id: TodoId, payload: TodoUpdate, db: DbSession) -> Todo:
-    todo = _get_or_404(db, todo_id)
-    for field, value in payload.model_dump(exclude_unset=True).items():
-        setattr(todo, field, value)
+    # One UPDATE of the fields sent, not read-modify-write: the last write wins, field by field (a flush only
+    # writes what differs from its own read), and a todo deleted meanwhile matches no row: 404, not the
+    # flush's StaleDataError.
+    changes = payload.model_dump(exclude_unset=True)
+    if changes and not _rows_matched(db, update(Todo).where(Todo.id == todo_id).values(changes)):
+        raise _not_found(todo_id)
     db.commit()
-    db.refresh(todo)
-    return todo
+    return _get_or_404(db, todo_id)  # read back: 404 if another request deleted it since
 
 
 def delete_todo(todo_id: TodoId, db: DbSession) -> Response:
-    db.delete(_get_or_404(db, todo_id))
+    # One DELETE: of two requests deleting the same todo, the second matches no row and gets 404 (a flush of
+    # db.delete(todo) would only warn, and both would get 204).
+    if not _rows_matched(db, delete(Todo).where(Todo.id == todo_id)):
+        raise _not_found(todo_id)
+    db.execute(delete(Tag).where(Tag.todo_id == todo_id))  # PostgreSQL's foreign key cascades; SQLite's are off
     db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

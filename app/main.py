@@ -27,7 +27,9 @@ from app.schemas import TodoCount, TodoCreate, TodoRead, TodoUpdate
 PrepareSchema = Callable[[Engine], None]
 Endpoint = Callable[..., Any]
 TodoId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A todo's id")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No todo has this id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No todo has this id: none ever had, or another request deleted it (also while this one ran)"}
+}
 # A todo is a few hundred bytes; a larger body is a mistake or an attack, and parsing it stalls other clients.
 MAX_BODY_BYTES = 64 * 1024
 BAD_BODY: dict[int | str, dict[str, Any]] = {
@@ -93,9 +95,16 @@ def read_todo(todo_id: TodoId, db: DbSession) -> Todo:
 
 
 def update_todo(todo_id: TodoId, payload: TodoUpdate, db: DbSession) -> Todo:
-    # One UPDATE of the fields sent, not read-modify-write: the last write wins, field by field (a flush only
-    # writes what differs from its own read), and a todo deleted meanwhile matches no row: 404, not the
-    # flush's StaleDataError.
+    """Changes only the fields sent; none may be null.
+
+    Concurrent updates of the same todo: the last write wins, field by field. Each update writes the fields
+    it sends, whatever another request wrote since you read the todo, and leaves the other fields as they
+    are (there is no version check). The answer is the todo as read right after this write. A todo that
+    another request deletes, before or while this one runs, is 404.
+    """
+    # One UPDATE of the fields sent, rather than load, set and flush: a flush writes only what differs from its
+    # own read (so an earlier write could win), and raises StaleDataError (a 500) on a todo deleted since that
+    # read. Here a deleted todo matches no row: 404.
     changes = payload.model_dump(exclude_unset=True)
     if changes and not _rows_matched(db, update(Todo).where(Todo.id == todo_id).values(changes)):
         raise _not_found(todo_id)
@@ -104,6 +113,8 @@ def update_todo(todo_id: TodoId, payload: TodoUpdate, db: DbSession) -> Todo:
 
 
 def delete_todo(todo_id: TodoId, db: DbSession) -> Response:
+    """Deletes the todo and its tags. Of several requests deleting the same todo at once, one gets 204 and
+    the others 404."""
     # One DELETE: of two requests deleting the same todo, the second matches no row and gets 404 (a flush of
     # db.delete(todo) would only warn, and both would get 204).
     if not _rows_matched(db, delete(Todo).where(Todo.id == todo_id)):

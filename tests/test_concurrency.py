@@ -166,6 +166,16 @@ def test_concurrent_patches_of_different_fields_both_stay(client: TestClient, sq
     assert response.json() == {**todo, "title": "theirs", "completed": True}
 
 
+def test_the_document_says_what_racing_requests_get(client: TestClient) -> None:
+    operations = client.get("/openapi.json").json()["paths"]["/todos/{todo_id}"]
+    said = {method: " ".join(operations[method]["description"].split()) for method in ("patch", "delete")}
+    assert "the last write wins, field by field" in said["patch"], said
+    assert "deletes, before or while this one runs, is 404" in said["patch"], said
+    assert "one gets 204 and the others 404" in said["delete"], said
+    for method in ("get", "patch", "delete"):
+        assert "another request deleted it" in operations[method]["responses"]["404"]["description"], method
+
+
 # The server test: many clients, a few shared ids, real races.
 
 CLIENTS = 16

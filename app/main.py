@@ -57,9 +57,13 @@ def _get_or_404(db: Session, todo_id: int) -> Todo:
     return todo
 
 
-def _rows_matched(db: Session, statement: Executable) -> int:
-    """How many rows an UPDATE or DELETE matched: 0 when the todo is gone, deleted by another request included."""
-    return cast(CursorResult[Any], db.execute(statement)).rowcount
+def _write_or_404(db: Session, todo_id: int, statement: Executable) -> None:
+    """Run an UPDATE or DELETE of one todo: 404 if it matched no row (the todo is gone, deleted by another request
+    included). The transaction ends before the 404 is sent: ``get_db`` closes the session only after the response,
+    and until then SQLite's write lock would hold every other write."""
+    if cast(CursorResult[Any], db.execute(statement)).rowcount == 0:
+        db.rollback()
+        raise _not_found(todo_id)
 
 
 def list_todos(db: DbSession, completed: bool | None = None, offset: Offset = 0, limit: Limit = MAX_PAGE) -> list[Todo]:
@@ -106,8 +110,8 @@ def update_todo(todo_id: TodoId, payload: TodoUpdate, db: DbSession) -> Todo:
     # own read (so an earlier write could win), and raises StaleDataError (a 500) on a todo deleted since that
     # read. Here a deleted todo matches no row: 404.
     changes = payload.model_dump(exclude_unset=True)
-    if changes and not _rows_matched(db, update(Todo).where(Todo.id == todo_id).values(changes)):
-        raise _not_found(todo_id)
+    if changes:
+        _write_or_404(db, todo_id, update(Todo).where(Todo.id == todo_id).values(changes))
     db.commit()
     return _get_or_404(db, todo_id)  # read back: 404 if another request deleted it since
 
@@ -117,8 +121,7 @@ def delete_todo(todo_id: TodoId, db: DbSession) -> Response:
     the others 404."""
     # One DELETE: of two requests deleting the same todo, the second matches no row and gets 404 (a flush of
     # db.delete(todo) would only warn, and both would get 204).
-    if not _rows_matched(db, delete(Todo).where(Todo.id == todo_id)):
-        raise _not_found(todo_id)
+    _write_or_404(db, todo_id, delete(Todo).where(Todo.id == todo_id))
     db.execute(delete(Tag).where(Tag.todo_id == todo_id))  # PostgreSQL's foreign key cascades; SQLite's are off
     db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

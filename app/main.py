@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import Engine, func, select
+from sqlalchemy import CursorResult, Engine, Executable, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app import database, validation_errors
@@ -27,7 +27,9 @@ from app.schemas import TodoCount, TodoCreate, TodoRead, TodoUpdate
 PrepareSchema = Callable[[Engine], None]
 Endpoint = Callable[..., Any]
 TodoId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A todo's id")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No todo has this id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No todo has this id: none ever had, or another request deleted it (also while this one ran)"}
+}
 # A todo is a few hundred bytes; a larger body is a mistake or an attack, and parsing it stalls other clients.
 MAX_BODY_BYTES = 64 * 1024
 BAD_BODY: dict[int | str, dict[str, Any]] = {
@@ -44,11 +46,24 @@ def migrate_to_head(engine: Engine) -> None:
     upgrade(engine, "head")
 
 
+def _not_found(todo_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Todo {todo_id} not found.")
+
+
 def _get_or_404(db: Session, todo_id: int) -> Todo:
     todo = db.get(Todo, todo_id)
     if todo is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Todo {todo_id} not found.")
+        raise _not_found(todo_id)
     return todo
+
+
+def _write_or_404(db: Session, todo_id: int, statement: Executable) -> None:
+    """Run an UPDATE or DELETE of one todo: 404 if it matched no row (the todo is gone, deleted by another request
+    included). The transaction ends before the 404 is sent: ``get_db`` closes the session only after the response,
+    and until then SQLite's write lock would hold every other write."""
+    if cast(CursorResult[Any], db.execute(statement)).rowcount == 0:
+        db.rollback()
+        raise _not_found(todo_id)
 
 
 def list_todos(db: DbSession, completed: bool | None = None, offset: Offset = 0, limit: Limit = MAX_PAGE) -> list[Todo]:
@@ -84,16 +99,30 @@ def read_todo(todo_id: TodoId, db: DbSession) -> Todo:
 
 
 def update_todo(todo_id: TodoId, payload: TodoUpdate, db: DbSession) -> Todo:
-    todo = _get_or_404(db, todo_id)
-    for field, value in payload.model_dump(exclude_unset=True).items():
-        setattr(todo, field, value)
+    """Changes only the fields sent; none may be null.
+
+    Concurrent updates of the same todo: the last write wins, field by field. Each update writes the fields
+    it sends, whatever another request wrote since you read the todo, and leaves the other fields as they
+    are (there is no version check). The answer is the todo as read right after this write. A todo that
+    another request deletes, before or while this one runs, is 404.
+    """
+    # One UPDATE of the fields sent, rather than load, set and flush: a flush writes only what differs from its
+    # own read (so an earlier write could win), and raises StaleDataError (a 500) on a todo deleted since that
+    # read. Here a deleted todo matches no row: 404.
+    changes = payload.model_dump(exclude_unset=True)
+    if changes:
+        _write_or_404(db, todo_id, update(Todo).where(Todo.id == todo_id).values(changes))
     db.commit()
-    db.refresh(todo)
-    return todo
+    return _get_or_404(db, todo_id)  # read back: 404 if another request deleted it since
 
 
 def delete_todo(todo_id: TodoId, db: DbSession) -> Response:
-    db.delete(_get_or_404(db, todo_id))
+    """Deletes the todo and its tags. Of several requests deleting the same todo at once, one gets 204 and
+    the others 404."""
+    # One DELETE: of two requests deleting the same todo, the second matches no row and gets 404 (a flush of
+    # db.delete(todo) would only warn, and both would get 204).
+    _write_or_404(db, todo_id, delete(Todo).where(Todo.id == todo_id))
+    db.execute(delete(Tag).where(Tag.todo_id == todo_id))  # PostgreSQL's foreign key cascades; SQLite's are off
     db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

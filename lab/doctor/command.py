@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab.backends import database_choice
-from lab.doctor.checkup import Checked, CheckupInterrupted, Finding, Report, checkup, tally
+from lab.doctor.checkup import checkup
 from lab.doctor.html import render_doctor_html, setting
+from lab.doctor.report import Checked, CheckupInterrupted, Finding, Report, tally
 from lab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE, NotRun
 from lab.errors import LabError, UsageError
 from lab.markdown import code_span, prose

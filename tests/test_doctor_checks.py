@@ -25,13 +25,13 @@ def test_a_check_without_a_hook_is_refused_with_its_name() -> None:
         checks((Idle,))
 
 
-def test_the_other_databases_checks_are_not_applicable_once_each() -> None:
+def test_the_other_databases_checks_are_applying_once_each() -> None:
     from lab.doctor.checks import checks
-    from lab.doctor.checkup import _not_applicable
+    from lab.doctor.checkup import _applying
     from lab.doctor.report import Report
 
     report = Report("x:app", "sqlite")
-    applying = _not_applicable(checks(), "sqlite", report)
+    applying = _applying(checks(), "sqlite", report)
     assert [(e.check, e.reason, e.remedy) for e in report.not_applicable] == [
         ("idle in transaction", "PostgreSQL only", "run with --db postgresql to include it"),
         ("stale pooled connections", "PostgreSQL only", "run with --db postgresql to include it"),

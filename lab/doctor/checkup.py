@@ -30,7 +30,6 @@ from lab.errors import LabError, ServerError, UsageError
 from lab.interrupts import deferred
 from lab.orchestrate import make_run_dir
 from lab.server import LabServer
-from lab.spec_types import BACKENDS
 from lab.variants import Variant
 
 __all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Report", "checkup", "tally"]
@@ -39,7 +38,7 @@ Progress = Callable[[Checked, list[Finding]], object]
 _SHOWN = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
-def _not_applicable(every: list[Check], backend: str, report: Report) -> list[Check]:
+def _applying(every: list[Check], backend: str, report: Report) -> list[Check]:
     """The checks that apply on this backend; the others listed as not applicable, once per name."""
     listed: set[str] = set()
     for check in every:
@@ -47,7 +46,7 @@ def _not_applicable(every: list[Check], backend: str, report: Report) -> list[Ch
             continue
         listed.add(check.name)
         only = " and ".join(_SHOWN.get(name, name) for name in sorted(check.backends))
-        remedy = " or ".join(f"--db {name}" for name in sorted(check.backends & BACKENDS))
+        remedy = " or ".join(f"--db {name}" for name in sorted(check.backends))
         report.not_applicable.append(NotRun(check.name, f"{only} only", f"run with {remedy} to include it"))
     return [check for check in every if backend in check.backends]
 
@@ -82,12 +81,14 @@ def _visit(ctx: CheckupContext, applying: list[Check], operation: Operation, pro
 
 
 def _run_checks(live: Live, report: Report, every: list[Check], progress: Progress | None) -> None:
+    """Every hook of every check that applies, in order: start, each operation and after them (the collector
+    off), end (the collector back on)."""
     try:
         document = live.client.get("/openapi.json").json()
     except (httpx.HTTPError, ValueError) as exc:
         raise UsageError(f"the app serves no OpenAPI document at /openapi.json ({exc})") from None
     ctx = CheckupContext(live, report, document, plan(operations(document)))
-    applying = _not_applicable(every, live.backend.name, report)
+    applying = _applying(every, live.backend.name, report)
     for check in applying:
         check.start(ctx)
     live.errors.read_new()  # start-up's and the document's: not any operation's

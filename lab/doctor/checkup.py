@@ -38,8 +38,10 @@ Progress = Callable[[Checked, list[Finding]], object]
 _SHOWN = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
-def _applying(every: list[Check], backend: str, report: Report) -> list[Check]:
-    """The checks that apply on this backend; the others listed as not applicable, once per name."""
+def _applying(every: list[Check], backend: str, report: Report, options: dict[str, str] | None = None) -> list[Check]:
+    """The checks that apply on this backend, with the options given; the other database's listed as not
+    applicable, once per name."""
+    every = [check for check in every if all(option in (options or {}) for option in check.needs)]
     listed: set[str] = set()
     for check in every:
         if backend in check.backends or check.name in listed:
@@ -80,15 +82,24 @@ def _visit(ctx: CheckupContext, applying: list[Check], operation: Operation, pro
         progress(exercised.checked, ctx.report.findings)
 
 
-def _run_checks(live: Live, report: Report, every: list[Check], progress: Progress | None) -> None:
+def _run_checks(
+    live: Live,
+    report: Report,
+    every: list[Check],
+    progress: Progress | None,
+    *,
+    target: str,
+    app_dir: Path,
+    options: dict[str, str],
+) -> None:
     """Every hook of every check that applies, in order: start, each operation and after them (the collector
     off), end (the collector back on)."""
     try:
         document = live.client.get("/openapi.json").json()
     except (httpx.HTTPError, ValueError) as exc:
         raise UsageError(f"the app serves no OpenAPI document at /openapi.json ({exc})") from None
-    ctx = CheckupContext(live, report, document, plan(operations(document)))
-    applying = _applying(every, live.backend.name, report)
+    ctx = CheckupContext(live, report, document, plan(operations(document)), target, app_dir, options)
+    applying = _applying(every, live.backend.name, report, ctx.options)
     for check in applying:
         check.start(ctx)
     live.errors.read_new()  # start-up's and the document's: not any operation's
@@ -110,11 +121,13 @@ def checkup(
     app_dir: Path,
     engine: str | None = None,
     postgres_url: str | None = None,
+    compare_db: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Serve ``target`` (``module:app``) from ``app_dir`` on a SQLite file in a private temp dir (or a
     throwaway database and role on the PostgreSQL server at ``postgres_url``), and exercise every operation
-    of its OpenAPI document. ``progress(checked, findings)`` is told of each as it is done."""
+    of its OpenAPI document; with ``compare_db``, compare the app's models with that database's tables too.
+    ``progress(checked, findings)`` is told of each operation as it is done."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
     workdir = make_run_dir("doctor")
     backend: Backend = SqliteBackend(workdir) if postgres_url is None else PostgresBackend(postgres_url, "doctor")
@@ -137,7 +150,8 @@ def checkup(
             counters = live.settled()
             live.pool = counters is not None and bool(counters.engine)
             live.pool_size = counters.pool_size if counters is not None else -1
-            _run_checks(live, report, every, progress)
+            options = {"compare_db": compare_db} if compare_db else {}
+            _run_checks(live, report, every, progress, target=target, app_dir=app_dir, options=options)
         finally:
             live.client.close()
         return report

@@ -10,12 +10,14 @@ what to do) to the report; it reads the app only through ``CheckupContext.live``
             return [Finding("connection leak", ...)] if ... else []
 
 A check whose ``backends`` leave out the run's database is listed as not applicable ("PostgreSQL only",
-with how to include it) before any operation, and none of its hooks is called.
+with how to include it) before any operation, and none of its hooks is called; nor are those of a check
+whose ``needs`` names an option the doctor was not given (``--compare-db``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from lab.doctor.live import Live
@@ -23,7 +25,9 @@ from lab.doctor.openapi import Operation, is_collection_read
 from lab.doctor.report import Checked, Finding, Report
 from lab.spec_types import BACKENDS, BackendName
 
-__all__ = ["NO_ENGINE", "NO_READ", "Check", "CheckupContext", "Exercised"]
+__all__ = ["NO_ENGINE", "NO_READ", "OPTIONS", "Check", "CheckupContext", "Exercised"]
+
+OPTIONS = frozenset({"compare_db"})  # the doctor's options a check may need (``Check.needs``)
 
 # Why a check did not run and what to do about it, for the reasons several checks share.
 NO_ENGINE = (
@@ -35,13 +39,16 @@ NO_READ = "the doctor needs a collection read (a GET without parameters) that an
 
 @dataclass
 class CheckupContext:
-    """What a check gets to work with: the app (``live``), its OpenAPI document, the operations in the order
-    they are sent, and the report so far."""
+    """What a check gets to work with: the app (``live``) and where it was imported from, its OpenAPI document,
+    the operations in the order they are sent, the report so far, and the options the doctor was given."""
 
     live: Live
     report: Report
     document: dict[str, Any]
     plan: list[Operation]
+    target: str = ""  # MODULE:APP
+    app_dir: Path = Path()
+    options: dict[str, str] = field(default_factory=dict)  # by name, those given: compare_db
     created: object | None = None  # the first id a create (POST on a collection) answered with
     created_by: str | None = None  # ...and that create's label
 
@@ -71,6 +78,7 @@ class Check:
 
     name: ClassVar[str]
     backends: ClassVar[frozenset[BackendName]] = BACKENDS
+    needs: ClassVar[tuple[str, ...]] = ()  # options it runs with (``compare_db``): without them it is not called
 
     def start(self, ctx: CheckupContext) -> None:
         """Before any operation is sent: note in ``ctx.report.not_checked`` why this check cannot run here."""

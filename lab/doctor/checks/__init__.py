@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from lab.doctor.checks.answers import LostWrite, ServerErrors
 from lab.doctor.checks.budget import PoolBudget
+from lab.doctor.checks.drift import SchemaDrift
 from lab.doctor.checks.event_loop import EventLoop
 from lab.doctor.checks.idle import IdleAfter, IdleDuring
 from lab.doctor.checks.os_leak import OsLeak
 from lab.doctor.checks.pool import PoolExhaustion, PoolLeak
 from lab.doctor.checks.stale import StaleConnections
 from lab.doctor.checks.statements import StatementsPerRow
-from lab.doctor.contract import Check
+from lab.doctor.contract import OPTIONS, Check
 from lab.errors import PluginError
 from lab.spec_types import BACKENDS
 
@@ -29,7 +30,8 @@ BUILTIN_CHECKS: tuple[type[Check], ...] = (
     StatementsPerRow,
     StaleConnections,
     PoolBudget,
-    OsLeak,  # last: its evidence joins the pool's leak on each operation; at the end, whether it could still read
+    OsLeak,  # its evidence joins the pool's leak on each operation; at the end, whether it could still read
+    SchemaDrift,  # --compare-db only
 )
 
 _HOOKS = ("start", "operation", "after_operations", "end")
@@ -42,6 +44,8 @@ def _verify(cls: type[Check]) -> None:
         raise PluginError(f"doctor check {where}: needs a name")
     if not cls.backends or not cls.backends <= BACKENDS:
         raise PluginError(f"doctor check {where}: backends must be some of {', '.join(sorted(BACKENDS))}")
+    if unknown := sorted(set(cls.needs) - OPTIONS):
+        raise PluginError(f"doctor check {where}: needs {', '.join(unknown)}, not among {', '.join(sorted(OPTIONS))}")
     if all(getattr(cls, hook) is getattr(Check, hook) for hook in _HOOKS):
         raise PluginError(f"doctor check {where}: implements none of {', '.join(_HOOKS)}")
 

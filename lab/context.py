@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from lab.server import LabServer
 from lab.spec_types import RunName
 from lab.statements import read_statements
 
-__all__ = ["RunContext"]
+__all__ = ["SETTLE_DEADLINE_S", "RunContext"]
+
+SETTLE_DEADLINE_S = 1.0
+SETTLE_INTERVAL_S = 0.002
 
 
 @dataclass
@@ -43,6 +47,22 @@ class RunContext:
         """The harness's counters for the server now running (earlier servers of this run are left out);
         ``pids``, when the caller already knows them, saves a walk of the process table."""
         return stats.read_all(self.workdir / wire.STATS_DIR, self.server.pids() if pids is None else pids)
+
+    def settle(self, deadline_s: float = SETTLE_DEADLINE_S) -> stats.Counters | None:
+        """Wait (briefly) until the server has finished every request: a yield dependency's clean-up runs
+        after the response is sent. Read from shared memory, so waiting disturbs nothing. The counters then
+        (None: the server has published none); after ``deadline_s``, whatever they are."""
+        deadline = time.monotonic() + deadline_s
+        pids = self.server.pids()  # once: finding the workers walks the process table
+        counters = self.counters(pids)
+        while counters is not None and counters.in_flight > 0 and time.monotonic() < deadline:
+            time.sleep(SETTLE_INTERVAL_S)
+            counters = self.counters(pids)
+        return counters
+
+    def statement_count(self) -> int:
+        """How many SQL statements the server now running has sent in all."""
+        return sum(count for count, _ in self.statements().values())
 
     def harness(self, path: str, *, method: str = "POST") -> dict[str, Any]:
         """Ask the harness to act (the garbage-collector actions); a failure here is the lab's problem."""

@@ -2,7 +2,7 @@
 
 Observing never talks to the served process: the witnesses read the harness's shared memory, the
 operating system and the database (see ``lab.stats``). A step is timed on its own; the witnesses are read
-after it, once the server has finished every request the step sent.
+after it, once the server has finished every request the step sent (``RunContext.settle``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from lab.spec import ActionStepBase, Experiment, RequestStep, RunName, Step
 __all__ = ["Listener", "execute_run"]
 
 INTERRUPTED = "interrupted (Ctrl+C, SIGTERM or SIGHUP)"
-SETTLE_DEADLINE_S = 1.0
 TIMELINE_INTERVAL_S = 0.025
 TIMELINE_MAX_SAMPLES = 2000
 
@@ -145,19 +144,8 @@ class _Run:
         return problems
 
     # -- observing --------------------------------------------------------------------------------------
-    def settle(self) -> None:
-        """Wait (briefly) until the server has finished every request: a yield dependency's clean-up runs
-        after the response is sent. Read from shared memory, so waiting disturbs nothing."""
-        deadline = time.monotonic() + SETTLE_DEADLINE_S
-        pids = self.server.pids()  # once: finding the workers walks the process table
-        while time.monotonic() < deadline:
-            counters = self.ctx.counters(pids)
-            if counters is None or counters.in_flight <= 0:
-                return
-            time.sleep(0.002)
-
     def sample(self, into: dict[str, list[float]], unavailable: dict[str, str]) -> None:
-        self.settle()
+        self.ctx.settle()
         for witness in self.sampling:
             try:
                 sampled = witness.sample(self.ctx)
@@ -226,7 +214,7 @@ class _Run:
             else:
                 facts = {}
             duration = round(time.monotonic() - started - observing_s, 3)
-        self.settle()
+        self.ctx.settle()
         self.server.check_alive("during the run")
         self.ctx.exceptions = self.errors.read_new()
         observed, missing = self.observe()

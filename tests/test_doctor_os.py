@@ -102,23 +102,32 @@ def test_where_the_pool_and_the_os_disagree_the_report_says_so() -> None:
     them climb, the pool gives every one back), and a pool that hands out connections it already holds."""
     from types import SimpleNamespace
 
-    from lab.doctor.checkup import Checked, Finding, Report, _seen_by_os
+    from lab.doctor.checks.os_leak import OsLeak
+    from lab.doctor.contract import Exercised
+    from lab.doctor.openapi import Operation
+    from lab.doctor.report import Checked, Finding, Report
 
-    live: Any = SimpleNamespace(os=SimpleNamespace(what="file descriptors on the database files"))
-    outside = Checked("GET /x", [200] * 4, [0, 0, 0, 0, 0], os_open=[1, 2, 3, 4, 5], os_after_collection=5)
     report = Report("x:app", "sqlite")
-    (found,) = _seen_by_os(live, report, outside, [])
-    assert found is not None and found.kind == "connection leak (seen by the OS)", found
+    ctx: Any = SimpleNamespace(live=SimpleNamespace(os=SimpleNamespace(what="file descriptors on the database files")))
+    ctx.report = report
+
+    def _seen_by_os(checked: Checked, found: list[Finding]) -> list[Finding]:
+        method, _, path = checked.operation.partition(" ")
+        return OsLeak().operation(ctx, Exercised(Operation(method, path), checked), found)
+
+    outside = Checked("GET /x", [200] * 4, [0, 0, 0, 0, 0], os_open=[1, 2, 3, 4, 5], os_after_collection=5)
+    (found,) = _seen_by_os(outside, [])
+    assert found.kind == "connection leak (seen by the OS)", found
     assert "file descriptors on the database files 1→2→3→4→5 over 4 requests" in found.evidence, found
     (note,) = report.disagreements
     assert "opened outside the engine the doctor watches" in note.evidence, note
 
     pooled = Checked("GET /y", [200] * 4, [0, 1, 2, 3, 4], os_open=[5, 5, 5, 5, 5], os_after_collection=5)
     leak = Finding("connection leak", "GET /y", "checked out 0→1→2→3→4")
-    assert _seen_by_os(live, report, pooled, [leak]) == [] and leak.evidence == "checked out 0→1→2→3→4"
+    assert _seen_by_os(pooled, [leak]) == [] and leak.evidence == "checked out 0→1→2→3→4"
     assert "handed out connections it already held open" in report.disagreements[1].evidence, report.disagreements
 
     both = Checked("GET /z", [200] * 4, [0, 1, 2, 3, 4], os_open=[1, 1, 2, 3, 4], os_after_collection=5)
     leak = Finding("connection leak", "GET /z", "checked out 0→1→2→3→4")
-    assert _seen_by_os(live, report, both, [leak]) == [] and len(report.disagreements) == 2
+    assert _seen_by_os(both, [leak]) == [] and len(report.disagreements) == 2
     assert leak.evidence.endswith("the operating system saw them too: file descriptors on the database files 1→1→2→3→4")

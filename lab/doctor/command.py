@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab.backends import database_choice
-from lab.doctor.checkup import Checked, CheckupInterrupted, Finding, Report, checkup, tally
+from lab.doctor.checkup import checkup
 from lab.doctor.html import render_doctor_html, setting
+from lab.doctor.report import Checked, CheckupInterrupted, Finding, Report, tally
 from lab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE, NotRun
 from lab.errors import LabError, UsageError
 from lab.markdown import code_span, prose
@@ -48,44 +49,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     return parser
-
-
-def _drift(target: str, app_dir: Path, url: str, report: Report) -> list[Finding]:
-    """The comparison runs in a process of its own, in a temp dir: importing your app runs your code."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    from lab.backends import redact
-    from lab.variants import PROJECT_ROOT
-
-    module = target.partition(":")[0]
-    paths = os.pathsep.join([str(app_dir), str(PROJECT_ROOT)])
-    # The URL by the environment, not the command line, where any local user could read its password.
-    env = {**os.environ, "PYTHONPATH": paths, "PYTHONDONTWRITEBYTECODE": "1", "FAULTLAB_COMPARE_URL": url}
-    with tempfile.TemporaryDirectory(prefix="faultlab-drift-") as tmp:
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "lab.doctor.drift", module],
-                cwd=tmp, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            report.not_checked.append(NotRun(f"schema drift against {redact(url)}", "no answer within 60 s", _DRIFT))
-            return []
-    try:
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        answer = {"error": f"the comparison failed: {last}"}
-    if "error" in answer:  # the rest of the checkup stands: this part is reported as not checked
-        report.not_checked.append(NotRun(f"schema drift against {redact(url)}", redact(answer["error"]), _DRIFT))
-        return []
-    report.checked.append(Checked(f"models against {redact(url)}", [], []))
-    return [Finding("schema drift", "(the models)", difference) for difference in answer["differences"]]
-
-
-_DRIFT = "check the URL, and that the database answers and may be read"
 
 
 def _series(label: str, values: list[int]) -> str:
@@ -194,10 +157,9 @@ def main(argv: list[str]) -> int:
             app_dir=args.app_dir.resolve(),
             engine=args.engine,
             postgres_url=postgres_url,
+            compare_db=args.compare_db,
             progress=lambda checked, findings: _line(console, checked, findings, _os_label(args.db)),
         )
-        if args.compare_db:
-            report.findings += _drift(args.target, args.app_dir.resolve(), args.compare_db, report)
     except UsageError as exc:
         return _failed(errors, EXIT_USAGE, str(exc), args.json)
     except CheckupInterrupted as interrupted:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.doctor.checkup import Checked, Report, tally
+from lab.doctor.report import Checked, Report, tally
 from lab.html_report import environment
 
 __all__ = ["render_doctor_html", "setting"]

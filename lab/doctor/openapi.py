@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Operation", "body_for", "operations"]
+__all__ = ["Operation", "body_for", "is_collection_read", "operations", "plan"]
 
 MAX_DEPTH = 6
 
@@ -55,6 +55,19 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                 )
             )
     return found
+
+
+def plan(ops: list[Operation]) -> list[Operation]:
+    """The order the doctor sends them in: reads of collections, then creates, then the rest by id, deletes last."""
+    collection_reads = [o for o in ops if o.method == "GET" and not o.path_params]
+    creates = [o for o in ops if o.method == "POST" and not o.path_params]
+    by_id = [o for o in ops if o.path_params and o.method != "DELETE"]
+    deletes = [o for o in ops if o.path_params and o.method == "DELETE"]
+    return [*collection_reads, *creates, *by_id, *deletes]
+
+
+def is_collection_read(operation: Operation) -> bool:
+    return operation.method == "GET" and not operation.path_params
 
 
 def _resolve(schema: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:

@@ -8,16 +8,17 @@ before the first measurement and idle while another one is measured:
 
 - ``app``: the todo API as it is served (``python -m app``), 100 todos with two tags each;
 - ``app, no tags``: the same, 100 todos without tags, so that what the tags cost shows on its own;
-- ``idiomatic``: benchmarks/idiomatic_api.py under plain uvicorn, on a copy of ``app``'s file (the same
-  100 rows; it has no tags);
+- ``idiomatic``: benchmarks/idiomatic_api.py under uvicorn's defaults, on a copy of ``app``'s file (the
+  same 100 rows; it has no tags);
 - ``idiomatic, tuned``: the same with the garbage-collector tuning ``python -m app`` applies, so that the
   part of the ratio that tuning buys shows too.
 
-Each round measures every scenario on every server, one server at a time (wrk, 16 connections, 4 s), the
-servers' order rotating from round to round, after a warm-up run of each. Besides the rate, the server's CPU
-time per request (from the OS): the rate moves with whatever else the machine runs, the CPU time much
-less. Ranges are over the rounds; a ratio pairs the rates of the same round. The goals (issue 18), judged on
-the median ratio against ``idiomatic``: the list of 100 at least 60 % of its rate, one todo at least 90 %.
+Every server logs each request, as ``python -m app`` and uvicorn do by default. Each round measures every
+scenario on every server, one server at a time (wrk, 16 connections, 4 s), the servers' order rotating
+from round to round, after a warm-up run of each. Besides the rate, the server's CPU time per request (from
+the OS): the rate moves with whatever else the machine runs, the CPU time much less. Ranges are over the
+rounds; a ratio pairs the rates of the same round. The goals (issue 18), judged on the median ratio against
+``idiomatic``: the list of 100 at least 60 % of its rate, one todo at least 90 %.
 
 Needs ``wrk`` on PATH (``apt-get install wrk``): a Python load generator on the same cores caps the rate it
 can measure. Without it the script says so and exits 0. Results and where the time goes: README,
@@ -62,7 +63,7 @@ TUNED_SERVER = """import sys, uvicorn
 from app.__main__ import _tune_garbage_collector
 import benchmarks.idiomatic_api
 _tune_garbage_collector()
-uvicorn.run("benchmarks.idiomatic_api:app", port=int(sys.argv[1]), log_level="warning", access_log=False)
+uvicorn.run("benchmarks.idiomatic_api:app", port=int(sys.argv[1]))
 """
 
 
@@ -81,8 +82,7 @@ def command(server: str, port: int) -> list[str]:
         return [sys.executable, "-m", "app", "--port", str(port)]
     if server == TUNED:
         return [sys.executable, "-c", TUNED_SERVER, str(port)]
-    uvicorn = [sys.executable, "-m", "uvicorn", "benchmarks.idiomatic_api:app", "--port", str(port)]
-    return [*uvicorn, "--log-level", "warning", "--no-access-log"]
+    return [sys.executable, "-m", "uvicorn", "benchmarks.idiomatic_api:app", "--port", str(port)]
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import ipaddress
 import os
 import socket
@@ -48,6 +49,21 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _tune_garbage_collector() -> None:
+    """Tune the cyclic garbage collector for a server (README "Performance": it took a third of a list's time).
+
+    The ~100,000 objects the imports made (modules, classes, routes, schemas) live as long as the process:
+    frozen, no collection walks them again. A list of 100 todos with their tags makes ~3,400 ORM and response
+    objects: with the default threshold (a young collection every 700 new objects) the collector examines
+    them several times while the request still uses them and moves them to the older generations, whose
+    full collections then come every few dozen requests. Every 7,000 new objects: fewer collections, fewer
+    objects still in use when one runs.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7_000)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.db:
@@ -88,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"todo API: database {shown}", flush=True)
     print(f"todo API: http://{host}:{sock.getsockname()[1]}/docs to try it", flush=True)
+    import app.main  # noqa: F401  # imported before the server starts, so that its objects are frozen next
+
+    _tune_garbage_collector()
     config = uvicorn.Config("app.main:app", log_level="info")
     uvicorn.Server(config).run(sockets=[sock])
     return 0

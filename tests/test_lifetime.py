@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
-from tests.lab_cli import RUN_LAB, run_lab
+from tests.lab_cli import RUN_LAB, await_handlers, run_lab
 from tests.servers import lab_processes
 
 SERVERS_GONE_S = 10.0  # the watchdog's SIGTERM, then SIGKILL after 3 s: well within this
@@ -200,7 +200,9 @@ def test_a_signal_during_the_imports_ends_in_one_line(tmp_path: Path, sig: signa
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.1)  # the interpreter is up and importing faultlab's dependencies
+    # run_lab.py's first lines catch SIGTERM and SIGHUP, then it imports the lab (half a second): signal it then,
+    # not while the interpreter is still starting (no program of its own has run yet; Python's own traceback).
+    await_handlers(lab.pid, signal.SIGTERM, signal.SIGHUP)
     lab.send_signal(sig)
     _, stderr = lab.communicate(timeout=30)
     if lab.returncode == 0:

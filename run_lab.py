@@ -22,10 +22,12 @@ def _exit(code: int) -> None:
 
 
 if __name__ == "__main__":
-    # Before the imports (half a second): a SIGTERM or a closed terminal then ends as Ctrl+C does, in one line.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
     try:
+        # Before the imports (half a second): a SIGTERM or a closed terminal then ends as Ctrl+C does, in one
+        # line. Inside the try: a Ctrl+C that comes once these are set is caught here (tests/test_lifetime.py
+        # waits for them to be set, as seen in /proc, before it signals).
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGHUP, _interrupt)
         try:
             from lab.cli import main
         except ModuleNotFoundError as missing:

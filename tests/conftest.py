@@ -13,6 +13,8 @@ import pytest
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
+    from tests.catalogue_runs import Cache
+
 # Set before anything imports `app`, so the app's module-level engine can never reach ./todos.db.
 _SAFETY_DIR = tempfile.TemporaryDirectory(prefix="faultlab-tests-")
 os.environ["DATABASE_URL"] = f"sqlite:///{Path(_SAFETY_DIR.name) / 'todos.db'}"
@@ -39,6 +41,63 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _SAFETY_DIR.cleanup()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The order in which pytest-xdist hands the tests out, one at a time (``--maxschedchunk 1``): the modules
+    of the longest tests first, so that no long test starts when the others are done; then the rest; last, the
+    tests that only read a catalogue run (``results``) that test_experiment_behaves_as_expected has made by
+    then, so that they seldom wait for one another worker is still making."""
+    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> tuple[bool, int]:
+        if not isinstance(item, pytest.Function):
+            return False, len(rank)
+        reads_a_run = "results" in item.fixturenames and item.originalname != _RUNS_THEM
+        return reads_a_run, rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank))
+
+    items.sort(key=order)  # stable: as collected within a module
+
+
+_RUNS_THEM = "test_experiment_behaves_as_expected"
+# Modules by their longest test, longest first (--durations on 2 cores): most run labs and real servers, some
+# several one after another.
+_LONGEST_FIRST = (
+    "test_learn",
+    "test_openapi_contract",
+    "test_load",
+    "test_lifetime",
+    "test_doctor",
+    "test_hostile_input",
+    "test_cli",
+    "test_parallel",
+    "test_interrupt",
+    "test_together",
+    "test_pytest_plugin",
+    "test_alembic_cli",
+    "test_observation",
+    "test_spare",
+    "test_hostile_cli",
+    "test_experiments",
+    "test_docs_offline",
+    "test_launch",
+    "test_truth",
+    "test_failures",
+    "test_app_errors",
+    "test_hostile_files",
+)
+
+
+@pytest.fixture(scope="session")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Cache:
+    """The session's catalogue runs (tests/catalogue_runs.py): ``results.get(name, backend)``."""
+    from tests.catalogue_runs import Cache
+
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker has its own base temp dir inside the session's: share the session's.
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "experiment-results"
+    root.mkdir(exist_ok=True)
+    return Cache(root)
 
 
 @pytest.fixture

@@ -6,33 +6,22 @@ that changes what really happens fails here with the evidence in the message.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock
 
-from lab.backends import DEFAULT_POSTGRES_URL, BackendName, postgres_problem
-from lab.catalogue import load_catalogue
-from lab.orchestrate import run_experiment
+from lab.backends import BackendName
 from lab.results import ExperimentResult, StepResult, Verdict
 from lab.spec import RunName
+from tests.catalogue_runs import CATALOGUE, POSTGRES_URL, Cache
 
-CATALOGUE = load_catalogue()
-POSTGRES_URL = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 CASES = [
     pytest.param(entry.experiment.name, backend, id=f"{entry.experiment.name}-{backend}")
     for entry in CATALOGUE
     for backend in entry.experiment.backends
 ]
-
-
-@functools.cache
-def _postgres_problem() -> str | None:
-    return postgres_problem(POSTGRES_URL)
 
 
 def _step(result: ExperimentResult, run: RunName, title: str) -> StepResult:
@@ -54,42 +43,9 @@ def _failed_checks(result: ExperimentResult) -> list[str]:
     ] + [f"{run}: {r.error}" for run, r in result.runs.items() if r.error]
 
 
-class Cache:
-    """Each experiment runs once per backend in a test session, even across pytest-xdist's workers: the first
-    test (in any worker) that needs it runs it, under a file lock, and leaves the result for the others."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.memo: dict[tuple[str, BackendName], ExperimentResult] = {}
-
-    def get(self, name: str, backend: BackendName) -> ExperimentResult:
-        if (name, backend) not in self.memo:
-            stem = self.root / f"{name}-{backend}"
-            with FileLock(f"{stem}.lock"):
-                saved = Path(f"{stem}.json")
-                if saved.exists():
-                    result = ExperimentResult.model_validate_json(saved.read_text(encoding="utf-8"))
-                else:
-                    result = run_experiment(CATALOGUE.get(name), stem, backend=backend, postgres_url=POSTGRES_URL)
-                    saved.write_text(result.model_dump_json(), encoding="utf-8")
-            self.memo[name, backend] = result
-        return self.memo[name, backend]
-
-
-@pytest.fixture(scope="session")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Cache:
-    base = tmp_path_factory.getbasetemp()
-    # Under xdist each worker has its own base temp dir inside the session's: share the session's.
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "experiment-results"
-    root.mkdir(exist_ok=True)
-    return Cache(root)
-
-
 def _run(name: str, out: Path, cache: Cache, backend: BackendName = "sqlite") -> ExperimentResult:
     """``out`` is unused: the report lives with the shared result, wherever the first test ran it."""
     del out
-    if backend == "postgresql" and (problem := _postgres_problem()):
-        pytest.skip(f"{problem}; set FAULTLAB_POSTGRES_URL to a server where the lab may create databases")
     return cache.get(name, backend)
 
 

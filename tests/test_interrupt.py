@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.lab_cli import RUN_LAB, run_lab
+from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
 from tests.servers import lab_processes
 
 
@@ -38,9 +38,12 @@ def test_a_signal_mid_run_stops_every_server_and_reports_interrupted(tmp_path: P
             time.sleep(0.05)
         assert servers, "run_lab.py never started a server"
         workdir = Path(servers[0].cwd()).parent  # <temp>/faultlab-missing-yield-*/fault
-        time.sleep(1.5)  # well into the fault run's steps
+        assert lab.stdout is not None
+        lines = Lines(lab.stdout)
+        lines.wait_for(STEP_LINE)  # the fault run's first step is judged: the run is under way
         lab.send_signal(sig)
-        stdout, stderr = lab.communicate(timeout=30)
+        stdout = lines.text(deadline_s=30)
+        _, stderr = lab.communicate(timeout=30)
     finally:
         if lab.poll() is None:
             lab.kill()

@@ -13,7 +13,7 @@ import pytest
 
 from lab.catalogue import CATALOGUE_DIR, load_file
 from lab.errors import ExperimentFileError
-from tests.lab_cli import RUN_LAB, run_lab
+from tests.lab_cli import RUN_LAB, Lines, run_lab
 
 WATCH_DEADLINE_S = 90.0
 
@@ -83,23 +83,25 @@ def test_watch_fails_a_fresh_workspace_then_passes_after_a_save_and_progress_sho
         [sys.executable, str(RUN_LAB), "check", "no-commit", "--watch", "--dir", workspace],
         cwd="/", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    seen: list[str] = []
     try:
         assert watcher.stdout is not None
-        deadline = time.monotonic() + WATCH_DEADLINE_S
-        for line in watcher.stdout:
-            seen.append(line)
-            if "a hint:" in line:
-                break
-            assert time.monotonic() < deadline, "".join(seen)
-        first = "".join(seen)
+        lines = Lines(watcher.stdout)
+        lines.wait_for("a hint:", deadline_s=WATCH_DEADLINE_S)
+        first = "".join(lines.seen)
         assert "step 1 (Create a todo): rows in the database (the lab counts them itself): yours 0, a fix gives 1" in (
             first
         ), first
-        time.sleep(0.5)  # the watcher has settled into waiting for a change
+        lines.wait_for("watching create_todo.py")
         code = workspace / "create_todo.py"
-        code.write_text(code.read_text().replace("db.flush()", "db.commit()"))
-        rest, _ = watcher.communicate(timeout=WATCH_DEADLINE_S)
+        fixed = code.read_text().replace("db.flush()", "db.commit()")
+        # It says it is watching just before it begins to: a save in between goes unseen, so save until one is.
+        code.write_text(fixed)
+        deadline = time.monotonic() + WATCH_DEADLINE_S
+        while not lines.poll("saved: checking again", within_s=2.0):
+            assert watcher.poll() is None and time.monotonic() < deadline, "".join(lines.seen)
+            code.write_text(fixed)
+        rest = lines.text(deadline_s=WATCH_DEADLINE_S)[len(first) :]
+        watcher.wait(timeout=WATCH_DEADLINE_S)
     finally:
         if watcher.poll() is None:
             watcher.kill()

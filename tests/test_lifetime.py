@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
-from tests.lab_cli import RUN_LAB, run_lab
+from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, await_handlers, run_lab
 from tests.servers import lab_processes
 
 SERVERS_GONE_S = 10.0  # the watchdog's SIGTERM, then SIGKILL after 3 s: well within this
@@ -36,15 +36,24 @@ def _await_servers(pid: int, deadline_s: float = 30.0) -> list[psutil.Process]:
     raise AssertionError("run_lab.py never started a server")
 
 
-def _lab(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def _lab(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(RUN_LAB), *args],
         cwd=cwd,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
+
+
+def _into_the_steps(lab: subprocess.Popen[str]) -> Lines:
+    """Once the fault run's first step is judged: the run is under way, its servers serving."""
+    assert lab.stdout is not None
+    lines = Lines(lab.stdout)
+    lines.wait_for(STEP_LINE)
+    return lines
 
 
 def _assert_gone(servers: list[psutil.Process]) -> None:
@@ -61,10 +70,11 @@ def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_di
     lab = _lab(["missing-yield", "--out", str(tmp_path / "out")], tmp_path, env=private)
     servers = _await_servers(lab.pid)
     run_dir = Path(servers[0].cwd()).parent
-    time.sleep(1.0)  # into the fault run's steps
+    lines = _into_the_steps(lab)
     family = lab_processes(lab.pid, "lab.serve")
     lab.kill()
     lab.wait()
+    lines.text()
     _assert_gone(family)
     assert run_dir.is_dir(), "nothing could clean up after kill -9: the next run must"
 
@@ -77,6 +87,8 @@ def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_di
 def test_a_run_that_ends_takes_its_spare_server_with_it(tmp_path: Path) -> None:
     """relative-db-path restarts its servers: a spare waits for each restart while the steps go on."""
     lab = _lab(["relative-db-path", "--out", str(tmp_path / "out")], tmp_path)
+    assert lab.stdout is not None
+    lines = Lines(lab.stdout)  # read, so that the lab never waits on a full pipe
     _await_servers(lab.pid)
     family: dict[int, psutil.Process] = {}
     spares = set()
@@ -87,7 +99,8 @@ def test_a_run_that_ends_takes_its_spare_server_with_it(tmp_path: Path) -> None:
                 if "--spare" in process.cmdline():
                     spares.add(process.pid)
         time.sleep(0.05)
-    assert lab.returncode == 0
+    output = lines.text()
+    assert lab.returncode == 0, output
     assert spares, "the lab kept no spare server ready"
     _, alive = psutil.wait_procs(list(family.values()), timeout=1.0)  # gone as the lab exits, not by the lifeline
     assert not alive, alive
@@ -103,9 +116,10 @@ def test_kill_9_on_postgresql_leaves_nothing_once_the_next_run_has_swept(tmp_pat
     lab = _lab(["missing-yield", "--sequential", "--db", POSTGRES_URL, "--out", str(tmp_path / "out")], tmp_path)
     servers = _await_servers(lab.pid)
     database = servers[0].environ()["DATABASE_URL"].rsplit("/", 1)[1]  # the run's own database (and role)
-    time.sleep(1.5)
+    lines = _into_the_steps(lab)
     lab.kill()
     lab.wait()
+    lines.text()
     _assert_gone(servers)
     with psycopg.connect(POSTGRES_URL) as connection:
         left = connection.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (database,)).fetchone()
@@ -144,7 +158,10 @@ def test_closing_the_terminal_ends_the_run_cleanly(tmp_path: Path) -> None:
     try:
         servers = _await_servers(pid)
         run_dir = Path(servers[0].cwd()).parent
-        time.sleep(1.0)
+        steps = time.monotonic() + 60
+        while not any(STEP_LINE.match(line) for line in output.decode(errors="replace").splitlines()):
+            assert time.monotonic() < steps, f"no step judged within 60 s:\n{output.decode(errors='replace')}"
+            time.sleep(0.02)  # until the fault run's first step is judged: the run is under way
     finally:
         os.close(terminal)  # the terminal goes away: the kernel sends SIGHUP
     deadline = time.monotonic() + 30
@@ -200,7 +217,9 @@ def test_a_signal_during_the_imports_ends_in_one_line(tmp_path: Path, sig: signa
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.1)  # the interpreter is up and importing faultlab's dependencies
+    # run_lab.py's first lines catch SIGTERM and SIGHUP, then it imports the lab (half a second): signal it then,
+    # not while the interpreter is still starting (no program of its own has run yet; Python's own traceback).
+    await_handlers(lab.pid, signal.SIGTERM, signal.SIGHUP)
     lab.send_signal(sig)
     _, stderr = lab.communicate(timeout=30)
     if lab.returncode == 0:

@@ -30,7 +30,9 @@ def _client_work(
 ) -> None:
     rng = random.Random(seed)
     mine: list[int] = []
-    with httpx.Client(base_url=base, timeout=30) as http:
+    # uvicorn closes a connection idle for 5 s (its keep-alive timeout), httpx reuses one idle for up to 5 s: a
+    # client thread kept waiting for the CPU (32 of them, on a busy machine) could send into a closing socket.
+    with httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(keepalive_expiry=1.0)) as http:
         for i in range(count):
             roll = rng.random()
             if roll < 0.4 or not mine:

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 
 from lab.catalogue import load_catalogue
-from tests.lab_cli import RUN_LAB, run_lab
+from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
 from tests.servers import lab_processes
 
 TIMED = {"async-blocking", "database-locked", "idle-in-transaction", "threadpool-starvation", "shared-session"}
@@ -36,13 +36,13 @@ def test_experiments_that_time_things_never_run_together() -> None:
 
 
 def test_together_the_runs_overlap_and_the_output_still_takes_turns(tmp_path: Path) -> None:
-    result = run_lab("missing-yield", "--out", tmp_path / "out", cwd=tmp_path, env={"COLUMNS": "200"})
+    result = run_lab("stale-schema", "--out", tmp_path / "out", cwd=tmp_path, env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
-    runs = _runs(tmp_path / "out", "missing-yield")
+    runs = _runs(tmp_path / "out", "stale-schema")
     assert runs["fix"][0] < runs["fault"][1], f"the fix run began after the fault run ended: {runs}"
     lines = result.stdout.splitlines()
     fix_header = next(i for i, line in enumerate(lines) if line.strip().startswith("fix run"))
-    fault_steps = [i for i, line in enumerate(lines) if "Fifteen reads" in line]
+    fault_steps = [i for i, line in enumerate(lines) if "List the todos" in line]
     assert fault_steps and fault_steps[0] < fix_header < fault_steps[-1], result.stdout  # one in each run
 
 
@@ -70,9 +70,12 @@ def test_ctrl_c_with_both_runs_going_stops_both_and_reports(tmp_path: Path) -> N
         servers = lab_processes(lab.pid)
         time.sleep(0.05)
     assert len(servers) == 2, "the two runs' servers were never up at once"
-    time.sleep(0.5)
+    assert lab.stdout is not None
+    lines = Lines(lab.stdout)
+    lines.wait_for(STEP_LINE)  # the fault run's first step is judged; its later ones (and the fix run) go on
     signalled = time.monotonic()
     lab.send_signal(signal.SIGINT)
+    lines.text()
     _, stderr = lab.communicate(timeout=60)
     took = time.monotonic() - signalled
     assert lab.returncode == 130 and "Traceback" not in stderr, stderr

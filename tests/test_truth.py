@@ -18,6 +18,7 @@ from lab.observations import Observation
 from lab.orchestrate import run_experiment
 from lab.results import Verdict
 from lab.spec import Match
+from tests.catalogue_runs import Cache
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPLAIN = '[explain]\nwhy = "w"\nfix = "f"\nremember = "r"\n'
@@ -192,8 +193,8 @@ def test_relative_db_path_without_proc_still_reproduces_with_which_file_is_open_
     assert any(c.observation == "db_files_count" and c.outcome == "pass" and c.observed == 2 for c in checks)
 
 
-def test_the_cause_behind_a_response_validation_error_is_kept(tmp_path: Path) -> None:
-    result = run_experiment(load_catalogue().get("detached-instance"), tmp_path)
+def test_the_cause_behind_a_response_validation_error_is_kept(results: Cache) -> None:
+    result = results.get("detached-instance")
     assert result.verdict is Verdict.AS_EXPECTED
     (record,) = result.runs["fault"].steps[0].observation.exceptions
     assert record.chain[0].type.endswith("ResponseValidationError")
@@ -201,22 +202,37 @@ def test_the_cause_behind_a_response_validation_error_is_kept(tmp_path: Path) ->
     assert (record.step, record.method, record.path) == ("fault:1", "POST", "/todos")
 
 
-def test_the_fix_servers_log_ends_with_its_shutdown(tmp_path: Path) -> None:
-    result = run_experiment(load_catalogue().get("stale-schema"), tmp_path)
+def test_the_fix_servers_log_ends_with_its_shutdown(results: Cache) -> None:
+    result = results.get("stale-schema")
     for run in ("fault", "fix"):
         last = (Path(result.report_dir or "") / f"{run}-server.log").read_text().splitlines()[-1]
         assert "Finished server process" in last, f"{run}-server.log ends with: {last}"
 
 
-def test_main_puts_back_the_sigterm_handler_it_found(tmp_path: Path) -> None:
+def test_main_puts_back_the_sigterm_handler_it_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: Cache
+) -> None:
+    """main() ends a run on SIGTERM as on Ctrl+C, and gives back the handler it found. What the run does on
+    its servers is not what this is about: main() gets the session's run of stale-schema."""
+    from lab import orchestrate
     from lab.cli import main
+    from lab.interrupts import raise_interrupt
+
+    run = results.get("stale-schema")
+    during = []
+
+    def the_sessions_run(entry: object, out_dir: Path, **options: object) -> object:
+        during.append(signal.getsignal(signal.SIGTERM))
+        return run
 
     def mine(signum: int, frame: object) -> None:
         pass
 
+    monkeypatch.setattr(orchestrate, "run_experiment", the_sessions_run)
     previous = signal.signal(signal.SIGTERM, mine)
     try:
         assert main(["stale-schema", "--out", str(tmp_path)]) == 0
+        assert during == [raise_interrupt], during
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -1,4 +1,7 @@
-"""The correct app under bounded load on a real server: no 5xx, nothing lost, no connection kept."""
+"""The correct app under bounded load on a real server: no 5xx, nothing lost, no connection kept.
+
+How fast it serves is benchmarks/bench_app.py's question, not this test's: here, 32 clients at once, each a
+mix of writes and reads."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from lab.errorlog import ErrorLog
 from lab.server import LabServer
 
 CLIENTS = 32
-REQUESTS = 1200  # in all, over loopback only
+REQUESTS = 480  # in all, over loopback only: 15 a client
 
 
 def _client_work(
@@ -68,7 +71,6 @@ def test_correct_app_under_mixed_load(tmp_path: Path) -> None:
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
     with server:
-        started = time.monotonic()
         with ThreadPoolExecutor(CLIENTS) as pool:
             futures = [
                 pool.submit(
@@ -78,7 +80,6 @@ def test_correct_app_under_mixed_load(tmp_path: Path) -> None:
             ]
             for future in futures:
                 future.result()
-        elapsed = time.monotonic() - started
         with httpx.Client(base_url=server.base_url, timeout=30) as http:
             remaining = _all_ids(http)
             unreadable = [i for i in remaining if http.get(f"/todos/{i}").status_code != 200]
@@ -97,7 +98,6 @@ def test_correct_app_under_mixed_load(tmp_path: Path) -> None:
     )
     assert not unreadable
     assert checked_out == 0
-    print(f"{REQUESTS} requests from {CLIENTS} clients in {elapsed:.1f} s: {dict(statuses)}")
 
 
 def _all_ids(http: httpx.Client) -> set[int]:

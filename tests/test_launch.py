@@ -54,9 +54,18 @@ def test_a_users_own_app_is_served_and_its_engine_found(tmp_path: Path) -> None:
     assert counters.engine and counters.pool_checkouts == 3 and counters.pool_checked_out == 0, counters
 
 
+def _both_workers_up(run_dir: Path, server: LabServer) -> None:
+    """The server answers once one worker does; the other may still be starting (on a busy machine, seconds)."""
+    deadline = time.monotonic() + 60
+    while (counters := stats.read_all(run_dir / wire.STATS_DIR, server.pids())) is None or counters.processes < 2:
+        assert time.monotonic() < deadline, f"the second worker never published its counters: {counters}"
+        time.sleep(0.05)
+
+
 def test_several_workers_are_observed_together(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'todos.db'}"}
     with LabServer(variants.resolve("app"), workdir=tmp_path, env=env, workers=2) as server:
+        _both_workers_up(tmp_path, server)
         statuses = {httpx.get(f"{server.base_url}/todos/count").status_code for _ in range(6)}
         counters = _counters(tmp_path, server)
     assert statuses == {200}

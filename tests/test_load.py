@@ -33,9 +33,10 @@ def _client_work(
 ) -> None:
     rng = random.Random(seed)
     mine: list[int] = []
-    # uvicorn closes a connection idle for 5 s (its keep-alive timeout), httpx reuses one idle for up to 5 s: a
-    # client thread kept waiting for the CPU (32 of them, on a busy machine) could send into a closing socket.
-    with httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(keepalive_expiry=1.0)) as http:
+    # A connection of its own for each request, as the lab's client: after a 500 the server drops the connection
+    # (the next request on it would fail with a reset, not count as the 5xx it follows), and uvicorn closes one
+    # left idle for 5 s, which httpx would reuse (a client thread kept from the CPU sends into a closing socket).
+    with httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)) as http:
         for i in range(count):
             roll = rng.random()
             if roll < 0.4 or not mine:

@@ -29,7 +29,7 @@ if __name__ == "__main__":
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGHUP, _interrupt)
         try:
-            from lab.cli import main
+            from faultlab.cli import main
         except ModuleNotFoundError as missing:
             print(
                 f"error: this Python ({sys.executable}) lacks faultlab's dependencies (no module {missing.name!r}).\n"

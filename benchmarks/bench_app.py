@@ -49,7 +49,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.process import log_tail, spawn, stop  # noqa: E402
+from faultlab.server.process import log_tail, spawn, stop  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 ROWS = 100

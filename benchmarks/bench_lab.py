@@ -27,9 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab import spare, variants  # noqa: E402
-from lab.catalogue import load_catalogue  # noqa: E402
-from lab.server import LabServer  # noqa: E402
+from faultlab import variants  # noqa: E402
+from faultlab.model.catalogue import load_catalogue  # noqa: E402
+from faultlab.server import spare  # noqa: E402
+from faultlab.server.launch import LabServer  # noqa: E402
 
 
 def cold_start_s(repeat: int) -> float:

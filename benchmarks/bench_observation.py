@@ -25,11 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab import registry  # noqa: E402
-from lab.backends import DEFAULT_POSTGRES_URL, BackendName, postgres_problem  # noqa: E402
-from lab.catalogue import Entry, load_catalogue  # noqa: E402
-from lab.orchestrate import run_experiment  # noqa: E402
-from lab.results import ExperimentResult  # noqa: E402
+from faultlab.backends.base import DEFAULT_POSTGRES_URL, BackendName, postgres_problem  # noqa: E402
+from faultlab.model.catalogue import Entry, load_catalogue  # noqa: E402
+from faultlab.model.results import ExperimentResult  # noqa: E402
+from faultlab.plugins import registry  # noqa: E402
+from faultlab.running.orchestrate import run_experiment  # noqa: E402
 
 KEY = ("pool_checked_out_peak", "pool_checked_out_max_during", "pool_checked_out", "db_fds", "pg_idle_in_transaction")
 

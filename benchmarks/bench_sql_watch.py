@@ -34,14 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 def create_app_without_sql_watch() -> Any:
     """The lab's harness with the statement watch replaced by nothing (served by uvicorn --factory)."""
-    import lab.harness
+    import faultlab.inside.harness
 
     class NoWatch:
         def __init__(self, *args: object) -> None:
             pass
 
-    lab.harness._SqlWatch = NoWatch  # type: ignore[assignment,misc]
-    return lab.harness.create_app()
+    faultlab.inside.harness._SqlWatch = NoWatch  # type: ignore[assignment,misc]
+    return faultlab.inside.harness.create_app()
 
 
 def _free_port() -> int:
@@ -98,7 +98,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--target", default="app.main:app", help="the app to serve (default: the correct one)")
     args = parser.parse_args()
-    kinds = {"with": "lab.harness:create_app", "without": "benchmarks.bench_sql_watch:create_app_without_sql_watch"}
+    kinds = {
+        "with": "faultlab.inside.harness:create_app",
+        "without": "benchmarks.bench_sql_watch:create_app_without_sql_watch",
+    }
     p50: dict[str, list[float]] = {k: [] for k in kinds}
     p95: dict[str, list[float]] = {k: [] for k in kinds}
     bodies: dict[str, list[Any]] = {k: [] for k in kinds}

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from lab.backends import DEFAULT_POSTGRES_URL, BackendName, postgres_problem
-from lab.catalogue import load_catalogue
-from lab.orchestrate import run_experiment
-from lab.results import ExperimentResult
+from faultlab.backends.base import DEFAULT_POSTGRES_URL, BackendName, postgres_problem
+from faultlab.model.catalogue import load_catalogue
+from faultlab.model.results import ExperimentResult
+from faultlab.running.orchestrate import run_experiment
 
 __all__ = ["CATALOGUE", "POSTGRES_URL", "Cache"]
 

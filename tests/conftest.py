@@ -121,7 +121,7 @@ _TEST_VARIANTS = Path(__file__).parent / "fixtures" / "variants"
 def test_variants(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let experiments name the variants in tests/fixtures/variants (broken on purpose; the lab's own are in
     faults/)."""
-    from lab import variants
+    from faultlab import variants
 
     extra = sorted(p.stem for p in _TEST_VARIANTS.glob("*.py") if not p.stem.startswith("_"))
     real_names, real_resolve = variants.names, variants.resolve
@@ -139,9 +139,9 @@ def no_process_left_behind() -> Iterator[None]:
     import psutil
 
     yield
-    from lab import spare
+    from faultlab.server import spare
 
-    # The spare server a lab keeps ready (lab.spare) is the process's, not the test's: it goes at exit.
+    # The spare server a lab keeps ready (faultlab.server.spare) is the process's, not the test's: it goes at exit.
     children = [p for p in psutil.Process().children(recursive=True) if p.pid not in spare.pids()]
     if not children:
         return

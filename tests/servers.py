@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import psutil
 
-from lab.process import log_tail, spawn, stop
+from faultlab.server.process import log_tail, spawn, stop
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def lab_processes(pid: int, marker: str = "lab.harness:create_app") -> list[psutil.Process]:
+def lab_processes(pid: int, marker: str = "faultlab.inside.harness:create_app") -> list[psutil.Process]:
     """The processes under the lab ``pid`` whose command line holds ``marker``: its servers by default;
-    ``"lab.serve"`` adds the spare it keeps ready (lab.spare)."""
+    ``"faultlab.inside.serve"`` adds the spare it keeps ready (faultlab.server.spare)."""
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:

@@ -141,7 +141,7 @@ def test_the_ipv6_banner_puts_the_address_in_brackets(tmp_path: Path) -> None:
     import socket
     import time
 
-    from lab.process import spawn, stop
+    from faultlab.server.process import spawn, stop
 
     try:
         with socket.socket(socket.AF_INET6) as probe:

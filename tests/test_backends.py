@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.backends import postgres_admin_url, redact
-from lab.errors import UsageError
+from faultlab.backends.base import postgres_admin_url, redact
+from faultlab.errors import UsageError
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_the_run_role_is_created_with_a_verifier_never_the_password(monkeypatch:
     statement the lab sends is recorded, as the server would see it."""
     from typing import Any
 
-    from lab.backends import DEFAULT_POSTGRES_URL, PostgresBackend, postgres_problem
+    from faultlab.backends.base import DEFAULT_POSTGRES_URL, PostgresBackend, postgres_problem
 
     if problem := postgres_problem(DEFAULT_POSTGRES_URL):
         pytest.skip(problem)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.catalogue import load_catalogue, load_file
-from lab.errors import ExperimentFileError, UsageError
+from faultlab.errors import ExperimentFileError, UsageError
+from faultlab.model.catalogue import load_catalogue, load_file
 from tests.lab_cli import run_lab
 
 BROKEN = Path(__file__).parent / "fixtures" / "broken"
@@ -62,7 +62,7 @@ def test_a_missing_experiments_dir_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_user_experiment_cannot_shadow_a_catalogue_one(tmp_path: Path) -> None:
-    from lab.catalogue import CATALOGUE_DIR
+    from faultlab.model.catalogue import CATALOGUE_DIR
 
     (tmp_path / "stale-schema.toml").write_text((CATALOGUE_DIR / "stale-schema.toml").read_text())
     with pytest.raises(UsageError, match="two experiments are named 'stale-schema'"):
@@ -94,7 +94,7 @@ def test_a_user_experiment_is_listed_beside_the_catalogue(tmp_path: Path) -> Non
 
 
 def test_a_variant_may_name_another_app_of_its_module_but_only_one_that_exists() -> None:
-    from lab import variants
+    from faultlab import variants
 
     assert variants.resolve("idle_in_transaction:fixed_app").target == "faults.idle_in_transaction:fixed_app"
     with pytest.raises(UsageError, match=r"faults/idle_in_transaction\.py assigns no 'nope' at its top level"):

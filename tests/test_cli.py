@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
-from lab.catalogue import CATALOGUE_DIR, load_catalogue
+from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
+from faultlab.model.catalogue import CATALOGUE_DIR, load_catalogue
 from tests.lab_cli import RUN_LAB, run_lab
 
 

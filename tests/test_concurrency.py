@@ -28,8 +28,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from lab.backends import DEFAULT_POSTGRES_URL, PostgresBackend, postgres_problem
-from lab.process import log_tail
+from faultlab.backends.base import DEFAULT_POSTGRES_URL, PostgresBackend, postgres_problem
+from faultlab.server.process import log_tail
 from tests.servers import running_app
 
 POSTGRES_URL = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)

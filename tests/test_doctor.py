@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lab.variants import PROJECT_ROOT
+from faultlab.variants import PROJECT_ROOT
 from tests.lab_cli import run_lab
 
 APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
@@ -99,8 +99,8 @@ def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path:
 
 
 def test_the_html_report_escapes_what_the_app_says() -> None:
-    from lab.doctor.checkup import Checked, Finding, Report
-    from lab.doctor.html import render_doctor_html
+    from faultlab.doctor.checkup import Checked, Finding, Report
+    from faultlab.doctor.html import render_doctor_html
 
     hostile = "<script>alert(1)</script>"
     report = Report("x:app", "sqlite", [Checked(f"GET /{hostile}", [500], [0, 1])], [Finding("leak", hostile, hostile)])
@@ -137,7 +137,7 @@ def test_a_target_that_is_not_module_colon_app_is_a_usage_error(tmp_path: Path) 
 
 
 def _on_postgresql(target: str, tmp_path: Path) -> tuple[dict[str, Any], int]:
-    from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
+    from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
 
     if problem := postgres_problem(DEFAULT_POSTGRES_URL):
         pytest.skip(problem)
@@ -231,7 +231,7 @@ def test_schema_drift_against_a_postgresql_database_of_yours(tmp_path: Path) -> 
     from sqlalchemy import create_engine, make_url
 
     from app.migrate import upgrade
-    from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
+    from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
 
     if problem := postgres_problem(DEFAULT_POSTGRES_URL):
         pytest.skip(f"no PostgreSQL server: {problem}")

@@ -1,4 +1,4 @@
-"""The doctor's checks keep their contract (``lab.doctor.contract``): the built-in ones are refused at start
+"""The doctor's checks keep their contract (``faultlab.doctor.contract``): the built-in ones are refused at start
 if they do not, and a check of the other database is listed as not applicable, once per name."""
 
 from __future__ import annotations
@@ -7,16 +7,16 @@ import pytest
 
 
 def test_every_built_in_check_keeps_the_contract() -> None:
-    from lab.doctor.checks import BUILTIN_CHECKS, checks
+    from faultlab.doctor.checks import BUILTIN_CHECKS, checks
 
     made = checks()
     assert [type(check) for check in made] == list(BUILTIN_CHECKS), made
 
 
 def test_a_check_without_a_hook_is_refused_with_its_name() -> None:
-    from lab.doctor.checks import checks
-    from lab.doctor.contract import Check
-    from lab.errors import PluginError
+    from faultlab.doctor.checks import checks
+    from faultlab.doctor.contract import Check
+    from faultlab.errors import PluginError
 
     class Idle(Check):
         name = "does nothing"
@@ -26,9 +26,9 @@ def test_a_check_without_a_hook_is_refused_with_its_name() -> None:
 
 
 def test_the_other_databases_checks_are_applying_once_each() -> None:
-    from lab.doctor.checks import checks
-    from lab.doctor.checkup import _applying
-    from lab.doctor.report import Report
+    from faultlab.doctor.checks import checks
+    from faultlab.doctor.checkup import _applying
+    from faultlab.doctor.report import Report
 
     report = Report("x:app", "sqlite")
     applying = _applying(checks(), "sqlite", report)

@@ -79,13 +79,13 @@ def test_a_clean_app_without_an_engine_is_incomplete_never_nothing_found(tmp_pat
 def test_findings_win_over_checks_that_did_not_run(
     findings: int, not_run: int, interrupted: bool, verdict: tuple[str, int]
 ) -> None:
-    from lab.doctor.verdict import judge
+    from faultlab.doctor.verdict import judge
 
     assert judge(findings=findings, not_run=not_run, interrupted=interrupted) == verdict
 
 
 def test_a_check_that_does_not_apply_leaves_nothing_found_and_json_says_so() -> None:
-    from lab.doctor.checkup import Finding, NotRun, Report
+    from faultlab.doctor.checkup import Finding, NotRun, Report
 
     not_applicable = [NotRun("stale pooled connections", "PostgreSQL only", "run with --db postgresql to include it")]
     clean = Report("x:app", "sqlite", not_applicable=not_applicable).as_json()
@@ -102,10 +102,10 @@ def test_where_the_pool_and_the_os_disagree_the_report_says_so() -> None:
     them climb, the pool gives every one back), and a pool that hands out connections it already holds."""
     from types import SimpleNamespace
 
-    from lab.doctor.checks.os_leak import OsLeak
-    from lab.doctor.contract import Exercised
-    from lab.doctor.openapi import Operation
-    from lab.doctor.report import Checked, Finding, Report
+    from faultlab.doctor.checks.os_leak import OsLeak
+    from faultlab.doctor.contract import Exercised
+    from faultlab.doctor.openapi import Operation
+    from faultlab.doctor.report import Checked, Finding, Report
 
     report = Report("x:app", "sqlite")
     ctx: Any = SimpleNamespace(live=SimpleNamespace(os=SimpleNamespace(what="file descriptors on the database files")))

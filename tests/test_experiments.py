@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from lab.backends import BackendName
-from lab.results import ExperimentResult, StepResult, Verdict
-from lab.spec import RunName
+from faultlab.backends.base import BackendName
+from faultlab.model.results import ExperimentResult, StepResult, Verdict
+from faultlab.model.spec import RunName
 from tests.catalogue_runs import CATALOGUE, POSTGRES_URL, Cache
 
 CASES = [

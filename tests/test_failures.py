@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from lab import server as lab_server
-from lab.catalogue import Entry, load_catalogue, load_file
-from lab.cli import main as cli_main
-from lab.orchestrate import run_experiment
-from lab.results import Verdict
-from lab.spec import Experiment
+from faultlab.cli import main as cli_main
+from faultlab.model.catalogue import Entry, load_catalogue, load_file
+from faultlab.model.results import Verdict
+from faultlab.model.spec import Experiment
+from faultlab.running.orchestrate import run_experiment
+from faultlab.server import launch as lab_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -126,7 +126,7 @@ def test_an_action_that_fails_on_its_own_ends_the_run_as_an_error_naming_the_ste
     """Not the lab's traceback: the database refusing an action's statement is the run's error, in words."""
     import sqlite3
 
-    from lab.actions.lock import HoldWriteLock
+    from faultlab.actions.lock import HoldWriteLock
 
     def refused(self: HoldWriteLock, ctx: object, params: object) -> str:
         raise sqlite3.OperationalError("disk I/O error")

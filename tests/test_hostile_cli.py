@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.catalogue import CATALOGUE_DIR
+from faultlab.model.catalogue import CATALOGUE_DIR
 from tests.lab_cli import RUN_LAB, run_lab
 from tests.test_lifetime import _await_servers
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.catalogue import CATALOGUE_DIR
+from faultlab.model.catalogue import CATALOGUE_DIR
 from tests.lab_cli import run_lab
 
 GOOD = (CATALOGUE_DIR / "stale-schema.toml").read_text(encoding="utf-8")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from lab import stats, variants, wire
-from lab.server import LabServer
+from faultlab import variants
+from faultlab.inside import stats, wire
+from faultlab.server.launch import LabServer
 
 USER_APP = textwrap.dedent(
     """

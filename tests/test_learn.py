@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.catalogue import CATALOGUE_DIR, load_file
-from lab.errors import ExperimentFileError
+from faultlab.errors import ExperimentFileError
+from faultlab.model.catalogue import CATALOGUE_DIR, load_file
 from tests.lab_cli import RUN_LAB, Lines, run_lab
 
 WATCH_DEADLINE_S = 90.0
@@ -166,7 +166,7 @@ def test_predict_shows_the_answers_beside_what_happened(tmp_path: Path) -> None:
 
 
 def test_a_server_that_dies_at_start_up_is_reported_as_the_learners_exception() -> None:
-    from lab.learn.check import _server_failure
+    from faultlab.learn.check import _server_failure
 
     log = (
         "the server (faultlab_learner:app) exited with code 3 while starting; last lines of its log:\n"
@@ -234,8 +234,8 @@ def test_an_experiment_without_a_task_points_to_the_task_for_its_fault(tmp_path:
 
 
 def test_every_task_has_its_place_in_the_order_a_newcomer_meets_them() -> None:
-    from lab.catalogue import load_catalogue
-    from lab.learn.commands import ORDER
+    from faultlab.learn.commands import ORDER
+    from faultlab.model.catalogue import load_catalogue
 
     learnable = {entry.experiment.name for entry in load_catalogue([]) if entry.experiment.learn is not None}
     assert learnable == set(ORDER), learnable ^ set(ORDER)
@@ -252,7 +252,7 @@ def test_an_experiment_with_no_task_says_how_to_run_it_where_it_runs(tmp_path: P
 
 def test_a_postgresql_only_task_is_checked_on_a_throwaway_postgresql_database(tmp_path: Path) -> None:
     """stale-connection runs on PostgreSQL only: check uses the server by itself, and says so when none answers."""
-    from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
+    from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
 
     workspace = _fix("stale-connection", tmp_path)
     assert "throwaway database on your PostgreSQL server" in (workspace / "TASK.md").read_text()
@@ -274,8 +274,8 @@ def test_a_postgresql_only_task_is_checked_on_a_throwaway_postgresql_database(tm
 
 def test_a_check_whose_fault_expectations_hold_on_the_learners_run_proves_nothing(tmp_path: Path) -> None:
     """The baseline in ``check``: the fix run's checks all hold, but so do the fault run's, on the same run."""
-    from lab.catalogue import Entry
-    from lab.learn.check import check_file
+    from faultlab.learn.check import check_file
+    from faultlab.model.catalogue import Entry
 
     path = tmp_path / "hollow.toml"
     path.write_text(

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab.backends import DEFAULT_POSTGRES_URL, postgres_problem
+from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
 from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, await_handlers, run_lab
 from tests.servers import lab_processes
 
@@ -71,7 +71,7 @@ def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_di
     servers = _await_servers(lab.pid)
     run_dir = Path(servers[0].cwd()).parent
     lines = _into_the_steps(lab)
-    family = lab_processes(lab.pid, "lab.serve")
+    family = lab_processes(lab.pid, "faultlab.inside.serve")
     lab.kill()
     lab.wait()
     lines.text()
@@ -93,7 +93,7 @@ def test_a_run_that_ends_takes_its_spare_server_with_it(tmp_path: Path) -> None:
     family: dict[int, psutil.Process] = {}
     spares = set()
     while lab.poll() is None:
-        for process in lab_processes(lab.pid, "lab.serve"):
+        for process in lab_processes(lab.pid, "faultlab.inside.serve"):
             family[process.pid] = process
             with contextlib.suppress(psutil.NoSuchProcess):
                 if "--spare" in process.cmdline():
@@ -112,7 +112,7 @@ def test_kill_9_on_postgresql_leaves_nothing_once_the_next_run_has_swept(tmp_pat
     import psycopg
 
     # --sequential: the first server is then a cold start, whose /proc environ is the one it runs with (a
-    # server from a spare shows the spare's start-up environment there; lab.spare).
+    # server from a spare shows the spare's start-up environment there; faultlab.server.spare).
     lab = _lab(["missing-yield", "--sequential", "--db", POSTGRES_URL, "--out", str(tmp_path / "out")], tmp_path)
     servers = _await_servers(lab.pid)
     database = servers[0].environ()["DATABASE_URL"].rsplit("/", 1)[1]  # the run's own database (and role)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import httpx
 
-from lab import stats, variants, wire
-from lab.errorlog import ErrorLog
-from lab.server import LabServer
+from faultlab import variants
+from faultlab.inside import stats, wire
+from faultlab.running.errorlog import ErrorLog
+from faultlab.server.launch import LabServer
 
 CLIENTS = 32
 REQUESTS = 480  # in all, over loopback only: 15 a client

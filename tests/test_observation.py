@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.catalogue import load_catalogue
-from lab.orchestrate import run_experiment
+from faultlab.model.catalogue import load_catalogue
+from faultlab.running.orchestrate import run_experiment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "experiments"
 

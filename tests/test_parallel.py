@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from lab import sweep
+from faultlab.backends import sweep
 from tests.lab_cli import RUN_LAB, run_lab
 from tests.servers import lab_processes
 
@@ -69,7 +69,7 @@ def test_a_child_gets_every_option_of_its_parent_as_data() -> None:
     """Options reach ``-j`` children as data, so a new option cannot be dropped on the way."""
     from dataclasses import fields, replace
 
-    from lab.cli.options import Options as _Options
+    from faultlab.cli.options import Options as _Options
 
     parent = _Options(
         out=Path("reports"), keep=True, as_json=False, backend="postgresql", postgres_url="postgresql://u:p@h/d",

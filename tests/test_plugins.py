@@ -1,4 +1,4 @@
-"""The plugin contract (``lab.registry``): refused at registration with the plugin's name and the rule, and a
+"""The plugin contract (``plugins.registry``): refused at registration with the plugin's name and the rule, and a
 witness from another distribution, found through its entry point, taking part in a run like a built-in one."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import BaseModel
 
-from lab import registry
-from lab.errors import PluginError
-from lab.registry import Action, Kind, ObservationSpec, Witness
+from faultlab.errors import PluginError
+from faultlab.plugins import registry
+from faultlab.plugins.registry import Action, Kind, ObservationSpec, Witness
 from tests.lab_cli import run_lab
 
 
@@ -76,7 +76,7 @@ def test_a_witness_that_returns_a_name_it_does_not_declare_is_named() -> None:
     with pytest.raises(PluginError) as caught:
         registry.check_returned(witness, "observe", {"pool_checked_ot": 1}, ["pool_checked_out"])
     message = str(caught.value)
-    assert "lab.witnesses.pool.Pool: observe() returned pool_checked_ot, which it does not declare" in message
+    assert "faultlab.witnesses.pool.Pool: observe() returned pool_checked_ot, which it does not declare" in message
     assert "did not return pool_checked_out" in message
 
 
@@ -88,7 +88,7 @@ from typing import Any
 
 import psutil
 
-from lab.registry import Kind, ObservationSpec, Witness, register_witness
+from faultlab.plugins.registry import Kind, ObservationSpec, Witness, register_witness
 
 
 @register_witness
@@ -170,9 +170,9 @@ def test_a_witness_from_another_distribution_takes_part_in_the_schema_the_run_th
 
 
 def test_a_plugin_that_builds_on_the_registry_at_its_top_gets_a_clear_error(tmp_path: Path) -> None:
-    """Asked for first (not through the schema), the registry loads the plugin, whose ``lab.spec`` import asks
+    """Asked for first (not through the schema), the registry loads the plugin, whose ``model.spec`` import asks
     for the registry again: that is named, not "Cannot take a Union of no types" or a half-built schema."""
-    site = _distribution(tmp_path / "site", "faultlab_eager", "from lab.spec import RunName\n")
+    site = _distribution(tmp_path / "site", "faultlab_eager", "from faultlab.model.spec import RunName\n")
     done = subprocess.run(
         [sys.executable, "-c", "from lab import registry; registry.observations()"],
         cwd=tmp_path,
@@ -184,5 +184,5 @@ def test_a_plugin_that_builds_on_the_registry_at_its_top_gets_a_clear_error(tmp_
     )
     assert done.returncode == 1, done.stdout + done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("lab.errors.PluginError: a plugin asked for the registry while the plugins were being"), last
+    assert last.startswith("faultlab.errors.PluginError: a plugin asked for the registry while the plugins were"), last
     assert "import that inside the function that needs it" in last, done.stderr

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from lab.harness import _PoolWatch
-from lab.stats import StatsWriter, read_all
+from faultlab.inside.harness import _PoolWatch
+from faultlab.inside.stats import StatsWriter, read_all
 
 
 def test_a_checkin_inside_a_checkout_neither_deadlocks_nor_leaves_a_stale_count(

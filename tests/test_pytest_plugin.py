@@ -57,7 +57,7 @@ def test_forgets_a_session_of_an_engine_made_on_the_spot(pool_leak_guard):
 def test_on_postgresql_the_guard_fails_a_test_that_leaves_a_session_idle_in_transaction(
     pytester: pytest.Pytester,
 ) -> None:
-    from lab.backends import PostgresBackend, postgres_problem
+    from faultlab.backends.base import PostgresBackend, postgres_problem
     from tests.test_experiments import POSTGRES_URL
 
     if problem := postgres_problem(POSTGRES_URL):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab import registry
-from lab.catalogue import load_catalogue
+from faultlab.model.catalogue import load_catalogue
+from faultlab.plugins import registry
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -24,7 +24,7 @@ def test_every_experiment_is_in_the_catalogue_table() -> None:
 def test_every_verdict_is_in_the_verdict_table_with_its_exit_code() -> None:
     import re
 
-    from lab.results import Verdict
+    from faultlab.model.results import Verdict
 
     rows = {
         name: int(code)
@@ -39,7 +39,7 @@ def test_every_verdict_is_in_the_verdict_table_with_its_exit_code() -> None:
 def test_every_doctor_verdict_is_in_its_table_with_its_exit_code() -> None:
     from typing import get_args
 
-    from lab.doctor import verdict
+    from faultlab.doctor import verdict
 
     table = README.split("| verdict | exit code | when |", 1)[1].split("\n\n", 1)[0]
     rows = {cells[1].strip(): int(cells[2]) for line in table.splitlines()[2:] if len(cells := line.split("|")) > 3}

@@ -1,4 +1,4 @@
-"""A server launched from a spare (lab.spare) is the server a cold start makes, only sooner."""
+"""A server launched from a spare (faultlab.server.spare) is the server a cold start makes, only sooner."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from lab import spare, variants
-from lab.serve import PRELOADED
-from lab.server import LabServer
-from lab.variants import PROJECT_ROOT
+from faultlab import variants
+from faultlab.inside.serve import PRELOADED
+from faultlab.server import spare
+from faultlab.server.launch import LabServer
+from faultlab.variants import PROJECT_ROOT
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -33,9 +34,11 @@ def _modules(code: str, env: dict[str, str]) -> set[str]:
 
 
 def test_a_spare_imports_nothing_a_cold_server_would_not(tmp_path: Path) -> None:
-    preloaded = _modules("import importlib, lab.serve\nfor n in lab.serve.PRELOADED: importlib.import_module(n)", {})
+    preloaded = _modules(
+        "import importlib, faultlab.inside.serve as s\nfor n in s.PRELOADED: importlib.import_module(n)", {}
+    )
     cold = _modules(
-        "import lab.serve, uvicorn.main, lab.harness, app.main, faults.missing_yield",
+        "import faultlab.inside.serve, uvicorn.main, faultlab.inside.harness, app.main, faults.missing_yield",
         {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
     )
     assert PRELOADED and preloaded - cold == set()
@@ -61,7 +64,7 @@ def test_a_server_from_a_spare_looks_like_a_cold_one_from_inside(
     _state(tmp_path, "first")  # may or may not find a spare ready; it leaves one behind
     warm = _state(tmp_path, "warm")
     spare.shutdown()
-    assert "--spare" not in warm["argv"] and "lab.harness:create_app" in warm["cmdline"], warm["cmdline"]
+    assert "--spare" not in warm["argv"] and "faultlab.inside.harness:create_app" in warm["cmdline"], warm["cmdline"]
     for state, name in ((cold, "cold"), (warm, "warm")):
         workdir = str(tmp_path / name)
         assert state["cwd"] == workdir and workdir in state["path"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import statements
-from lab.statements import StatementWriter, normalize, read_statements
-from lab.witnesses.statements import MAX_LINES, describe
+from faultlab.inside import statements
+from faultlab.inside.statements import StatementWriter, normalize, read_statements
+from faultlab.witnesses.statements import MAX_LINES, describe
 
 
 @pytest.mark.parametrize(

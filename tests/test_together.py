@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from lab.catalogue import load_catalogue
+from faultlab.model.catalogue import load_catalogue
 from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
 from tests.servers import lab_processes
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from lab import procfs
-from lab.catalogue import load_catalogue, load_file
-from lab.errors import ExperimentFileError
-from lab.judge import judge
-from lab.observations import Observation
-from lab.orchestrate import run_experiment
-from lab.results import Verdict
-from lab.spec import Match
+from faultlab.errors import ExperimentFileError
+from faultlab.model.catalogue import load_catalogue, load_file
+from faultlab.model.judge import judge
+from faultlab.model.results import Verdict
+from faultlab.model.spec import Match
+from faultlab.plugins.observations import Observation
+from faultlab.running.orchestrate import run_experiment
+from faultlab.server import procfs
 from tests.catalogue_runs import Cache
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -159,7 +159,7 @@ def test_without_proc_file_descriptors_are_na_and_a_run_with_nothing_else_is_not
 def test_the_terminal_says_why_a_run_is_not_judged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lab.cli import main
+    from faultlab.cli import main
 
     monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
     monkeypatch.setenv("COLUMNS", "200")
@@ -214,9 +214,9 @@ def test_main_puts_back_the_sigterm_handler_it_found(
 ) -> None:
     """main() ends a run on SIGTERM as on Ctrl+C, and gives back the handler it found. What the run does on
     its servers is not what this is about: main() gets the session's run of stale-schema."""
-    from lab import orchestrate
-    from lab.cli import main
-    from lab.interrupts import raise_interrupt
+    from faultlab.cli import main
+    from faultlab.interrupts import raise_interrupt
+    from faultlab.running import orchestrate
 
     run = results.get("stale-schema")
     during = []
@@ -241,8 +241,8 @@ def test_main_puts_back_the_sigterm_handler_it_found(
 def test_an_exception_from_an_earlier_step_is_shown_late_not_lost_nor_counted_here(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from lab.errorlog import ErrorLog
-    from lab.witnesses.server_errors import ServerErrors
+    from faultlab.running.errorlog import ErrorLog
+    from faultlab.witnesses.server_errors import ServerErrors
 
     errors = tmp_path / "errors"
     errors.mkdir()

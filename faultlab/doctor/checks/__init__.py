@@ -1,0 +1,57 @@
+"""The doctor's checks (``faultlab.doctor.contract``), one module each or per closely related pair, and the explicit
+tuple of the built-in ones: the checkup calls each hook in this order, which is the order of the findings
+and of the checks that did not run in its report."""
+
+from __future__ import annotations
+
+from faultlab.doctor.checks.answers import LostWrite, ServerErrors
+from faultlab.doctor.checks.budget import PoolBudget
+from faultlab.doctor.checks.drift import SchemaDrift
+from faultlab.doctor.checks.event_loop import EventLoop
+from faultlab.doctor.checks.idle import IdleAfter, IdleDuring
+from faultlab.doctor.checks.os_leak import OsLeak
+from faultlab.doctor.checks.pool import PoolExhaustion, PoolLeak
+from faultlab.doctor.checks.stale import StaleConnections
+from faultlab.doctor.checks.statements import StatementsPerRow
+from faultlab.doctor.contract import OPTIONS, Check
+from faultlab.errors import PluginError
+from faultlab.names import BACKENDS
+
+__all__ = ["BUILTIN_CHECKS", "checks"]
+
+BUILTIN_CHECKS: tuple[type[Check], ...] = (
+    ServerErrors,
+    LostWrite,
+    PoolLeak,
+    IdleAfter,
+    EventLoop,
+    IdleDuring,  # after the loop's: its finding comes from the same timed request
+    PoolExhaustion,
+    StatementsPerRow,
+    StaleConnections,
+    PoolBudget,
+    OsLeak,  # its evidence joins the pool's leak on each operation; at the end, whether it could still read
+    SchemaDrift,  # --compare-db only
+)
+
+_HOOKS = ("start", "operation", "after_operations", "end")
+
+
+def _verify(cls: type[Check]) -> None:
+    """The contract a check keeps, checked before any is run; the error names the check and the rule."""
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    if not getattr(cls, "name", None):
+        raise PluginError(f"doctor check {where}: needs a name")
+    if not cls.backends or not cls.backends <= BACKENDS:
+        raise PluginError(f"doctor check {where}: backends must be some of {', '.join(sorted(BACKENDS))}")
+    if unknown := sorted(set(cls.needs) - OPTIONS):
+        raise PluginError(f"doctor check {where}: needs {', '.join(unknown)}, not among {', '.join(sorted(OPTIONS))}")
+    if all(getattr(cls, hook) is getattr(Check, hook) for hook in _HOOKS):
+        raise PluginError(f"doctor check {where}: implements none of {', '.join(_HOOKS)}")
+
+
+def checks(classes: tuple[type[Check], ...] = BUILTIN_CHECKS) -> list[Check]:
+    """An instance of each check, for one checkup (a check may keep state between its hooks)."""
+    for cls in classes:
+        _verify(cls)
+    return [cls() for cls in classes]

@@ -1,0 +1,60 @@
+"""Stale pooled connections (PostgreSQL only): the app's sessions ended as a database restart or a failover
+would, then a read sent again."""
+
+from __future__ import annotations
+
+import httpx
+
+from faultlab.doctor.contract import NO_ENGINE, NO_READ, Check, CheckupContext
+from faultlab.doctor.openapi import is_collection_read
+from faultlab.doctor.report import Checked, Finding, NotRun
+from faultlab.names import POSTGRESQL_ONLY
+
+__all__ = ["StaleConnections"]
+
+
+class StaleConnections(Check):
+    """A pool that hands out a dead connection without testing it (no ``pool_pre_ping``) fails that request."""
+
+    name = "stale pooled connections"
+    backends = POSTGRESQL_ONLY
+
+    def after_operations(self, ctx: CheckupContext) -> None:
+        live, report = ctx.live, ctx.report
+        reads = [o for o in ctx.plan if is_collection_read(o) and not o.required_query]
+        if not live.pool:
+            report.not_checked.append(NotRun(self.name, *NO_ENGINE))
+            return
+        if not reads:
+            report.not_checked.append(
+                NotRun(self.name, "no collection read (a GET without parameters) to send", NO_READ)
+            )
+            return
+        live.server.check_alive("before the stale-connection check")
+        pooled = live.settled()
+        if pooled is None or pooled.pool_open == 0:
+            report.not_applicable.append(
+                NotRun(
+                    self.name,
+                    "the pool keeps no connection open between requests (as NullPool does): none can go stale",
+                )
+            )
+            return
+        live.ctx.postgres.terminate_app_sessions()
+        try:
+            status: int | None = live.send(reads[0], None, ctx.document).status_code
+            answer = str(status)
+        except httpx.TransportError as exc:  # the server's exception can cut the connection before the 500 is read
+            status, answer = None, f"no answer ({exc})"
+        live.reconnect()  # the server's exception may have closed the kept-alive connection under the client
+        report.checked.append(Checked(f"{reads[0].label} after a database restart", [status or 0], []))
+        if status is None or status >= 500:
+            report.findings.append(
+                Finding(
+                    "stale pooled connection",
+                    reads[0].label,
+                    f"after PostgreSQL ended the app's {pooled.pool_open} pooled session(s) (as a restart or "
+                    f"failover does), the next request got {answer}: the pool handed out a dead connection; "
+                    "create_engine(..., pool_pre_ping=True) tests it first",
+                )
+            )

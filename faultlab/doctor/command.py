@@ -1,0 +1,205 @@
+"""``python run_lab.py doctor MODULE:APP``: the command line of the doctor, and its reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from faultlab.backends.base import database_choice
+from faultlab.doctor.checkup import checkup
+from faultlab.doctor.html import render_doctor_html, setting
+from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, Report, tally
+from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE, NotRun
+from faultlab.errors import LabError, UsageError
+from faultlab.reports.markdown import code_span, prose
+
+__all__ = ["main"]
+
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python run_lab.py doctor",
+        description="Serve your FastAPI + SQLAlchemy app on a real server (a SQLite file in a temp dir, or a "
+        "throwaway PostgreSQL database) and look, operation by operation, for connection leaks, sessions idle "
+        "in transaction, a blocked event loop, N+1 statements, stale pooled connections and the pool's budget.",
+        epilog="Exit codes: 0 nothing found (every check that applies ran), 1 findings, 2 usage error (or your app "
+        "did not start), 3 incomplete (nothing found, but a check that applies could not run), 130 interrupted.",
+    )
+    parser.add_argument("target", metavar="MODULE:APP", help="your ASGI app, e.g. myproject.main:app")
+    parser.add_argument("--app-dir", type=Path, default=Path("."), metavar="DIR", help="where MODULE is imported from")
+    parser.add_argument("--engine", metavar="MODULE:ENGINE", help="your engine, if the doctor cannot find it")
+    parser.add_argument(
+        "--db",
+        default="sqlite",
+        metavar="BACKEND",
+        help="sqlite (default), or postgresql[://URL]: a throwaway database and role on that server",
+    )
+    parser.add_argument(
+        "--compare-db",
+        metavar="URL",
+        help="also compare your models with the tables of this database (read-only; alembic's comparison)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    return parser
+
+
+def _series(label: str, values: list[int]) -> str:
+    return f" · {label} {'→'.join(map(str, values))}" if values else ""
+
+
+def _line(console: Console, checked: Checked, findings: list[Finding], os_label: str) -> None:
+    found = sorted({f.kind for f in findings if f.operation == checked.operation})
+    mark = f"[bold red]✗ {escape(', '.join(found))}[/]" if found else "[green]✓[/]"
+    statuses = tally(checked.statuses)
+    seen = _series("checked out", checked.checked_out) + _series(os_label, checked.os_open)
+    idle = _series("idle in transaction", checked.idle_in_transaction)
+    console.print(f"  {escape(checked.operation)} {mark} [dim]statuses {statuses}{seen}{idle}[/]")
+
+
+def _not_run(entry: NotRun) -> str:
+    """A check that did not run, why, and what to do, in one Markdown item."""
+    todo = f" What you can do: {prose(entry.remedy)}." if entry.remedy else ""
+    return f"- **{prose(entry.check)}**: {prose(entry.reason)}.{todo}"
+
+
+def _markdown(report: Report) -> str:
+    lines = [f"# faultlab doctor: {code_span(report.target)}", ""]
+    summary = report.summary
+    os_count = f" and the operating system's count of {report.os_witness}" if report.os_witness else ""
+    lines += [
+        f"**{summary[0].upper() + summary[1:]}.** {setting(report)} Each operation was sent a few times with the "
+        f"garbage collector off, the pool's checked-out count (where the engine was found){os_count} read before "
+        "and after each request.",
+        "",
+    ]
+    for finding in report.findings:
+        lines.append(f"- **{prose(finding.kind)}** on {code_span(finding.operation)}: {prose(finding.evidence)}")
+    if report.disagreements:
+        lines += ["", "Where the witnesses disagree:"]
+        lines += [f"- {code_span(d.operation)}: {prose(d.evidence)}" for d in report.disagreements]
+    os_column = f"{report.os_witness} (OS), before and after each" if report.os_witness else "seen by the OS"
+    lines += ["", f"| operation | statuses | checked out, before and after each | {os_column} |", "|---|---|---|---|"]
+    for checked in report.checked:
+        series = "→".join(map(str, checked.checked_out)) or "n/a"
+        seen = "→".join(map(str, checked.os_open)) or "n/a"
+        statuses = tally(checked.statuses)
+        lines.append(f"| {code_span(checked.operation, in_table=True)} | {statuses} | {series} | {seen} |")
+    if report.not_checked:
+        lines += ["", 'Did not run (without them the verdict cannot be "nothing found"):']
+        lines += [_not_run(entry) for entry in report.not_checked]
+    if report.not_applicable:
+        lines += ["", "Not applicable to this run:", *[_not_run(entry) for entry in report.not_applicable]]
+    return "\n".join(lines) + "\n"
+
+
+def _write(report: Report, out: Path) -> Path:
+    name = re.sub(r"[^\w.-]", "-", report.target)
+    target = out / f"doctor-{name}"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "report.md").write_text(_markdown(report), encoding="utf-8")
+    (target / "journal.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+    (target / "report.html").write_text(render_doctor_html(report), encoding="utf-8")
+    return target / "report.md"
+
+
+def _compare_url(text: str) -> None:
+    """``--compare-db`` is read before the checkup, so that a mistyped URL costs nothing."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from faultlab.backends.base import redact
+
+    try:
+        backend = make_url(text).get_backend_name()
+    except (ArgumentError, ValueError):
+        backend = ""
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        raise UsageError(
+            f"--compare-db {redact(text)}: give a SQLite or PostgreSQL URL, e.g. sqlite:////path/to/todos.db"
+        )
+
+
+def _failed(errors: Console, code: int, message: str, as_json: bool) -> int:
+    """A checkup that ended before its report: the reason on stderr, and on stdout too for --json's readers."""
+    if message == "interrupted":
+        errors.print("[yellow]interrupted[/]")
+    else:
+        errors.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    if as_json:
+        verdict = {int(EXIT_USAGE): "usage error", int(EXIT_INTERRUPTED): "interrupted"}.get(code, "error")
+        print(json.dumps({"verdict": verdict, "exit_code": code, "error": message}, indent=2))
+    return code
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(stderr=args.json, highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    try:
+        if not _TARGET.match(args.target):
+            raise UsageError(f"{args.target!r}: name your app as MODULE:ATTRIBUTE, e.g. myproject.main:app")
+        if not args.app_dir.is_dir():
+            raise UsageError(f"--app-dir {args.app_dir}: not a directory")
+        postgres_url = database_choice(args.db)
+        if args.compare_db:
+            _compare_url(args.compare_db)
+        console.print(f"doctor: serving [bold]{escape(args.target)}[/] from {escape(str(args.app_dir.resolve()))}")
+        report = checkup(
+            args.target,
+            app_dir=args.app_dir.resolve(),
+            engine=args.engine,
+            postgres_url=postgres_url,
+            compare_db=args.compare_db,
+            progress=lambda checked, findings: _line(console, checked, findings, _os_label(args.db)),
+        )
+    except UsageError as exc:
+        return _failed(errors, EXIT_USAGE, str(exc), args.json)
+    except CheckupInterrupted as interrupted:
+        errors.print("[yellow]interrupted[/]: what was found so far is reported")
+        _finish(interrupted.report, args, console, errors)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        return _failed(errors, EXIT_INTERRUPTED, "interrupted", args.json)
+    except LabError as exc:
+        return _failed(errors, EXIT_FINDINGS, str(exc), args.json)
+    return _finish(report, args, console, errors)
+
+
+def _finish(report: Report, args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """The findings, the verdict and the reports (Markdown, JSON, HTML); the exit code they make."""
+    for finding in report.findings:
+        where = f"[bold red]{escape(finding.kind)}[/] on {escape(finding.operation)}"
+        console.print(f"  {where}: {escape(finding.evidence)}")
+    for disagreement in report.disagreements:
+        console.print(
+            f"  [yellow]the witnesses disagree[/] on {escape(disagreement.operation)}: {escape(disagreement.evidence)}"
+        )
+    for entry in report.not_checked:
+        todo = f"; what you can do: {escape(entry.remedy)}" if entry.remedy else ""
+        console.print(f"  [yellow]did not run:[/] {escape(entry.check)}: {escape(entry.reason)}{todo}")
+    for entry in report.not_applicable:
+        console.print(f"  [dim]not applicable: {escape(str(entry))}[/]")
+    colour = {"findings": "bold red", "nothing found": "bold green"}.get(report.verdict, "bold yellow")
+    console.print(f"  verdict: [{colour}]{escape(report.summary)}[/] (exit {report.exit_code})")
+    try:
+        written = _write(report, args.out)
+        console.print(f"  report: {escape(str(written))}")
+        console.print(f"  html: {escape(str(written.with_name('report.html')))}")
+    except OSError as exc:
+        errors.print(f"[yellow]could not write the report in {escape(str(args.out))}: {escape(str(exc))}[/]")
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    return report.exit_code
+
+
+def _os_label(db: str) -> str:
+    """The OS's count in a progress line: descriptors on the SQLite files, or sockets to PostgreSQL."""
+    return "db fds" if db == "sqlite" else "tcp"

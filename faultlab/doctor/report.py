@@ -1,0 +1,80 @@
+"""What a checkup records: each operation as it was exercised (``Checked``), what the checks found
+(``Finding``), and the report that holds them with the checks that did not run (``Report``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from faultlab.doctor.verdict import NotRun, Verdict, judge, sentence
+
+__all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Report", "tally"]
+
+
+@dataclass
+class Checked:
+    operation: str
+    statuses: list[int]
+    checked_out: list[int]  # after each request, once the server had finished it
+    idle_in_transaction: list[int] = field(default_factory=list)  # PostgreSQL: its sessions in that state
+    took_ms: float | None = None  # one more request, timed, with a cheap probe of the event loop beside it
+    probe_max_ms: float | None = None
+    idle_during_ms: float | None = None  # PostgreSQL: the longest a session sat idle in transaction meanwhile
+    statements: list[int] = field(default_factory=list)  # SQL statements per request: first, and once rows exist
+    # The operating system's count (``Report.os_witness`` says of what): before, then after each request...
+    os_open: list[int] = field(default_factory=list)
+    os_after_collection: int | None = None  # ...and once the operation was done and the collector had run
+
+
+def tally(statuses: list[int]) -> str:
+    """``200,200,200,500`` as ``200×3,500``: 48 answers at once read as one."""
+    runs: list[list[int]] = []
+    for status in statuses:
+        if runs and runs[-1][0] == status:
+            runs[-1][1] += 1
+        else:
+            runs.append([status, 1])
+    return ",".join(f"{status}×{count}" if count > 1 else str(status) for status, count in runs)
+
+
+@dataclass
+class Finding:
+    kind: str
+    operation: str
+    evidence: str
+
+
+@dataclass
+class Report:
+    target: str
+    database: str
+    checked: list[Checked] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    not_checked: list[NotRun] = field(default_factory=list)  # checks that apply and did not run: incomplete
+    interrupted: bool = False  # Ctrl+C or SIGTERM: what was found until then, the rest not checked
+    not_applicable: list[NotRun] = field(default_factory=list)  # the other database's checks: no gap
+    disagreements: list[Finding] = field(default_factory=list)  # where the pool and the OS saw otherwise
+    os_witness: str = ""  # what the operating system's count counts ("" when it could not be read)
+
+    @property
+    def verdict(self) -> Verdict:
+        return judge(findings=len(self.findings), not_run=len(self.not_checked), interrupted=self.interrupted)[0]
+
+    @property
+    def exit_code(self) -> int:
+        return judge(findings=len(self.findings), not_run=len(self.not_checked), interrupted=self.interrupted)[1]
+
+    @property
+    def summary(self) -> str:
+        return sentence(self.verdict, findings=len(self.findings), not_run=len(self.not_checked))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "exit_code": self.exit_code, **asdict(self)}
+
+
+class CheckupInterrupted(KeyboardInterrupt):
+    """An interrupted checkup; carries its report so far, so that what was found is not lost."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(report.target)
+        self.report = report

@@ -1,0 +1,273 @@
+"""The observation harness: runs inside the server, around the target app, and changes nothing it serves.
+
+uvicorn serves ``faultlab.inside.harness:create_app`` (``--factory``); ``FAULTLAB_TARGET`` names the variant's ASGI app
+(``module:attribute``) and ``FAULTLAB_ENGINE`` optionally its engine. The harness observes without
+talking: pool events, request counts and the SQL statements the app runs go into shared-memory files
+(``faultlab.inside.stats``, ``faultlab.inside.statements``) and exceptions that
+escape the app into a JSON-lines file, both read by the runner from outside. Exceptions are re-raised
+unchanged, so the server behaves exactly as it would without the harness. The only routes it adds,
+under ``/_lab/``, are the readiness check and the garbage-collector *actions*.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from faultlab.inside import wire
+from faultlab.inside.statements import StatementWriter
+from faultlab.inside.stats import StatsWriter
+
+__all__ = ["LabHarness", "create_app", "describe_chain", "find_engine"]
+
+_BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)$")
+MAX_CHAIN = 8
+MAX_DETAILS = 3
+
+
+def _describe(exc: BaseException, relation: str) -> dict[str, str]:
+    kind = type(exc)
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    # SQLAlchemy appends the SQL on later lines and a link in parentheses; the first line says what happened.
+    message = _BACKGROUND.sub("", lines[0]) if lines else ""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic and FastAPI validation errors: the reasons are in errors(), not line 1
+        try:
+            reasons = [_BACKGROUND.sub("", str(e.get("msg", ""))) for e in errors() if isinstance(e, dict)]
+        except Exception:  # a broken errors() must not hide the exception itself
+            reasons = []
+        if reasons:
+            message = f"{message} {'; '.join(dict.fromkeys(reasons[:MAX_DETAILS]))}".strip()
+    return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": message, "relation": relation}
+
+
+def describe_chain(exc: BaseException) -> list[dict[str, str]]:
+    """The exception, what caused it (``__cause__``) or what it interrupted (``__context__``), and every
+    leaf of an exception group: type, first line, and how each relates to the one before."""
+    chain: list[dict[str, str]] = []
+    seen: set[int] = set()
+
+    def visit(current: BaseException, relation: str) -> None:
+        if id(current) in seen or len(chain) >= MAX_CHAIN:
+            return
+        seen.add(id(current))
+        chain.append(_describe(current, relation))
+        if isinstance(current, BaseExceptionGroup):
+            for inner in current.exceptions:
+                visit(inner, "in group")
+        if current.__cause__ is not None:
+            visit(current.__cause__, "caused by")
+        elif current.__context__ is not None and not current.__suppress_context__:
+            visit(current.__context__, "while handling")
+
+    visit(exc, "raised")
+    return chain
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class _PoolWatch:
+    """Pool events kept as counts: which connection records are checked out, which DBAPI connections are open.
+
+    Sets of ids rather than counters, because SQLAlchemy can report a check-in without a check-out (a
+    checkout that failed half-way), and a counter would drift.
+
+    The lock is re-entrant: a garbage collection can start inside any of these handlers (any allocation may
+    start one) and return a leaked connection through ``_finalize_fairy``, which fires ``checkin`` in the
+    same thread while the lock is held. With a plain lock that deadlocked the thread, and every later
+    request waiting for the lock (seen in missing-yield: five writes hung, 0 statements sent). A count is
+    published again until the set stops changing under it, so a nested event never leaves a stale count.
+    """
+
+    def __init__(self, engine: Engine, stats: StatsWriter) -> None:
+        self.stats = stats
+        self.checked_out: set[int] = set()
+        self.open: set[int] = set()
+        # Events come from many threads: a set's change and the count published from it go together.
+        self._lock = threading.RLock()
+        size = getattr(engine.pool, "size", None)
+        stats.put("pool_size", size() if callable(size) else -1)
+        stats.put("engine", 1)
+        event.listen(engine, "connect", self._connect)
+        event.listen(engine, "checkout", self._checkout)
+        event.listen(engine, "checkin", self._checkin)
+        event.listen(engine, "detach", self._checkin)
+        event.listen(engine, "close", self._close)
+        event.listen(engine, "close_detached", self._close_detached)
+        event.listen(engine, "invalidate", self._invalidate)
+
+    def _connect(self, dbapi_connection: Any, record: Any) -> None:
+        with self._lock:
+            self.open.add(id(dbapi_connection))
+            self._publish("pool_open", self.open)
+        self.stats.add("pool_connects")
+
+    def _checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        with self._lock:
+            self.checked_out.add(id(record))
+            self._publish("pool_checked_out", self.checked_out)
+        self.stats.add("pool_checkouts")
+
+    def _checkin(self, dbapi_connection: Any, record: Any) -> None:
+        with self._lock:
+            self.checked_out.discard(id(record))
+            self._publish("pool_checked_out", self.checked_out)
+
+    def _publish(self, name: str, ids: set[int]) -> None:
+        """Under the lock: the set's size, again if a nested event changed it meanwhile."""
+        published = -1
+        while published != len(ids):
+            published = len(ids)
+            self.stats.put(name, published)
+
+    def _close(self, dbapi_connection: Any, record: Any) -> None:
+        self._close_detached(dbapi_connection)
+
+    def _close_detached(self, dbapi_connection: Any) -> None:
+        with self._lock:
+            self.open.discard(id(dbapi_connection))
+            self._publish("pool_open", self.open)
+
+    def _invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
+        self.stats.add("pool_invalidations")
+
+
+class _SqlWatch:
+    """Every statement any engine of the server hands to the driver, counted and kept by its text (never its
+    values). Listened on the ``Engine`` class, so that an engine the app makes later (one per request, in
+    engine-per-request) is counted too."""
+
+    def __init__(self, statements: StatementWriter) -> None:
+        self.statements = statements
+        event.listen(Engine, "before_cursor_execute", self._before_cursor_execute)
+
+    def _before_cursor_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        self.statements.record(statement)
+
+
+class LabHarness:
+    def __init__(self, target: ASGIApp, engine: Engine | None, *, stats_dir: Path, errors_dir: Path) -> None:
+        self.target = target
+        self.stats = StatsWriter(stats_dir)
+        self.pool_watch = _PoolWatch(engine, self.stats) if engine is not None else None
+        self.sql_watch = _SqlWatch(StatementWriter(stats_dir))
+        errors_dir.mkdir(parents=True, exist_ok=True)
+        self.errors_path = errors_dir / f"{os.getpid()}.jsonl"
+        self._errors_lock = threading.Lock()
+        self.probes = Starlette(
+            routes=[
+                Route(f"{wire.PROBE_PREFIX}ready", self._ready),
+                Route(f"{wire.PROBE_PREFIX}gc", self._gc, methods=["POST"]),
+                Route(f"{wire.PROBE_PREFIX}gc/{{switch:str}}", self._gc_switch, methods=["POST"]),
+            ]
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.target(scope, receive, send)
+            return
+        if scope["path"].startswith(wire.PROBE_PREFIX):
+            await self.probes(scope, receive, send)
+            return
+        self.stats.add("requests_started")
+        try:
+            await self.target(scope, receive, send)
+        except Exception as exc:
+            self._record(exc, scope)
+            raise
+        finally:
+            # After the target returns, FastAPI has run the dependencies' clean-up too.
+            self.stats.add("requests_finished")
+
+    def _record(self, exc: BaseException, scope: Scope) -> None:
+        record = {
+            "step": _header(scope, wire.STEP_HEADER),
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "time": time.time(),
+            "chain": describe_chain(exc),
+        }
+        self.stats.add("exceptions")
+        try:
+            with self._errors_lock, open(self.errors_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+        except OSError as problem:  # the app's exception must still propagate as itself, not as this one
+            print(f"faultlab harness: could not record an exception: {problem}", file=sys.stderr)
+
+    async def _ready(self, request: Request) -> JSONResponse:
+        return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None})
+
+    async def _gc(self, request: Request) -> JSONResponse:
+        """An action, not an observation: it changes what happens next, and the report says so."""
+        return JSONResponse({"collected": gc.collect()})
+
+    async def _gc_switch(self, request: Request) -> JSONResponse:
+        """An action: switching the collector off makes a leak deterministic (and shows it is the collector
+        that hides it in real life); the report lists it as an action."""
+        switch = request.path_params["switch"]
+        if switch not in ("disable", "enable"):
+            return JSONResponse({"detail": "use /gc/disable or /gc/enable"}, status_code=404)
+        if switch == "disable":
+            gc.disable()
+        else:
+            gc.enable()
+        return JSONResponse({"enabled": gc.isenabled()})
+
+
+def _load(reference: str) -> Any:
+    module_name, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module_name), attribute or "app")
+
+
+def find_engine(target: Any, module_name: str) -> Engine | None:
+    """The engine the target serves: ``app.state.engine``, else the target module's ``engine``, else the one
+    Engine held by any loaded module of the app (None if there is none, or several to choose from)."""
+    state_engine = getattr(getattr(target, "state", None), "engine", None)
+    if isinstance(state_engine, Engine):
+        return state_engine
+    module_engine = getattr(sys.modules.get(module_name), "engine", None)
+    if isinstance(module_engine, Engine):
+        return module_engine
+    found = {
+        id(value): value
+        for module in list(sys.modules.values())
+        if not getattr(module, "__name__", "").startswith(("sqlalchemy", "lab."))
+        for value in list(vars(module).values())
+        if isinstance(value, Engine)
+    }
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def create_app() -> LabHarness:
+    reference = os.environ.get(wire.TARGET_ENV)
+    run_dir = os.environ.get(wire.RUN_DIR_ENV)
+    if not reference or not run_dir:
+        raise RuntimeError(f"{wire.TARGET_ENV} and {wire.RUN_DIR_ENV} must be set (the lab sets them)")
+    target = _load(reference)
+    engine_reference = os.environ.get(wire.ENGINE_ENV)
+    engine = _load(engine_reference) if engine_reference else find_engine(target, reference.partition(":")[0])
+    return LabHarness(
+        target, engine, stats_dir=Path(run_dir) / wire.STATS_DIR, errors_dir=Path(run_dir) / wire.ERRORS_DIR
+    )

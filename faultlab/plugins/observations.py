@@ -1,0 +1,55 @@
+"""What the lab records after each step: named values (names and types from ``registry``), what could not
+be observed here and why, a timeline sampled during the step, and the server's exceptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = ["ExceptionRecord", "Link", "Observation", "Sample"]
+
+
+class Link(BaseModel):
+    """One exception of a chain: the one raised, what caused it, what it interrupted, or a group's leaf."""
+
+    type: str
+    message: str
+    relation: str = "raised"
+
+    def __str__(self) -> str:
+        return f"{self.type.rsplit('.', 1)[-1]}: {self.message}"
+
+
+class ExceptionRecord(BaseModel):
+    """An exception that escaped the app, with the request it came from."""
+
+    step: str | None = Field(None, description="'<run>:<step>' of the request, from the lab's header")
+    method: str | None = None
+    path: str | None = None
+    chain: list[Link]
+
+    def __str__(self) -> str:
+        head, *rest = self.chain
+        return "; ".join([str(head), *(f"{link.relation} {link}" for link in rest)])
+
+
+class Sample(BaseModel):
+    t: float = Field(description="seconds since the step began")
+    values: dict[str, int | float]
+
+
+class Observation(BaseModel):
+    """Evidence after one step. A value of ``None`` means "no value" (and fails any check); an observation
+    in ``unavailable`` could not be made on this machine (its checks are n/a)."""
+
+    values: dict[str, Any] = Field(default_factory=dict)
+    unavailable: dict[str, str] = Field(default_factory=dict, description="observation -> why it was not observed")
+    timeline: list[Sample] = Field(default_factory=list)
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values.get(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)

@@ -1,0 +1,1 @@
+"""Witnesses: each module registers what it observes (``faultlab.plugins.registry.register_witness``)."""

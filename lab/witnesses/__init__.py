@@ -1,1 +1,0 @@
-"""Witnesses: each module registers what it observes (``lab.registry.register_witness``)."""

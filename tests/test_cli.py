@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -176,3 +177,37 @@ def test_an_experiment_that_passes_either_way_proves_nothing(tmp_path: Path) -> 
 def test_validate_needs_names(tmp_path: Path) -> None:
     result = run_lab("validate", cwd=tmp_path)
     assert result.returncode == 2 and "validate which experiments?" in result.stderr
+
+
+def test_every_subcommand_is_a_name_no_experiment_may_take() -> None:
+    from faultlab.cli.command import COMMANDS, parser
+    from faultlab.model.spec import RESERVED_NAMES
+
+    subcommands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(subcommands) == COMMANDS
+    assert COMMANDS | {"all"} <= RESERVED_NAMES
+
+
+@pytest.mark.parametrize(
+    ("argv", "parsed"),
+    [
+        ([], ["run"]),
+        (["missing-yield"], ["run", "missing-yield"]),
+        (["--out", "validate", "missing-yield"], ["run", "--out", "validate", "missing-yield"]),  # a dir named so
+        (["--experiments", "d", "validate", "x"], ["validate", "--experiments", "d", "x"]),
+        (["--json", "list"], ["list", "--json"]),
+        (["doctor", "m:app"], ["doctor", "m:app"]),
+        (["--", "fix"], ["run", "--", "fix"]),
+        (["-h"], ["-h"]),
+    ],
+)
+def test_the_command_word_goes_first_wherever_it_was(argv: list[str], parsed: list[str]) -> None:
+    from faultlab.cli.command import _command_first, _takes_value, parser
+
+    assert _command_first(argv, _takes_value(parser())) == parsed
+
+
+def test_options_before_the_command_word_still_reach_it(tmp_path: Path) -> None:
+    listed = run_lab("--experiments", str(tmp_path), "list", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert {e["name"] for e in json.loads(listed.stdout)["experiments"]} == set(load_catalogue().names())

@@ -174,7 +174,7 @@ def test_a_plugin_that_builds_on_the_registry_at_its_top_gets_a_clear_error(tmp_
     for the registry again: that is named, not "Cannot take a Union of no types" or a half-built schema."""
     site = _distribution(tmp_path / "site", "faultlab_eager", "from faultlab.model.spec import RunName\n")
     done = subprocess.run(
-        [sys.executable, "-c", "from lab import registry; registry.observations()"],
+        [sys.executable, "-c", "from faultlab.plugins import registry; registry.observations()"],
         cwd=tmp_path,
         env={**os.environ, **_with(site)},
         capture_output=True,

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
 from faultlab.cli.options import (
-    VALIDATE,
     Options,
+    add_run_arguments,
     applicable,
     backend_choice,
     check_junit,
     check_out_dir,
     check_report_places,
     check_temp_dir,
-    parser,
     select,
 )
 from faultlab.cli.progress import print_catalogue
@@ -30,20 +31,88 @@ from faultlab.exit_codes import ExitCode
 from faultlab.interrupts import raise_interrupt
 from faultlab.model.catalogue import load_catalogue
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main", "parser"]
+
+COMMANDS = frozenset({"run", "validate", "list", "fix", "check", "progress", "doctor"})  # also no experiment's name
+
+PROG = "python run_lab.py"
+EXIT_CODES = (
+    "Exit codes: 0 as expected (or done), 1 not as expected (or an error), 2 usage error, 3 incomplete (the "
+    "doctor could not look everywhere), 130 interrupted."
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    """Every subcommand, each with its own options; ``NAME...`` alone is short for ``run NAME...``."""
+    top = argparse.ArgumentParser(
+        prog=PROG,
+        description="Run fault-injection experiments on a real server: the fault, then the fix. "
+        f"'{PROG} NAME...' is short for '{PROG} run NAME...'; '{PROG}' alone lists the catalogue.",
+        epilog=EXIT_CODES,
+    )
+    commands = top.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser("run", help="run experiments: the fault, then the fix (the default command)")
+    add_run_arguments(run, "experiments to run, or 'all'")
+    validate = commands.add_parser(
+        "validate", help="run experiments and check that their expectations tell the fault from the fix"
+    )
+    add_run_arguments(validate, "experiments to validate, or 'all'")
+    validate.set_defaults(validate=True)
+    listing = commands.add_parser("list", help="list the experiments")
+    listing.add_argument("--json", action="store_true", help="as JSON on stdout")
+    listing.add_argument("--experiments", type=Path, action="append", default=[], metavar="DIR",
+                         help="also load the experiment files (*.toml) in DIR")  # fmt: skip
+    listing.set_defaults(list=True, names=[])
+    for command in (run, validate, listing):
+        command.set_defaults(command_run=_run)
+    from faultlab.doctor.command import add_command as add_doctor
+    from faultlab.learn.commands import add_commands as add_learn
+
+    add_learn(commands)
+    add_doctor(commands)
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("fix", "check", "progress"):
-        from faultlab.learn.commands import main as learn_main
+    top = parser()
+    argv = _command_first(argv, _takes_value(top))
+    try:
+        args = top.parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed the usage line, or the help
+        return ExitCode.USAGE if exit_.code else ExitCode.OK
+    code: int = args.command_run(args)
+    return code
 
-        return learn_main(argv)
-    if argv and argv[0] == "doctor":
-        from faultlab.doctor.command import main as doctor_main
 
-        return doctor_main(argv[1:])
-    args = parser().parse_args(argv)
+def _takes_value(top: argparse.ArgumentParser) -> frozenset[str]:
+    """The options of ``run`` that take a value: in ``--out DIR validate``, DIR is not the command."""
+    commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    run = commands.choices["run"]
+    return frozenset(s for a in run._actions if a.option_strings and a.nargs != 0 for s in a.option_strings)
+
+
+def _command_first(argv: list[str], takes_value: frozenset[str]) -> list[str]:
+    """The subcommand first, as argparse wants it: ``--experiments DIR validate X`` (the order before
+    subcommands) still works, and a line with no command word runs ``run``."""
+    if argv and argv[0] in ("-h", "--help"):
+        return argv
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            break
+        if not word.startswith("-"):
+            if word in COMMANDS:
+                return [word, *argv[:index], *argv[index + 1 :]]
+            break
+        index += 2 if word in takes_value else 1
+    return ["run", *argv]
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``run``, ``validate`` and ``list``."""
+    validate, names = getattr(args, "validate", False), args.names
     console = Console(stderr=args.json, highlight=False)
     errors = Console(stderr=True, highlight=False)
     from faultlab.running.parallel import OPTIONS_ENV
@@ -60,15 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             ]  # fmt: skip
             print(json.dumps({"exit_code": ExitCode.OK, "experiments": listing}, indent=2))
             return ExitCode.OK
+        if validate and not names:
+            raise UsageError(f"validate which experiments? e.g. {PROG} validate missing-yield (or all)")
         if args.list or not args.names:
             print_catalogue(console, catalogue)
             if not args.list:
                 console.print("Run one: [bold]python run_lab.py missing-yield[/]   all: [bold]python run_lab.py all[/]")
             return ExitCode.OK
-        validate = args.names[0] == VALIDATE
-        names = args.names[1:] if validate else args.names
-        if not names:
-            raise UsageError(f"{VALIDATE} which experiments? e.g. python run_lab.py {VALIDATE} missing-yield (or all)")
         backend, postgres_url = backend_choice(args.db)
         selected = applicable(select(catalogue, names), backend, names)
         options = Options(

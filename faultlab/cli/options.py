@@ -13,36 +13,22 @@ from faultlab.errors import OutputDirError, UsageError
 from faultlab.model.catalogue import Catalogue, Entry
 
 __all__ = [
-    "VALIDATE",
     "Options",
+    "add_run_arguments",
     "applicable",
     "backend_choice",
     "check_junit",
     "check_out_dir",
     "check_report_places",
     "check_temp_dir",
-    "parser",
     "select",
 ]
 
 
-VALIDATE = "validate"
 
-
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python run_lab.py",
-        description="Run fault-injection experiments on a real server: the fault, then the fix.",
-        epilog="Exit codes: 0 every experiment behaved as expected, 1 one did not (or erred), "
-        "2 usage error, 130 interrupted.",
-    )
-    parser.add_argument(
-        "names",
-        nargs="*",
-        metavar="NAME",
-        help="experiments to run, or 'all'; 'validate NAME...' also checks that the expectations tell the "
-        "fault from the fix (each run's expectations must fail on the other run)",
-    )
+def add_run_arguments(parser: argparse.ArgumentParser, names_help: str) -> None:
+    """The options of ``run`` and ``validate``: the experiments, where reports go, the database, how many at once."""
+    parser.add_argument("names", nargs="*", metavar="NAME", help=names_help)
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument(
         "--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory (default: ./lab-reports)"
@@ -87,11 +73,6 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--predict", action="store_true", help="answer the experiment's questions first; see them beside what happened"
     )
-    parser.epilog = (parser.epilog or "") + (
-        " Fix it yourself: 'fix NAME' writes the broken code and a task, 'check NAME' judges your fix, "
-        "'progress' lists what you fixed (python run_lab.py check --help)."
-    )
-    return parser
 
 
 def select(catalogue: Catalogue, names: list[str]) -> list[Entry]:

@@ -18,14 +18,16 @@ from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE,
 from faultlab.errors import LabError, UsageError
 from faultlab.reports.markdown import code_span, prose
 
-__all__ = ["main"]
+__all__ = ["add_command", "run"]
 
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python run_lab.py doctor",
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``doctor``, a subcommand of the lab's command line (``faultlab.cli``)."""
+    parser = commands.add_parser(
+        "doctor",
+        help="the lab's witnesses on your own app: leaks, idle transactions, a blocked loop, N+1, the pool",
         description="Serve your FastAPI + SQLAlchemy app on a real server (a SQLite file in a temp dir, or a "
         "throwaway PostgreSQL database) and look, operation by operation, for connection leaks, sessions idle "
         "in transaction, a blocked event loop, N+1 statements, stale pooled connections and the pool's budget.",
@@ -48,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    return parser
+    parser.set_defaults(command_run=run)
 
 
 def _series(label: str, values: list[int]) -> str:
@@ -139,8 +141,7 @@ def _failed(errors: Console, code: int, message: str, as_json: bool) -> int:
     return code
 
 
-def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json, highlight=False)
     errors = Console(stderr=True, highlight=False)
     try:

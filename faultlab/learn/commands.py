@@ -29,7 +29,7 @@ from faultlab.model.catalogue import Catalogue, Entry, load_catalogue
 from faultlab.model.results import StepResult
 from faultlab.model.spec import Experiment, RunName
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "add_commands", "run"]
 
 COMMANDS = frozenset({"fix", "check", "progress"})
 # The order a newcomer meets the faults in: the seed tutorial's first, then the rest of the catalogue.
@@ -40,14 +40,13 @@ ORDER = (
 )  # fmt: skip
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python run_lab.py", description="Fix it yourself, and let the lab judge.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    fix = commands.add_parser("fix", help="write a workspace with the broken code and TASK.md")
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``fix``, ``check`` and ``progress``, as subcommands of the lab's command line (``faultlab.cli``)."""
+    fix = commands.add_parser("fix", help="fix it yourself: a workspace with the broken code and TASK.md")
     fix.add_argument("name", metavar="NAME")
     fix.add_argument("--dir", type=Path, help="the workspace (default: ./faultlab-work/NAME)")
     fix.add_argument("--force", action="store_true", help="replace an existing workspace (your edits are lost)")
-    check = commands.add_parser("check", help="judge your fix on a real server")
+    check = commands.add_parser("check", help="judge your fix on a real server, as the lab judges its own")
     check.add_argument("name", metavar="NAME")
     check.add_argument("--dir", type=Path, help="the workspace (default: ./faultlab-work/NAME)")
     check.add_argument(
@@ -61,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     shown.add_argument("--watch", action="store_true", help="check again on every save, until fixed or Ctrl+C")
     progress = commands.add_parser("progress", help="what you have fixed, and what to try next")
     progress.add_argument("--dir", type=Path, default=workspace.DEFAULT_ROOT, help="workspaces' root (./faultlab-work)")
-    return parser
+    for command in (fix, check, progress):
+        command.set_defaults(command_run=run)
 
 
 class _Steps:
@@ -78,11 +78,7 @@ class _Steps:
         self.console.print(f"    {step.number:>2}. {escape(step.title or step.label)} {mark}")
 
 
-def main(argv: list[str]) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:  # argparse has printed the usage line
-        return ExitCode.USAGE if exit_.code else ExitCode.OK
+def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True)  # a command in a line must never be cut in two
     errors = Console(stderr=True, highlight=False)
     try:

@@ -22,7 +22,6 @@ __all__ = ["CATALOGUE_DIR", "Catalogue", "Entry", "load_catalogue", "load_file"]
 PROJECT_ROOT = variants.PROJECT_ROOT
 CATALOGUE_DIR = PROJECT_ROOT / "experiments"
 SUFFIX = ".toml"
-RESERVED = frozenset({"all", "validate", "fix", "check", "progress"})
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,6 @@ class Catalogue:
         self._entries: dict[str, Entry] = {}
         for entry in entries:
             name = entry.experiment.name
-            if name in RESERVED:
-                raise UsageError(f"{entry.path}: {name!r} is a word of the command line; name the experiment otherwise")
             if name in self._entries:
                 raise UsageError(
                     f"two experiments are named {name!r}: {self._entries[name].path} and {entry.path}; rename one"

@@ -49,7 +49,7 @@ __all__ = [
 
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 # The command line's own words: an experiment of that name could never be run by it.
-RESERVED_NAMES = frozenset({"all", "validate", "doctor", "fix", "check", "progress"})
+RESERVED_NAMES = frozenset({"all", "run", "validate", "list", "doctor", "fix", "check", "progress"})
 # The lab sets these itself, and an experiment (data) must not be able to run code through them.
 ENV_FORBIDDEN = re.compile(r"^(PYTHON.*|LD_.*|FAULTLAB_.*|UVICORN_.*|DATABASE_URL|PATH|HOME)$")
 

@@ -12,9 +12,28 @@ from pathlib import Path
 
 from faultlab.errors import UnknownNameError
 
-__all__ = ["CORRECT", "PROJECT_ROOT", "Variant", "names", "problem_with", "resolve", "source_of"]
+__all__ = ["CORRECT", "PROJECT_ROOT", "Variant", "lab_command", "names", "problem_with", "resolve", "source_of"]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _example_root() -> Path:
+    """Where the lab's own example lives (``app/``, ``faults/``, ``experiments/``): the top of a checkout, or
+    ``faultlab/example/`` once installed. Only the lab's own servers import from it: it is never put on the
+    import path of a user's app, whose package may well be named ``app`` too."""
+    package = Path(__file__).resolve().parent
+    installed = package / "example"
+    return installed if (installed / "app").is_dir() else package.parent
+
+
+PROJECT_ROOT = _example_root()
+
+
+def lab_command() -> str:
+    """How to run the lab again, as a line to paste: this checkout's run_lab.py, else the installed command."""
+    import sys
+
+    run_lab = PROJECT_ROOT / "run_lab.py"
+    return f"{sys.executable} {run_lab}" if run_lab.is_file() else f"{sys.executable} -m faultlab"
 FAULTS_DIR = PROJECT_ROOT / "faults"
 CORRECT = "app"
 

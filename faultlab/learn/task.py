@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from faultlab import variants
@@ -50,7 +49,7 @@ def _observed(experiment: Experiment) -> list[str]:
 
 
 def task_markdown(experiment: Experiment, learn: Learn, directory: Path) -> str:
-    lab = f"{sys.executable} {variants.PROJECT_ROOT / 'run_lab.py'}"
+    lab = variants.lab_command()
     check = f"{lab} check {experiment.name} --dir {directory}"
     lines = [f"# Fix it yourself: {experiment.name}", "", experiment.title, "", "## What is broken", ""]
     lines.append(learn.task.strip())

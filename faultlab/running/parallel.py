@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from faultlab import variants
 from faultlab.interrupts import deferred
 from faultlab.model.results import ExperimentResult
 
 __all__ = ["CHILD_ENV", "OPTIONS_ENV", "Child", "ChildResult", "child_env", "run_children"]
 
-RUN_LAB = variants.PROJECT_ROOT / "run_lab.py"
 CHILD_ENV = "FAULTLAB_PARALLEL_CHILD"  # set in a child: the parent writes the index page, once, for all
 OPTIONS_ENV = "FAULTLAB_CHILD_OPTIONS"  # the parent's options, as JSON (faultlab.cli): data, not a rebuilt command line
 STOP_GRACE_S = 60.0  # an interrupted child writes its report and stops its servers well within this
@@ -69,7 +67,7 @@ class _Running:
 def _start(child: Child, env: dict[str, str]) -> _Running:
     stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115 (closed by _read)
     process = subprocess.Popen(
-        [sys.executable, str(RUN_LAB), *child.argv],
+        [sys.executable, "-m", "faultlab", *child.argv],
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,

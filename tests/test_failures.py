@@ -11,7 +11,7 @@ import pytest
 from faultlab.cli import main as cli_main
 from faultlab.model.catalogue import Entry, load_catalogue, load_file
 from faultlab.model.results import Verdict
-from faultlab.model.spec import Experiment
+from faultlab.model.spec import schema
 from faultlab.running.orchestrate import run_experiment
 from faultlab.server import launch as lab_server
 
@@ -108,7 +108,7 @@ def test_a_busy_port_does_not_break_a_run(tmp_path: Path) -> None:
 
 def test_experiment_model_rejects_a_run_without_expectations() -> None:
     with pytest.raises(ValueError, match=r"no step has an expect\.fix that applies on sqlite"):
-        Experiment.model_validate(
+        schema().model_validate(
             {
                 "name": "x",
                 "title": "x",

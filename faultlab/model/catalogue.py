@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 
 from faultlab import variants
 from faultlab.errors import ExperimentFileError, ExperimentFilesError, UnknownNameError, UsageError, shorten
-from faultlab.model.spec import Experiment
+from faultlab.model.spec import Experiment, schema
 from faultlab.plugins import registry
 
 __all__ = ["CATALOGUE_DIR", "Catalogue", "Entry", "load_catalogue", "load_file"]
@@ -97,7 +97,7 @@ def load_file(path: Path) -> Experiment:
     """Parse and validate one file; every problem is reported with its field, before anything runs."""
     try:
         data = tomllib.loads(_read(path))
-        experiment = Experiment.model_validate(data)
+        experiment = schema().model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentFileError(path, [f"TOML syntax: {exc}"]) from None
     except RecursionError:

@@ -10,28 +10,30 @@ applies on every backend the experiment lists.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+import threading
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from faultlab.model.steps import (
-    ActionStep,
     ActionStepBase,
     Match,
     Matcher,
     ProbeStep,
     RequestStep,
-    Step,
     Strict,
     matcher_problem,
+    step_type,
 )
 from faultlab.names import RELATIVE_DIR, RUNS, BackendName, RunName
 from faultlab.plugins import registry
 
+if TYPE_CHECKING:
+    from faultlab.model.steps import Step
+
 # The steps' names are re-exported: the schema is one thing to its readers.
 __all__ = [
     "RUNS",
-    "ActionStep",
     "ActionStepBase",
     "Experiment",
     "Learn",
@@ -43,8 +45,8 @@ __all__ = [
     "RequestStep",
     "RunName",
     "RunSpec",
-    "Step",
     "matcher_problem",
+    "schema",
 ]
 
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
@@ -257,3 +259,15 @@ class Experiment(Strict):
     def steps_for(self, run: RunName) -> list[tuple[int, Step]]:
         """The steps of one run, numbered as in the file (1-based), so both runs line up in the report."""
         return [(i, step) for i, step in enumerate(self.steps, 1) if step.only in (None, run)]
+
+
+_SCHEMA = threading.Lock()
+
+
+def schema() -> type[Experiment]:
+    """The experiment model, complete: its steps' type is built from the registry the first time a file is read,
+    not when this module is imported (``Experiment.steps`` is a forward reference until then)."""
+    with _SCHEMA:
+        if not Experiment.__pydantic_complete__:
+            Experiment.model_rebuild(_types_namespace={"Step": step_type(registry.actions())})
+    return Experiment

@@ -5,6 +5,7 @@ fits its type, and some value of its domain can pass it and some can fail it (``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from urllib.parse import unquote
 
@@ -13,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from faultlab.names import RunName
 from faultlab.plugins import registry
 from faultlab.plugins.domain import Bounds
-from faultlab.plugins.registry import MATCHERS, Kind, ObservationSpec, Produced
+from faultlab.plugins.registry import MATCHERS, Action, Kind, ObservationSpec, Produced
 
 __all__ = [
-    "ActionStep",
     "ActionStepBase",
     "Background",
     "Expectations",
@@ -28,6 +28,7 @@ __all__ = [
     "Strict",
     "bounds_of",
     "matcher_problem",
+    "step_type",
 ]
 
 
@@ -235,21 +236,20 @@ class ProbeStep(_StepBase):
         return "observe"
 
 
-def _action_steps() -> Any:
-    """One step model per registered action: its name as a tag and its parameters as fields."""
+def step_type(actions: Mapping[str, type[Action]]) -> Any:
+    """The type of one step: a request, a probe, or one model per registered action (its name as a tag, its
+    parameters as fields). Built from the registry when the first file is read (``faultlab.model.spec.schema``),
+    never at import: a plugin may import this module at its top."""
     models = []
-    for name, action in sorted(registry.actions().items()):
+    for name, action in sorted(actions.items()):
         fields: dict[str, Any] = {"action": (Literal[name], ...)}
         for field_name, info in action.Params.model_fields.items():
             fields[field_name] = (info.annotation, info)
         model_name = "".join(part.title() for part in name.split("_")) + "Step"
         models.append(create_model(model_name, __base__=ActionStepBase, **fields))
-    return Annotated[Union[tuple(models)], Field(discriminator="action")]  # noqa: UP007 - built at run time
+    action_step: Any = Annotated[Union[tuple(models)], Field(discriminator="action")]  # noqa: UP007 - built at run time
+    return Annotated[Union[RequestStep, action_step, ProbeStep], Field(discriminator="kind")]  # noqa: UP007
 
 
 if TYPE_CHECKING:
-    ActionStep = ActionStepBase
     Step = RequestStep | ActionStepBase | ProbeStep
-else:
-    ActionStep = _action_steps()
-    Step = Annotated[Union[RequestStep, ActionStep, ProbeStep], Field(discriminator="kind")]  # noqa: UP007

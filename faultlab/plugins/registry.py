@@ -203,9 +203,8 @@ def _load() -> _Registry:
     with _LOADING:
         if _REGISTRY.state == "loading":
             raise PluginError(
-                "a plugin asked for the registry while the plugins were being loaded: something it imports at its "
-                "top (faultlab.model.spec, say) builds on the registry; import that inside the function that needs "
-                "it, or under TYPE_CHECKING"
+                "a plugin asked for the registry while the plugins were being loaded (at its module's top, or in "
+                "something that runs there); ask for it inside the function that needs it"
             )
         if _REGISTRY.state == "empty":
             _REGISTRY.state = "loading"

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from faultlab import variants
 from faultlab.actions import request
@@ -23,8 +23,11 @@ from faultlab.inside import wire
 from faultlab.interrupts import deferred
 from faultlab.model.judge import judge
 from faultlab.model.results import RunResult, StepResult
-from faultlab.model.spec import ActionStepBase, Experiment, RequestStep, RunName, Step
+from faultlab.model.spec import ActionStepBase, Experiment, RequestStep, RunName
 from faultlab.plugins import registry
+
+if TYPE_CHECKING:
+    from faultlab.model.steps import Step
 from faultlab.plugins.context import RunContext
 from faultlab.plugins.observations import Observation, Sample
 from faultlab.plugins.registry import Action, Unobservable, Witness

@@ -16,6 +16,7 @@ class GcCollect(Action):
     name = "gc_collect"
     summary = "gc.collect() in the server"
     one_process = True
+    inside = "faultlab.actions.gc_inside:install"
 
     def run(self, ctx: RunContext, params: Any) -> str:
         before = ctx.counters()
@@ -29,6 +30,7 @@ class GcCollect(Action):
 class _GcSwitch(Action):
     switch: str
     one_process = True
+    inside = "faultlab.actions.gc_inside:install"
 
     def run(self, ctx: RunContext, params: Any) -> str:
         ctx.harness(f"gc/{self.switch}")

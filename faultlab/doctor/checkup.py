@@ -26,7 +26,9 @@ from faultlab.doctor.live import Live
 from faultlab.doctor.openapi import Operation, operations, plan
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, NotRun, Report, tally
 from faultlab.errors import LabError, ServerError, UsageError
+from faultlab.inside import wire
 from faultlab.interrupts import deferred
+from faultlab.plugins import registry
 from faultlab.plugins.context import RunContext
 from faultlab.running.orchestrate import make_run_dir
 from faultlab.server.launch import LabServer
@@ -135,7 +137,8 @@ def checkup(
     server = LabServer(
         Variant(target, target, app_dir=app_dir, engine=engine),
         workdir=workdir,
-        env={"DATABASE_URL": backend.url},
+        # The collector's routes: the checks switch it off, and collect, to see a leak as it is.
+        env={"DATABASE_URL": backend.url, wire.INSIDE_ENV: registry.inside_parts([], ["gc_collect", "gc_disable"])},
         spare_ok=False,  # the user's app always starts cold, even when it lives in this checkout
     )
     try:

@@ -28,7 +28,7 @@ def _metadata(module_name: str) -> Any:
     found: dict[int, MetaData] = {}
     for module in list(sys.modules.values()):
         name = getattr(module, "__name__", "")
-        if name.startswith(("sqlalchemy", "sqlmodel", "lab.", "alembic", "pydantic")):
+        if name.startswith(("sqlalchemy", "sqlmodel", "faultlab.", "alembic", "pydantic")):
             continue
         for value in list(vars(module).values()):
             # Static lookup on classes only: a dynamic getattr runs any __getattr__ (ctypes.cdll's loads a library).

@@ -6,12 +6,12 @@ talking: pool events, request counts and the SQL statements the app runs go into
 (``faultlab.inside.stats``, ``faultlab.inside.statements``) and exceptions that
 escape the app into a JSON-lines file, both read by the runner from outside. Exceptions are re-raised
 unchanged, so the server behaves exactly as it would without the harness. The only routes it adds,
-under ``/_lab/``, are the readiness check and the garbage-collector *actions*.
+under ``/_lab/``, are the readiness check and those of the plugins the run uses (``faultlab.inside.extensions``:
+the garbage-collector *actions*, say).
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 import os
@@ -29,7 +29,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from faultlab.inside import wire
+from faultlab.inside import extensions, wire
+from faultlab.inside.extensions import Inside
 from faultlab.inside.statements import StatementWriter
 from faultlab.inside.stats import StatsWriter
 
@@ -168,7 +169,9 @@ class _SqlWatch:
 
 
 class LabHarness:
-    def __init__(self, target: ASGIApp, engine: Engine | None, *, stats_dir: Path, errors_dir: Path) -> None:
+    def __init__(
+        self, target: ASGIApp, engine: Engine | None, *, stats_dir: Path, errors_dir: Path, inside: str = ""
+    ) -> None:
         self.target = target
         self.stats = StatsWriter(stats_dir)
         self.pool_watch = _PoolWatch(engine, self.stats) if engine is not None else None
@@ -176,13 +179,9 @@ class LabHarness:
         errors_dir.mkdir(parents=True, exist_ok=True)
         self.errors_path = errors_dir / f"{os.getpid()}.jsonl"
         self._errors_lock = threading.Lock()
-        self.probes = Starlette(
-            routes=[
-                Route(f"{wire.PROBE_PREFIX}ready", self._ready),
-                Route(f"{wire.PROBE_PREFIX}gc", self._gc, methods=["POST"]),
-                Route(f"{wire.PROBE_PREFIX}gc/{{switch:str}}", self._gc_switch, methods=["POST"]),
-            ]
-        )
+        plugins = Inside(engine, stats_dir)
+        extensions.install(inside, plugins)
+        self.probes = Starlette(routes=[Route(f"{wire.PROBE_PREFIX}ready", self._ready), *plugins.routes])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -219,22 +218,6 @@ class LabHarness:
     async def _ready(self, request: Request) -> JSONResponse:
         return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None})
 
-    async def _gc(self, request: Request) -> JSONResponse:
-        """An action, not an observation: it changes what happens next, and the report says so."""
-        return JSONResponse({"collected": gc.collect()})
-
-    async def _gc_switch(self, request: Request) -> JSONResponse:
-        """An action: switching the collector off makes a leak deterministic (and shows it is the collector
-        that hides it in real life); the report lists it as an action."""
-        switch = request.path_params["switch"]
-        if switch not in ("disable", "enable"):
-            return JSONResponse({"detail": "use /gc/disable or /gc/enable"}, status_code=404)
-        if switch == "disable":
-            gc.disable()
-        else:
-            gc.enable()
-        return JSONResponse({"enabled": gc.isenabled()})
-
 
 def _load(reference: str) -> Any:
     module_name, _, attribute = reference.partition(":")
@@ -253,7 +236,7 @@ def find_engine(target: Any, module_name: str) -> Engine | None:
     found = {
         id(value): value
         for module in list(sys.modules.values())
-        if not getattr(module, "__name__", "").startswith(("sqlalchemy", "lab."))
+        if not getattr(module, "__name__", "").startswith(("sqlalchemy", "faultlab."))
         for value in list(vars(module).values())
         if isinstance(value, Engine)
     }
@@ -269,5 +252,9 @@ def create_app() -> LabHarness:
     engine_reference = os.environ.get(wire.ENGINE_ENV)
     engine = _load(engine_reference) if engine_reference else find_engine(target, reference.partition(":")[0])
     return LabHarness(
-        target, engine, stats_dir=Path(run_dir) / wire.STATS_DIR, errors_dir=Path(run_dir) / wire.ERRORS_DIR
+        target,
+        engine,
+        stats_dir=Path(run_dir) / wire.STATS_DIR,
+        errors_dir=Path(run_dir) / wire.ERRORS_DIR,
+        inside=os.environ.get(wire.INSIDE_ENV, ""),
     )

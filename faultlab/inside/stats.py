@@ -5,8 +5,10 @@ loop. So sampling after every request observes the same server as sampling never
 ``tests/test_observation.py``), and the counters can still be read while the served loop is blocked.
 
 One file per server process (``<pid>.stats`` in the run's stats directory), a fixed array of signed
-64-bit integers. The writer bumps a sequence number before and after each update (odd while writing);
-the reader retries until it sees the same even number on both sides, so it never mixes two updates.
+64-bit integers. A plugin's own counters (``faultlab.inside.extensions``) are kept the same way, in
+``<pid>.<name>.counters`` files with the fields it names. The writer bumps a sequence number before and
+after each update (odd while writing); the reader retries until it sees the same even number on both sides,
+so it never mixes two updates.
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-__all__ = ["FIELDS", "Counters", "StatsWriter", "read_all"]
+__all__ = ["FIELDS", "Counters", "StatsWriter", "read_all", "read_counters"]
 
 MAGIC = 0x46_4C_41_42  # "FLAB"
+HEADER = ("magic", "sequence", "pid")
 FIELDS = (
-    "magic",
-    "sequence",
-    "pid",
+    *HEADER,
     "engine",  # 1 when the harness found the app's engine and watches its pool
     "requests_started",
     "requests_finished",
@@ -37,9 +39,7 @@ FIELDS = (
     "pool_connects",
     "pool_invalidations",
 )
-_LAYOUT = struct.Struct(f"<{len(FIELDS)}q")
-_INDEX = {name: i for i, name in enumerate(FIELDS)}
-SIZE = _LAYOUT.size
+COUNTERS_SUFFIX = ".counters"
 
 
 @dataclass(frozen=True)
@@ -81,20 +81,25 @@ class StatsWriter:
     collector tracks), so keeping count does not move the served process's collector.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, name: str | None = None, counters: Sequence[str] = FIELDS[3:]) -> None:
+        """The harness's own counters (no ``name``), or a plugin's: ``<pid>.<name>.counters`` with ``counters``."""
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{os.getpid()}.stats"
-        initial = [0] * len(FIELDS)
-        initial[_INDEX["magic"]] = MAGIC
-        initial[_INDEX["pid"]] = os.getpid()
-        initial[_INDEX["pool_size"]] = -1
+        layout = (*HEADER, *counters)
+        self._index = {field: i for i, field in enumerate(layout)}
+        file_name = f"{os.getpid()}.stats" if name is None else f"{os.getpid()}.{name}{COUNTERS_SUFFIX}"
+        self.path = directory / file_name
+        initial = [0] * len(layout)
+        initial[self._index["magic"]] = MAGIC
+        initial[self._index["pid"]] = os.getpid()
+        if "pool_size" in self._index and name is None:
+            initial[self._index["pool_size"]] = -1
         # Written aside and renamed: a reader never sees a file that is there but not yet whole.
-        staging = directory / f".{os.getpid()}.stats.new"
+        staging = directory / f".{file_name}.new"
         with open(staging, "wb") as f:
-            f.write(_LAYOUT.pack(*initial))
+            f.write(struct.pack(f"<{len(layout)}q", *initial))
         os.replace(staging, self.path)
         with open(self.path, "r+b") as f:
-            self._map = mmap.mmap(f.fileno(), SIZE)
+            self._map = mmap.mmap(f.fileno(), len(layout) * 8)
         self._values = initial
         self._lock = threading.RLock()
         self._depth = 0
@@ -106,7 +111,7 @@ class StatsWriter:
     def _update(self, index: int, value: int | None, amount: int = 0) -> None:
         # Re-entrant: a garbage collection inside an update can fire a pool event (a leaked connection
         # returned) in this same thread. Only the outermost update moves the sequence number.
-        sequence = _INDEX["sequence"]
+        sequence = self._index["sequence"]
         with self._lock:
             self._depth += 1
             try:
@@ -119,32 +124,39 @@ class StatsWriter:
                     self._write(sequence, self._values[sequence] + 1)  # even: done
 
     def add(self, name: str, amount: int = 1) -> None:
-        self._update(_INDEX[name], None, amount)
+        self._update(self._index[name], None, amount)
 
     def put(self, name: str, value: int) -> None:
-        self._update(_INDEX[name], value)
+        self._update(self._index[name], value)
 
 
-def _read_one(path: Path, *, attempts: int = 200) -> Counters | None:
+def _read_values(path: Path, layout: Sequence[str], *, attempts: int = 200) -> dict[str, int] | None:
+    """One consistent reading of one file: the same even sequence number before and after."""
+    size = len(layout) * 8
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     for _ in range(attempts):
-        if len(data) != SIZE:
+        if len(data) != size:
             return None
-        values = dict(zip(FIELDS, _LAYOUT.unpack(data), strict=True))
+        values = dict(zip(layout, struct.unpack(f"<{len(layout)}q", data), strict=True))
         if values["magic"] == MAGIC and values["sequence"] % 2 == 0:
             again = path.read_bytes()
             if again[8:16] == data[8:16]:
-                return Counters(
-                    **{f.name: values[f.name] for f in fields(Counters) if f.name != "processes"}, processes=1
-                )
+                return values
             data = again
             continue
         time.sleep(0.0005)
         data = path.read_bytes()
     return None
+
+
+def _read_one(path: Path) -> Counters | None:
+    values = _read_values(path, FIELDS)
+    if values is None:
+        return None
+    return Counters(**{f.name: values[f.name] for f in fields(Counters) if f.name != "processes"}, processes=1)
 
 
 def read_all(directory: Path, pids: set[int] | None = None) -> Counters | None:
@@ -159,4 +171,21 @@ def read_all(directory: Path, pids: set[int] | None = None) -> Counters | None:
         one = _read_one(path)
         if one is not None:
             total = one if total is None else total + one
+    return total
+
+
+def read_counters(
+    directory: Path, name: str, counters: Sequence[str], pids: set[int] | None = None
+) -> dict[str, int] | None:
+    """A plugin's counters (``StatsWriter(directory, name, counters)``), summed over the server's processes;
+    None when none has published them."""
+    total: dict[str, int] | None = None
+    for path in sorted(directory.glob(f"*.{name}{COUNTERS_SUFFIX}")):
+        pid = path.name.split(".", 1)[0]
+        if not pid.isdigit() or (pids is not None and int(pid) not in pids):
+            continue
+        values = _read_values(path, (*HEADER, *counters))
+        if values is not None:
+            one = {counter: values[counter] for counter in counters}
+            total = one if total is None else {k: total[k] + v for k, v in one.items()}
     return total

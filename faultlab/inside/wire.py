@@ -9,3 +9,4 @@ ERRORS_DIR = "errors"  # <run dir>/errors/<pid>.jsonl: exceptions that escaped t
 STEP_HEADER = b"x-faultlab-step"  # "<run>:<step number>" on every request the lab sends
 LIFELINE_ENV = "FAULTLAB_LIFELINE"  # the descriptor a server watches: end-of-file means the lab is gone
 APP_SETTINGS = frozenset({"DATABASE_URL", "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT"})  # the lab's to set
+INSIDE_ENV = "FAULTLAB_INSIDE"  # module:function,...: plugins' parts the harness installs (inside.extensions)

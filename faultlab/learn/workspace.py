@@ -32,7 +32,7 @@ DEFAULT_ROOT = Path("faultlab-work")
 TASK_FILE = "TASK.md"
 PROGRESS_FILE = "progress.json"
 PREDICTIONS_FILE = "predictions.toml"
-PACKAGES = ("app", "faults", "lab", "experiments")
+PACKAGES = ("app", "faults", "faultlab", "experiments")
 _BUG_COMMENT = re.compile(r"[ \t]*# BUG\b.*$", re.MULTILINE)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,11 @@ class RunContext:
         """The harness's counters for the server now running (earlier servers of this run are left out);
         ``pids``, when the caller already knows them, saves a walk of the process table."""
         return stats.read_all(self.workdir / wire.STATS_DIR, self.server.pids() if pids is None else pids)
+
+    def plugin_counters(self, name: str, counters: Sequence[str]) -> dict[str, int] | None:
+        """A plugin's own counters (kept by its inside part, ``Inside.counters``) for the server now running,
+        summed over its processes; None when it has published none."""
+        return stats.read_counters(self.workdir / wire.STATS_DIR, name, counters, self.server.pids())
 
     def settle(self, deadline_s: float = SETTLE_DEADLINE_S) -> stats.Counters | None:
         """Wait (briefly) until the server has finished every request: a yield dependency's clean-up runs

@@ -111,6 +111,9 @@ class Witness:
     # Observations worth a chart in the HTML report, each with its title as a person names it (a sampled one
     # is drawn from its timeline, another from its value after each step).
     charts: ClassVar[tuple[tuple[str, str], ...]] = ()  # (observation, title)
+    # Its part inside the served process, if it needs one (counters of its own that ``observe`` reads with
+    # ``ctx.plugin_counters``): ``"package.module:function"``, called with a ``faultlab.inside.extensions.Inside``.
+    inside: ClassVar[str | None] = None
 
     def before_step(self, ctx: RunContext) -> None:
         """Read what the step's observations are measured from (a counter's value before it), if anything."""
@@ -145,6 +148,9 @@ class Action:
     one_process: ClassVar[bool] = False
     # It starts a new server for the run (a restart): the lab has a spare ready for each such step.
     starts_server: ClassVar[bool] = False
+    # Its part inside the served process, if it needs one (routes under /_lab/ that ``run`` calls with
+    # ``ctx.harness``): ``"package.module:function"``, called with a ``faultlab.inside.extensions.Inside``.
+    inside: ClassVar[str | None] = None
 
     def label(self, params: Any) -> str:
         return self.summary

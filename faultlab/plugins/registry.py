@@ -8,6 +8,7 @@ charts and the reports all read it, so a new action or witness is one module in 
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,7 @@ __all__ = [
     "actions",
     "charted",
     "check_returned",
+    "inside_parts",
     "observation",
     "observations",
     "register_action",
@@ -120,6 +122,16 @@ def _verify_witness(cls: type[Witness]) -> None:
         raise PluginError(f"witness {where}: has no observe()")
     if unknown := sorted({name for name, _ in cls.charts} - declared):
         raise PluginError(f"witness {where}: charts names {', '.join(unknown)}, which it does not observe")
+    _verify_inside(f"witness {where}", cls.inside)
+
+
+_INSIDE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _verify_inside(where: str, inside: str | None) -> None:
+    """Named, not imported: the inside part runs in the server, with the app's imports, not the lab's."""
+    if inside is not None and not _INSIDE.match(inside):
+        raise PluginError(f"{where}: inside = {inside!r} must name a function as 'package.module:function'")
 
 
 def register_witness(cls: type[Witness]) -> type[Witness]:
@@ -169,6 +181,7 @@ def register_action(cls: type[Action]) -> type[Action]:
     if cls.name in _REGISTRY.actions:
         taken = _plugin_name(_REGISTRY.actions[cls.name])
         raise PluginError(f"action {where}: the name {cls.name!r} is taken by {taken}")
+    _verify_inside(f"action {where}", cls.inside)
     if clash := sorted(STEP_FIELDS & set(cls.Params.model_fields)):
         raise PluginError(
             f"action {where}: its parameter {', '.join(clash)} has the name of a step's own field "
@@ -264,3 +277,10 @@ register_observations(
     ),
     BACKENDS,
 )
+
+
+def inside_parts(witnesses: Iterable[Witness], actions: Iterable[str]) -> str:
+    """The in-server parts of these witnesses and actions, for ``FAULTLAB_INSIDE``: only what the run uses."""
+    known = _load()
+    parts = [w.inside for w in witnesses] + [known.actions[name].inside for name in actions]
+    return ",".join(dict.fromkeys(p for p in parts if p))

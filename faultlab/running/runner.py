@@ -116,21 +116,23 @@ class _Run:
     ) -> None:
         spec = getattr(experiment, run)
         self.variant = variant or variants.resolve(spec.variant)
+        self.witnesses = [
+            cls()
+            for name, cls in registry.witnesses().items()
+            if backend.name in cls.backends and (only_witnesses is None or name in only_witnesses)
+        ]
+        used = [step.action for _, step in experiment.steps_for(run) if isinstance(step, ActionStepBase)]
+        inside = registry.inside_parts(self.witnesses, used)
         self.server = LabServer(
             self.variant,
             workdir=workdir,
-            env={**spec.env, "DATABASE_URL": backend.url},
+            env={**spec.env, "DATABASE_URL": backend.url, **({wire.INSIDE_ENV: inside} if inside else {})},
             cwd=spec.cwd,
             workers=spec.workers,
         )
         self.ctx = RunContext(run, workdir, backend, self.server)
         self.backend = backend
         self.errors = ErrorLog(workdir / wire.ERRORS_DIR)
-        self.witnesses = [
-            cls()
-            for name, cls in registry.witnesses().items()
-            if backend.name in cls.backends and (only_witnesses is None or name in only_witnesses)
-        ]
         self.sampling = [w for w in self.witnesses if w.sampled]
         self.actions: dict[str, Action] = {}
 

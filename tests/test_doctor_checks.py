@@ -3,7 +3,15 @@ if they do not, and a check of the other database is listed as not applicable, o
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
+
+from tests.lab_cli import run_lab
+
+DOCTOR_APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
 
 
 def test_every_built_in_check_keeps_the_contract() -> None:
@@ -37,3 +45,51 @@ def test_the_other_databases_checks_are_applying_once_each() -> None:
         ("stale pooled connections", "PostgreSQL only", "run with --db postgresql to include it"),
     ], report.not_applicable
     assert all("sqlite" in check.backends for check in applying), applying
+
+
+CHECK = '''
+"""A doctor check of another distribution: how many answers each operation got, as a finding of its own."""
+from faultlab.doctor.contract import Check
+from faultlab.doctor.report import Finding
+
+
+class EveryAnswer(Check):
+    name = "every answer, counted"
+
+    def operation(self, ctx, exercised, found):
+        return [Finding("answers counted", exercised.operation.label, f"{len(exercised.checked.statuses)} answers")]
+'''
+
+
+def test_a_check_from_another_distribution_runs_through_its_entry_point(tmp_path: Path) -> None:
+    from faultlab.doctor.checks import ENTRY_POINT_GROUP
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "counting_check.py").write_text(CHECK)
+    info = site / "counting_check-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: counting-check\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\ncounting = counting_check:EveryAnswer\n")
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")]))}
+    result = run_lab("doctor", "shop:api", "--app-dir", DOCTOR_APPS, "--json", "--out", tmp_path / "o",
+                     cwd=tmp_path, env=env)  # fmt: skip
+    report = json.loads(result.stdout)
+    counted = {f["operation"] for f in report["findings"] if f["kind"] == "answers counted"}
+    assert "GET /items" in counted, (report["findings"], result.stderr)
+
+
+def test_an_entry_point_that_names_no_check_is_refused_with_its_name(tmp_path: Path) -> None:
+    from faultlab.doctor.checks import ENTRY_POINT_GROUP
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "not_a_check.py").write_text("thing = 42\n")
+    info = site / "not_a_check-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: not-a-check\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nbogus = not_a_check:thing\n")
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")]))}
+    result = run_lab("doctor", "shop:api", "--app-dir", tmp_path, cwd=tmp_path, env=env)
+    assert result.returncode != 0
+    assert "doctor check bogus (not_a_check:thing): names 42, not a subclass" in result.stderr, result.stderr

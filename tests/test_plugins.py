@@ -95,12 +95,17 @@ from faultlab.plugins.registry import Kind, ObservationSpec, Witness, register_w
 class ServerThreads(Witness):
     name = "server_threads"
     title = "the server's threads (the operating system)"
-    observations = (ObservationSpec("server_threads", Kind.COUNT, "threads of the server's processes"),)
+    observations = (
+        ObservationSpec("server_threads", Kind.COUNT, "threads of the server's processes"),
+        ObservationSpec("checkouts_counted", Kind.COUNT, "checkouts from the pool, counted inside the server"),
+    )
     sampled = ("server_threads",)
     charts = (("server_threads", "threads of the server's processes"),)
+    inside = "faultlab_threads_inside:install"
 
     def observe(self, ctx: Any) -> dict[str, Any]:
-        return {"server_threads": self._count(ctx)}
+        counted = ctx.plugin_counters("checkouts", ("checkouts",))
+        return {"server_threads": self._count(ctx), "checkouts_counted": counted and counted["checkouts"]}
 
     def sample(self, ctx: Any) -> dict[str, int | float]:
         return {"server_threads": self._count(ctx)}
@@ -112,6 +117,19 @@ class ServerThreads(Witness):
     @classmethod
     def parts(cls, values: Any) -> list[str]:
         return [] if values.get("server_threads") is None else [f"threads {values['server_threads']}"]
+'''
+
+INSIDE = '''
+"""The witness's part inside the server: it counts the pool's checkouts, in counters of its own."""
+from sqlalchemy import event
+
+from faultlab.inside.extensions import Inside
+
+
+def install(inside: Inside) -> None:
+    counters = inside.counters("checkouts", ("checkouts",))
+    if inside.engine is not None:
+        event.listen(inside.engine, "checkout", lambda *args: counters.add("checkouts"))
 '''
 
 EXPERIMENT = """
@@ -126,7 +144,7 @@ kind = "request"
 path = "/todos"
 repeat = 4
 sample_each = true
-expect.fault = { pool_checked_out_peak = { min = 1 }, server_threads_peak = { min = 1 } }
+expect.fault = { pool_checked_out_peak = { min = 1 }, server_threads_peak.min = 1, checkouts_counted = { min = 4 } }
 expect.fix = { pool_checked_out_peak = 0, server_threads = { min = 1 } }
 [explain]
 why = "w"
@@ -135,10 +153,12 @@ remember = "r"
 """
 
 
-def _distribution(root: Path, module: str, source: str) -> Path:
-    """A distribution of its own, installed as pip would lay it out: the module and its dist-info."""
+def _distribution(root: Path, module: str, source: str, others: dict[str, str] | None = None) -> Path:
+    """A distribution of its own, installed as pip would lay it out: the module (and ``others``), its dist-info."""
     root.mkdir()
     (root / f"{module}.py").write_text(textwrap.dedent(source))
+    for name, text in (others or {}).items():
+        (root / f"{name}.py").write_text(textwrap.dedent(text))
     info = root / f"{module}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
@@ -153,7 +173,7 @@ def _with(path: Path) -> dict[str, str]:
 def test_a_witness_from_another_distribution_takes_part_in_the_schema_the_run_the_chart_and_the_report(
     tmp_path: Path,
 ) -> None:
-    site = _distribution(tmp_path / "site", "faultlab_threads", PLUGIN)
+    site = _distribution(tmp_path / "site", "faultlab_threads", PLUGIN, {"faultlab_threads_inside": INSIDE})
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "threads.toml").write_text(EXPERIMENT)
@@ -164,6 +184,7 @@ def test_a_witness_from_another_distribution_takes_part_in_the_schema_the_run_th
     journal = json.loads((report / "journal.json").read_text())
     fault_step = journal["runs"]["fault"]["steps"][0]
     assert fault_step["observation"]["values"]["server_threads_peak"] >= 1, fault_step["observation"]["values"]
+    assert fault_step["observation"]["values"]["checkouts_counted"] >= 4, "counted inside, read from outside"
     assert any(c["observation"] == "server_threads_peak" and c["outcome"] == "pass" for c in fault_step["checks"])
     assert "threads " in (report / "report.md").read_text()
     assert "threads of the server&#39;s processes" in (report / "report.html").read_text()

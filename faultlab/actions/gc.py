@@ -16,7 +16,7 @@ class GcCollect(Action):
     name = "gc_collect"
     summary = "gc.collect() in the server"
     one_process = True
-    inside = "faultlab.actions.gc_inside:install"
+    inside = "faultlab.inside.gc:install"
 
     def run(self, ctx: RunContext, params: Any) -> str:
         before = ctx.counters()
@@ -30,7 +30,7 @@ class GcCollect(Action):
 class _GcSwitch(Action):
     switch: str
     one_process = True
-    inside = "faultlab.actions.gc_inside:install"
+    inside = "faultlab.inside.gc:install"
 
     def run(self, ctx: RunContext, params: Any) -> str:
         ctx.harness(f"gc/{self.switch}")

@@ -115,7 +115,10 @@ class LabServer:
             for k, v in os.environ.items()
             if k not in wire.APP_SETTINGS and not k.startswith(("FAULTLAB_", "UVICORN_"))
         }
-        paths = dict.fromkeys([str(self.variant.app_dir), str(PROJECT_ROOT)])
+        # Then the lab's own PYTHONPATH, where a plugin of another distribution may live (its inside part
+        # is imported by the server).
+        given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        paths = dict.fromkeys([str(self.variant.app_dir), str(PROJECT_ROOT), *given])
         env = {
             **inherited,
             **self.env,

@@ -1,8 +1,11 @@
 """The doctor's checks (``faultlab.doctor.contract``), one module each or per closely related pair, and the explicit
 tuple of the built-in ones: the checkup calls each hook in this order, which is the order of the findings
-and of the checks that did not run in its report."""
+and of the checks that did not run in its report. Checks from other distributions come after them, each
+named by an entry point of ``ENTRY_POINT_GROUP`` (``name = "package.module:CheckClass"``)."""
 
 from __future__ import annotations
+
+from importlib.metadata import entry_points
 
 from faultlab.doctor.checks.answers import LostWrite, ServerErrors
 from faultlab.doctor.checks.budget import PoolBudget
@@ -17,7 +20,9 @@ from faultlab.doctor.contract import OPTIONS, Check
 from faultlab.errors import PluginError
 from faultlab.names import BACKENDS
 
-__all__ = ["BUILTIN_CHECKS", "checks"]
+__all__ = ["BUILTIN_CHECKS", "ENTRY_POINT_GROUP", "checks", "installed_checks"]
+
+ENTRY_POINT_GROUP = "faultlab.doctor_checks"
 
 BUILTIN_CHECKS: tuple[type[Check], ...] = (
     ServerErrors,
@@ -50,8 +55,30 @@ def _verify(cls: type[Check]) -> None:
         raise PluginError(f"doctor check {where}: implements none of {', '.join(_HOOKS)}")
 
 
-def checks(classes: tuple[type[Check], ...] = BUILTIN_CHECKS) -> list[Check]:
-    """An instance of each check, for one checkup (a check may keep state between its hooks)."""
+def installed_checks() -> tuple[type[Check], ...]:
+    """The built-in checks, then those other distributions name in ``ENTRY_POINT_GROUP``."""
+    found: list[type[Check]] = []
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = entry_point.load()
+        except Exception as exc:
+            raise PluginError(
+                f"doctor check {entry_point.name} ({entry_point.value}, from the {ENTRY_POINT_GROUP} entry points) "
+                f"could not be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not (isinstance(cls, type) and issubclass(cls, Check)):
+            raise PluginError(
+                f"doctor check {entry_point.name} ({entry_point.value}): names {cls!r}, not a subclass of "
+                "faultlab.doctor.contract.Check"
+            )
+        found.append(cls)
+    return BUILTIN_CHECKS + tuple(found)
+
+
+def checks(classes: tuple[type[Check], ...] | None = None) -> list[Check]:
+    """An instance of each check (the installed ones by default), for one checkup (a check may keep state
+    between its hooks)."""
+    classes = installed_checks() if classes is None else classes
     for cls in classes:
         _verify(cls)
     return [cls() for cls in classes]

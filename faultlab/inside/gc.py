@@ -1,5 +1,6 @@
-"""Inside the server, for the garbage-collector actions (``faultlab.actions.gc``): its routes under ``/_lab/``.
-Runs in the app's process (``faultlab.inside.extensions``): imports nothing of the lab but ``faultlab.inside``."""
+"""The garbage-collector actions' part inside the server (``faultlab.actions.gc``): their routes under ``/_lab/``.
+Kept with the harness, not beside the actions: the doctor serves a user's app with the harness alone
+(``faultlab.inside``), and these routes must reach it too."""
 
 from __future__ import annotations
 

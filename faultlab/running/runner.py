@@ -29,16 +29,15 @@ from faultlab.plugins import registry
 if TYPE_CHECKING:
     from faultlab.model.steps import Step
 from faultlab.plugins.context import RunContext
-from faultlab.plugins.observations import Observation, Sample
-from faultlab.plugins.registry import Action, Unobservable, Witness
+from faultlab.plugins.observations import Observation
+from faultlab.plugins.registry import Action, Unobservable
 from faultlab.running.errorlog import ErrorLog
+from faultlab.running.timeline import Timeline, longest_above_zero
 from faultlab.server.launch import LabServer
 
 __all__ = ["Listener", "execute_run"]
 
 INTERRUPTED = "interrupted (Ctrl+C, SIGTERM or SIGHUP)"
-TIMELINE_INTERVAL_S = 0.025
-TIMELINE_MAX_SAMPLES = 2000
 
 
 class Listener(Protocol):
@@ -47,59 +46,6 @@ class Listener(Protocol):
     def run_started(self, run: RunName, variant: str) -> None: ...
 
     def step_finished(self, run: RunName, step: StepResult) -> None: ...
-
-
-class _Timeline:
-    """Samples the cheap witnesses every few milliseconds in a thread of the lab while a step runs."""
-
-    def __init__(self, witnesses: list[Witness], ctx: RunContext) -> None:
-        self.witnesses = witnesses
-        self.ctx = ctx
-        self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lab-timeline", daemon=True)
-
-    def _take(self) -> None:
-        values: dict[str, float] = {}
-        for witness in self.witnesses:
-            try:
-                values |= witness.sample(self.ctx)
-            except Exception:  # a sample missed (a restart under way) is a gap, not a failure
-                continue
-        self.samples.append(Sample(t=round(time.monotonic() - self._started, 4), values=values))
-
-    def _loop(self) -> None:
-        while len(self.samples) < TIMELINE_MAX_SAMPLES - 1:
-            self._take()
-            if self._stop.wait(TIMELINE_INTERVAL_S):
-                return
-
-    def __enter__(self) -> _Timeline:
-        self._started = time.monotonic()
-        if self.witnesses:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-            # One more as the step ends: a step shorter than the interval still has its end in the series.
-            self._take()
-
-
-def _longest_above_zero(samples: list[Sample], name: str) -> float:
-    """The longest run of consecutive samples above 0, from its first sample to its last, in seconds."""
-    longest, began = 0.0, None
-    for sample in samples:
-        if name not in sample.values:
-            continue
-        if sample.values[name] > 0:
-            began = sample.t if began is None else began
-            longest = max(longest, sample.t - began)
-        else:
-            began = None
-    return round(longest, 3)
 
 
 class _Run:
@@ -213,7 +159,7 @@ class _Run:
             after_each = sample_between
         for witness in self.witnesses:
             witness.before_step(self.ctx)
-        with _Timeline(self.sampling, self.ctx) as timeline:
+        with Timeline(self.sampling, self.ctx) as timeline:
             started = time.monotonic()
             if isinstance(step, RequestStep):
                 facts = request.execute(step, self.ctx, after_each)
@@ -235,7 +181,7 @@ class _Run:
                 during = [sample.values[name] for sample in timeline.samples if name in sample.values]
                 if during:
                     values[f"{name}_max_during"] = max(during)
-                    values[f"{name}_above_zero_s"] = _longest_above_zero(timeline.samples, name)
+                    values[f"{name}_above_zero_s"] = longest_above_zero(timeline.samples, name)
                 else:
                     for derived in ("max_during", "above_zero_s"):
                         missing.setdefault(f"{name}_{derived}", "no sample could be taken while the step ran")

@@ -7,6 +7,7 @@ with that reason. The values of a request come from ``faultlab.doctor.values``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,7 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                 Operation(
                     method=method.upper(),
                     path=path,
-                    path_params=tuple(dict.fromkeys(p["name"] for p in params if p.get("in") == "path")),
+                    path_params=tuple(re.findall(r"{([^{}]+)}", path)),  # the template's, declared or not
                     media_type=media_type,
                     required=tuple((p["in"], p["name"]) for p in params if p.get("in") != "path" and p.get("required")),
                     unsendable=unsendable,

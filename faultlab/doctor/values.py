@@ -5,7 +5,8 @@ query parameters and headers.
 
 Each operation gets one request's values, made once before any is sent: the simplest the generator finds (the
 first case Hypothesis tries is the simplest one the schema allows), with a fixed seed for the cases it must
-search for, so two runs send the same requests. Optional parameters are left out, so the doctor exercises the
+search for, so two runs send the same requests. No form field is empty (FastAPI reads an empty field as a
+missing one). Optional parameters are left out, so the doctor exercises the
 app's ordinary path, not its validation; no NUL character is generated (PostgreSQL refuses them in text), and
 no security parameter (credentials are the user's to give). The path's parameters are the ids the doctor
 found (``faultlab.doctor.ids``), filled in when the request is sent.
@@ -78,7 +79,26 @@ def _load(document: dict[str, Any]) -> Any:
     generation = GenerationConfig(allow_x00=False, with_security_parameters=False, allow_extra_parameters=False)
     # Built here, not discovered: a schemathesis.toml in the user's folder must not change what the doctor sends.
     config = SchemathesisConfig(projects=ProjectsConfig(default=_project(generation)))
-    return schemathesis.openapi.from_dict(copy.deepcopy(document), config=config)  # it rewrites what it is given
+    document = copy.deepcopy(document)  # schemathesis rewrites what it is given, and so does the next line
+    _non_empty_form_fields(document)
+    return schemathesis.openapi.from_dict(document, config=config)
+
+
+def _non_empty_form_fields(document: dict[str, Any]) -> None:
+    """Every string field of a form body gets ``minLength: 1``: FastAPI reads an empty form field as a missing
+    one (422), and the simplest string is the empty one."""
+    components = (document.get("components") or {}).get("schemas") or {}
+    for item in (document.get("paths") or {}).values():
+        for spec in item.values() if isinstance(item, dict) else ():
+            content = ((spec.get("requestBody") or {}).get("content") or {}) if isinstance(spec, dict) else {}
+            for media_type in (FORM, MULTIPART):
+                schema = (content.get(media_type) or {}).get("schema") or {}
+                if isinstance(ref := schema.get("$ref"), str):
+                    schema = components.get(ref.rsplit("/", 1)[-1]) or {}
+                for field_schema in (schema.get("properties") or {}).values():
+                    for option in [field_schema, *(field_schema.get("anyOf") or [])]:
+                        if isinstance(option, dict) and option.get("type") == "string":
+                            option.setdefault("minLength", 1)
 
 
 def _project(generation: Any) -> Any:

@@ -46,7 +46,9 @@ def test_a_clean_app_without_an_engine_is_incomplete_never_nothing_found(tmp_pat
         operation: [0, 0, 0, 0, 0] for operation in NOTES
     }, report["checked"]
     not_run = {entry["check"]: entry for entry in report["not_checked"]}
-    assert set(not_run) == {"connection leaks seen by the pool", "statements grow with rows (N+1)"}, not_run
+    assert set(not_run) == {"connection leaks seen by the pool", "statements grow with rows (N+1)", "pool budget"}
+    # Without SQLAlchemy the harness sees no SQL, so no read is known to touch the database: no budget on a guess.
+    assert "ran a SQL statement" in not_run["pool budget"]["reason"], not_run
     assert "no SQLAlchemy engine" in not_run["connection leaks seen by the pool"]["reason"], not_run
     assert "--engine MODULE:ENGINE" in not_run["connection leaks seen by the pool"]["remedy"], not_run
     # PostgreSQL's checks do not apply to a SQLite run: listed with how to include them, never a gap.
@@ -55,16 +57,16 @@ def test_a_clean_app_without_an_engine_is_incomplete_never_nothing_found(tmp_pat
         "stale pooled connections": "run with --db postgresql to include it",
     }, report["not_applicable"]
     terminal = result.stderr  # with --json the terminal's lines go to stderr
-    assert "verdict: incomplete: nothing found, but 2 check(s) did not run (exit 3)" in terminal, terminal
+    assert "verdict: incomplete: nothing found, but 3 check(s) did not run (exit 3)" in terminal, terminal
     assert "what you can do: name it with --engine MODULE:ENGINE" in terminal, terminal
     (folder,) = (tmp_path / "o").glob("doctor-*")
     markdown = (folder / "report.md").read_text(encoding="utf-8")
-    assert markdown.count("**Incomplete: nothing found, but 2 check(s) did not run.**") == 1, markdown
+    assert markdown.count("**Incomplete: nothing found, but 3 check(s) did not run.**") == 1, markdown
     assert "- **connection leaks seen by the pool**: no SQLAlchemy engine" in markdown, markdown
     assert "What you can do: name it with --engine MODULE:ENGINE" in markdown, markdown
     html = (folder / "report.html").read_text(encoding="utf-8")
     assert "[INCOMPLETE]" in html and 'data-exit-code="3"' in html and "[CLEAN]" not in html
-    assert html.count("[NOT RUN]") == 2 and "--engine MODULE:ENGINE" in html
+    assert html.count("[NOT RUN]") == 3 and "--engine MODULE:ENGINE" in html
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,13 @@ import httpx
 from faultlab.backends.base import Backend, PostgresBackend, SqliteBackend
 from faultlab.doctor.checks import checks
 from faultlab.doctor.contract import Check, CheckupContext
-from faultlab.doctor.exercise import exercise
+from faultlab.doctor.document import load_document
+from faultlab.doctor.exercise import exercise, probe_baseline
+from faultlab.doctor.find_ids import find_id, no_id
 from faultlab.doctor.live import Live
-from faultlab.doctor.openapi import Operation, operations, plan
+from faultlab.doctor.openapi import Operation, plan
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, NotRun, Report, tally
+from faultlab.doctor.values import Values
 from faultlab.errors import LabError, ServerError, UsageError
 from faultlab.inside import wire
 from faultlab.interrupts import deferred
@@ -56,30 +59,26 @@ def _applying(every: list[Check], backend: str, report: Report, options: dict[st
 
 
 def _visit(ctx: CheckupContext, applying: list[Check], operation: Operation, progress: Progress | None) -> None:
-    """One operation, from what a collection leaves: exercised, then judged by every check in turn."""
-    if operation.required_query:
+    """One operation, from what a collection leaves: exercised, then judged by every check in turn; or listed as
+    not checked, with why."""
+    problem = operation.unsendable or (ctx.live.values.problems.get(operation.label, "") if ctx.live.values else "")
+    if problem:
         ctx.report.not_checked.append(
-            NotRun(
-                f"every check on {operation.label}",
-                "it needs query parameters the doctor cannot make",
-                "give them defaults, or check this operation yourself",
-            )
+            NotRun(f"every check on {operation.label}", problem, "check this operation yourself")
         )
         return
-    if operation.path_params and ctx.created is None:
-        ctx.report.not_checked.append(
-            NotRun(
-                f"every check on {operation.label}",
-                "no id to use: no create (POST on a collection) answered with one",
-                "give the collection a create whose answer carries the new item's id",
-            )
-        )
-        return
-    exercised = exercise(ctx, operation)
-    found: list[Finding] = []
+    item_id = None
+    if operation.path_params:
+        found = find_id(ctx, operation)
+        if found is None:
+            ctx.report.not_checked.append(NotRun(f"every check on {operation.label}", *no_id(ctx, operation)))
+            return
+        item_id = found.value
+    exercised = exercise(ctx, operation, item_id)
+    found_here: list[Finding] = []
     for check in applying:
-        found += check.operation(ctx, exercised, found)
-    ctx.report.findings += found
+        found_here += check.operation(ctx, exercised, found_here)
+    ctx.report.findings += found_here
     if progress:
         progress(exercised.checked, ctx.report.findings)
 
@@ -93,14 +92,15 @@ def _run_checks(
     target: str,
     app_dir: Path,
     options: dict[str, str],
+    openapi: str | None,
 ) -> None:
     """Every hook of every check that applies, in order: start, each operation and after them (the collector
     off), end (the collector back on)."""
-    try:
-        document = live.client.get("/openapi.json").json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise UsageError(f"the app serves no OpenAPI document at /openapi.json ({exc})") from None
-    ctx = CheckupContext(live, report, document, plan(operations(document)), target, app_dir, options)
+    document = load_document(live.client, openapi)
+    live.values = Values(document.raw, document.operations)
+    report.openapi = document.source
+    report.probe_baseline_ms = live.probe_baseline_ms = probe_baseline(live)
+    ctx = CheckupContext(live, report, document.raw, plan(document.operations), target, app_dir, options)
     applying = _applying(every, live.backend.name, report, ctx.options)
     for check in applying:
         check.start(ctx)
@@ -124,11 +124,13 @@ def checkup(
     engine: str | None = None,
     postgres_url: str | None = None,
     compare_db: str | None = None,
+    openapi: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Serve ``target`` (``module:app``) from ``app_dir`` on a SQLite file in a private temp dir (or a
     throwaway database and role on the PostgreSQL server at ``postgres_url``), and exercise every operation
-    of its OpenAPI document; with ``compare_db``, compare the app's models with that database's tables too.
+    of its OpenAPI document (the app's own, or ``openapi``: a file or a URL path); with ``compare_db``,
+    compare the app's models with that database's tables too.
     ``progress(checked, findings)`` is told of each operation as it is done."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
     workdir = make_run_dir("doctor")
@@ -154,7 +156,9 @@ def checkup(
             live.pool = counters is not None and bool(counters.engine)
             live.pool_size = counters.pool_size if counters is not None else -1
             options = {"compare_db": compare_db} if compare_db else {}
-            _run_checks(live, report, every, progress, target=target, app_dir=app_dir, options=options)
+            _run_checks(
+                live, report, every, progress, target=target, app_dir=app_dir, options=options, openapi=openapi
+            )
         finally:
             live.client.close()
         return report

@@ -48,6 +48,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="URL",
         help="also compare your models with the tables of this database (read-only; alembic's comparison)",
     )
+    parser.add_argument(
+        "--openapi",
+        metavar="PATH_OR_URL_PATH",
+        help="your app's OpenAPI document, if the doctor cannot find it from your app's openapi_url: a JSON or "
+        "YAML file, or the URL path your app serves it at (e.g. /api/v1/openapi.json)",
+    )
     parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     parser.set_defaults(command_run=run)
@@ -80,6 +86,9 @@ def _markdown(report: Report) -> str:
         f"**{summary[0].upper() + summary[1:]}.** {setting(report)} Each operation was sent a few times with the "
         f"garbage collector off, the pool's checked-out count (where the engine was found){os_count} read before "
         "and after each request.",
+        "",
+        f"OpenAPI document: {prose(report.openapi)}."
+        + (f" Pool budget sent at once: {code_span(report.pool_route)}." if report.pool_route else ""),
         "",
     ]
     for finding in report.findings:
@@ -159,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             engine=args.engine,
             postgres_url=postgres_url,
             compare_db=args.compare_db,
+            openapi=args.openapi,
             progress=lambda checked, findings: _line(console, checked, findings, _os_label(args.db)),
         )
     except UsageError as exc:
@@ -183,6 +193,8 @@ def _finish(report: Report, args: argparse.Namespace, console: Console, errors: 
         console.print(
             f"  [yellow]the witnesses disagree[/] on {escape(disagreement.operation)}: {escape(disagreement.evidence)}"
         )
+    if report.pool_route:
+        console.print(f"  [dim]pool budget sent at once: {escape(report.pool_route)}[/]")
     for entry in report.not_checked:
         todo = f"; what you can do: {escape(entry.remedy)}" if entry.remedy else ""
         console.print(f"  [yellow]did not run:[/] {escape(entry.check)}: {escape(entry.reason)}{todo}")

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from faultlab.doctor.ids import Ids
 from faultlab.doctor.live import Live
 from faultlab.doctor.openapi import Operation, is_collection_read
 from faultlab.doctor.report import Checked, Finding, Report
 from faultlab.names import BACKENDS, BackendName
 
-__all__ = ["NO_ENGINE", "NO_READ", "OPTIONS", "Check", "CheckupContext", "Exercised"]
+__all__ = ["NO_DATABASE_READ", "NO_ENGINE", "NO_READ", "OPTIONS", "Check", "CheckupContext", "Exercised", "LoopProbe"]
 
 OPTIONS = frozenset({"compare_db"})  # the doctor's options a check may need (``Check.needs``)
 
@@ -35,6 +36,10 @@ NO_ENGINE = (
     "name it with --engine MODULE:ENGINE; an app without one is watched by the operating system's count only",
 )
 NO_READ = "the doctor needs a collection read (a GET without parameters) that answers 2xx; fix its errors first"
+NO_DATABASE_READ = (
+    "give the app a collection read (a GET without parameters) that queries the database and answers 2xx "
+    "(with credentials, if it needs them)"
+)
 
 
 @dataclass
@@ -51,12 +56,32 @@ class CheckupContext:
     options: dict[str, str] = field(default_factory=dict)  # by name, those given: compare_db
     created: object | None = None  # the first id a create (POST on a collection) answered with
     created_by: str | None = None  # ...and that create's label
+    ids: Ids = field(default_factory=Ids)  # by collection: what creates answered with, what reads listed
 
     def healthy_reads(self) -> list[Operation]:
         """Collection reads that answered 2xx one at a time: only their failures at once say something about the
         pool (a route that always fails is a server error, already found)."""
         fine = {c.operation for c in self.report.checked if c.statuses and all(200 <= s < 300 for s in c.statuses)}
-        return [o for o in self.plan if is_collection_read(o) and not o.required_query and o.label in fine]
+        return [o for o in self.plan if is_collection_read(o) and not o.required and o.label in fine]
+
+    def database_reads(self) -> list[tuple[Operation, int]]:
+        """Healthy collection reads whose request ran SQL (the harness's statement count), with how many
+        statements: the pool's checks on a route that never touches the database (a health check) would pass
+        whatever the pool does."""
+        ran = {c.operation: c.statements[0] for c in self.report.checked if c.statements and c.statements[0] > 0}
+        return [(o, ran[o.label]) for o in self.healthy_reads() if o.label in ran]
+
+
+@dataclass(frozen=True)
+class LoopProbe:
+    """One timed request beside the loop's probe."""
+
+    took_ms: float
+    slowest_ms: float  # the slowest probe
+    stalled_ms: float  # the time spent in probes slower than the stall threshold: the loop was held that long
+    answered: int  # probes answered while the request ran
+    idle_ms: float  # PostgreSQL: the longest one of the app's sessions sat idle in transaction meanwhile
+    locked: bool  # whether another connection held the write lock meanwhile
 
 
 @dataclass
@@ -68,6 +93,8 @@ class Exercised:
     checked: Checked
     raised: list[str] = field(default_factory=list)
     timed: bool = False  # a delete is sent once, and not timed
+    probe: LoopProbe | None = None  # the timed request beside the loop's probe
+    item_id: object | None = None  # the id in its path, if it has one
     answered_meanwhile: int = 0  # probes the event loop answered while the timed request ran
     idle_ms: float = 0.0  # the longest one of the app's sessions sat idle in transaction meanwhile
     locked: bool = False  # whether another connection held the write lock meanwhile

@@ -1,104 +1,132 @@
 """How the checkup exercises one operation, before any check judges it: a few requests one at a time, the
 counts before and after each (the pool's checked-out connections, PostgreSQL's sessions idle in transaction,
 the operating system's count, SQL statements), then one more request timed beside a probe of the event loop,
-then a collection of the garbage. What it saw is an ``Exercised`` (``faultlab.doctor.contract``)."""
+then a collection of the garbage. What it saw is an ``Exercised`` (``faultlab.doctor.contract``).
+
+The loop's probe is judged against the same probe with the server idle (``probe_baseline``): a probe stalled
+when it waited ``STALL_FACTOR`` times longer than the idle one's median, and at least ``STALL_MIN_MS``."""
 
 from __future__ import annotations
 
 import contextlib
+import statistics
 import threading
 import time
-from typing import Any
 
 import httpx
 
-from faultlab.doctor.contract import CheckupContext, Exercised
+from faultlab.doctor.contract import CheckupContext, Exercised, LoopProbe
+from faultlab.doctor.ids import first_listed
 from faultlab.doctor.live import REQUEST_TIMEOUT_S, Live
 from faultlab.doctor.lock import write_lock
 from faultlab.doctor.openapi import Operation, is_collection_read
 from faultlab.doctor.report import Checked
 from faultlab.inside import wire
 
-__all__ = ["HOLD_S", "exercise"]
+__all__ = ["HOLD_S", "exercise", "loop_probe", "probe_baseline", "stall_threshold_ms"]
 
 REPEAT = 4  # requests per operation: enough for a leak to show as a climb, few enough to stay bounded
 PROBE_INTERVAL_S = 0.005
 HOLD_S = 0.8  # a write is timed while another connection holds the write lock this long
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BASELINE_PROBES = 20
+STALL_FACTOR = 10.0
+STALL_MIN_MS = 20.0
 
 
-def exercise(ctx: CheckupContext, operation: Operation) -> Exercised:
-    """The operation a few times, then timed (not a delete), then the collector run once; the first id a
-    create answered with is kept in ``ctx`` for the reads by id."""
-    live, document = ctx.live, ctx.document
-    checked, made = _repeat(live, operation, ctx.created, document)
+def probe_baseline(live: Live) -> float:
+    """The median of a few probes of the loop with the server idle, in ms: what "a free loop" answers in on this
+    machine now (the median: one hiccup of a busy machine must not raise the bar ten times over)."""
+    latencies = []
+    with httpx.Client(base_url=live.server.base_url, timeout=REQUEST_TIMEOUT_S) as prober:
+        prober.get(wire.PROBE_PREFIX + "ready")  # the connection, made once, as in ``loop_probe``
+        for _ in range(BASELINE_PROBES):
+            started = time.perf_counter()
+            prober.get(wire.PROBE_PREFIX + "ready")
+            latencies.append(time.perf_counter() - started)
+            time.sleep(PROBE_INTERVAL_S)
+    return round(statistics.median(latencies) * 1000, 2)
+
+
+def stall_threshold_ms(baseline_ms: float) -> float:
+    return max(STALL_MIN_MS, STALL_FACTOR * baseline_ms)
+
+
+def exercise(ctx: CheckupContext, operation: Operation, item_id: object | None) -> Exercised:
+    """The operation a few times, then timed (not a delete), then the collector run once; what a create answered
+    with and what a collection read listed are kept in ``ctx.ids`` for the operations by id."""
+    live = ctx.live
+    checked, answer = _repeat(live, operation, item_id)
     ctx.report.checked.append(checked)  # at once: an interrupted checkup keeps what it saw
-    if operation.method == "POST" and not operation.path_params and ctx.created is None and made is not None:
-        ctx.created, ctx.created_by = made, operation.label
-    exercised = Exercised(operation, checked, raised=[str(record) for record in live.errors.read_new()])
+    if operation.method == "POST" and not operation.path_params and answer is not None:
+        ctx.ids.keep(operation.path.rstrip("/"), answer, f"created by {operation.label}")
+        if ctx.created is None and (made := ctx.ids.for_collection(operation.path.rstrip("/"))) is not None:
+            ctx.created, ctx.created_by = made.value, operation.label
+    elif is_collection_read(operation) and (item := first_listed(answer)) is not None:
+        ctx.ids.keep(operation.collection, item, f"listed by {operation.label}")
+    exercised = Exercised(operation, checked, raised=[str(r) for r in live.errors.read_new()], item_id=item_id)
     if operation.method != "DELETE":
-        took, slowest, exercised.answered_meanwhile, exercised.idle_ms, exercised.locked = _loop_probe(
-            live, operation, ctx.created, document
-        )
-        checked.took_ms, checked.probe_max_ms, exercised.timed = took, slowest, True
-        checked.idle_during_ms = exercised.idle_ms if live.on_postgresql else None
+        probe = loop_probe(live, operation, item_id)
+        exercised.probe, exercised.timed = probe, True
+        exercised.answered_meanwhile, exercised.idle_ms, exercised.locked = probe.answered, probe.idle_ms, probe.locked
+        checked.took_ms, checked.probe_max_ms = probe.took_ms, probe.slowest_ms
+        checked.stalled_ms, checked.probes_answered = probe.stalled_ms, probe.answered
+        checked.idle_during_ms = probe.idle_ms if live.on_postgresql else None
     live.errors.read_new()  # the timed request's, not counted in this operation's statuses
     live.harness("gc")  # each operation starts from what a collection leaves
     checked.os_after_collection = live.seen_by_os() if checked.os_open else None
     return exercised
 
 
-def _repeat(
-    live: Live, operation: Operation, item_id: object | None, document: dict[str, Any]
-) -> tuple[Checked, object | None]:
-    """The operation a few times, one at a time; the checked-out count before and after each; the first id
-    a response carried (what a create made)."""
+def _repeat(live: Live, operation: Operation, item_id: object | None) -> tuple[Checked, object | None]:
+    """The operation a few times, one at a time; the checked-out count before and after each; the SQL statements
+    its first request ran; the first JSON answer of a 2xx (what a create made, what a read listed)."""
     before = live.settled()
     series = [before.pool_checked_out if before else 0] if live.pool else []
     idle = [n] if (n := live.idle_in_transaction()) is not None else []
     seen = [n] if (n := live.seen_by_os()) is not None else []
-    statuses, first_id = [], None
+    statuses: list[int] = []
     statements: list[int] = []
+    answer: object | None = None
     repeat = 1 if operation.method == "DELETE" else REPEAT
     for attempt in range(repeat):
         sent_before = live.statements()
-        response = live.send(operation, item_id, document)
+        response = live.send(operation, item_id)
         statuses.append(response.status_code)
-        first_id = first_id if first_id is not None else _created_id(response)
+        if answer is None and 200 <= response.status_code < 300:
+            answer = _json(response)
         after = live.settled()
+        if attempt == 0:  # once the server finished it: its dependencies' clean-up (a commit) counts too
+            statements = [live.statements() - sent_before]
         if live.pool:
             series.append(after.pool_checked_out if after else 0)
-        if attempt == 0 and is_collection_read(operation):
-            statements = [live.statements() - sent_before]
         if idle:
             idle.append(live.idle_in_transaction() or 0)
         if seen and (n := live.seen_by_os()) is not None:
             seen.append(n)
-    return Checked(operation.label, statuses, series, idle, statements=statements, os_open=seen), first_id
+    return Checked(operation.label, statuses, series, idle, statements=statements, os_open=seen), answer
 
 
-def _loop_probe(
-    live: Live, operation: Operation, item_id: object | None, document: dict[str, Any]
-) -> tuple[float, float, int, float, bool]:
-    """The operation once more, while a cheap route that runs on the event loop (the harness's ready
-    probe, async, no database) is asked every few milliseconds: (the operation's time, the slowest probe in
-    ms, how many probes were answered while the operation was still running, the longest a session of the app
-    sat idle in transaction meanwhile in ms, whether the write lock was held). A route that blocks the loop
-    lets no probe through until it ends; a slow route that does not block lets them all through. A write runs
-    while another connection holds the write lock for ``HOLD_S`` (``faultlab.doctor.lock``): a route that waits
-    for it on the loop blocks it."""
+def loop_probe(live: Live, operation: Operation, item_id: object | None) -> LoopProbe:
+    """The operation once more, while a cheap route that runs on the event loop (the harness's ready probe,
+    async, no database) is asked every few milliseconds. A route that blocks the loop lets no probe through
+    until it ends: the probe sent just before waits as long as the block (``stalled_ms``); a slow route that
+    does not block lets them all through. Probes answered before and after the block (while a dependency runs
+    in the thread pool, say) are counted, never held against it. A write runs while another connection holds
+    the write lock for ``HOLD_S`` (``faultlab.doctor.lock``): a route that waits for it on the loop blocks it."""
     done = threading.Event()
     took: list[float] = []
 
     def operate() -> None:
         started = time.perf_counter()
         with contextlib.suppress(httpx.HTTPError):  # its status was seen in the exercise; here the loop matters
-            live.send(operation, item_id, document)
+            live.send(operation, item_id)
         took.append(time.perf_counter() - started)
         done.set()
 
     worker = threading.Thread(target=operate, name="doctor-operation", daemon=True)
-    slowest, answered_meanwhile = 0.0, 0
+    latencies: list[float] = []
+    answered_meanwhile = 0
     idle = _IdleWatch(live)
     held = write_lock(live.backend, HOLD_S) if operation.method in WRITES else contextlib.nullcontext()
     with held as locked, httpx.Client(base_url=live.server.base_url, timeout=REQUEST_TIMEOUT_S) as prober:
@@ -106,18 +134,20 @@ def _loop_probe(
         while not done.is_set():
             started = time.perf_counter()
             prober.get(wire.PROBE_PREFIX + "ready")
-            slowest = max(slowest, time.perf_counter() - started)
+            latencies.append((time.perf_counter() - started) * 1000)
             answered_meanwhile += not done.is_set()
             idle.sample()
             done.wait(PROBE_INTERVAL_S)
     worker.join()
     live.settled()
-    return (
-        round(took[0] * 1000, 1),
-        round(slowest * 1000, 1),
-        answered_meanwhile,
-        round(idle.longest * 1000, 1),
-        bool(locked),
+    threshold = stall_threshold_ms(live.probe_baseline_ms)
+    return LoopProbe(
+        took_ms=round(took[0] * 1000, 1),
+        slowest_ms=round(max(latencies, default=0.0), 1),
+        stalled_ms=round(sum(t for t in latencies if t >= threshold), 1),
+        answered=answered_meanwhile,
+        idle_ms=round(idle.longest * 1000, 1),
+        locked=bool(locked),
     )
 
 
@@ -142,9 +172,8 @@ class _IdleWatch:
             self.since = None
 
 
-def _created_id(response: httpx.Response) -> object | None:
+def _json(response: httpx.Response) -> object | None:
     try:
-        body = response.json()
+        return response.json()  # type: ignore[no-any-return]
     except ValueError:
         return None
-    return body.get("id") if isinstance(body, dict) else None

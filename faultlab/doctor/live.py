@@ -5,13 +5,12 @@ PostgreSQL's view of the app's sessions (the ``pg_activity`` witness)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from faultlab.backends.base import Backend, PostgresBackend
-from faultlab.doctor.openapi import Operation, body_for
+from faultlab.doctor.openapi import Operation
 from faultlab.doctor.os_view import OsView, Unobservable
+from faultlab.doctor.values import Values
 from faultlab.inside import stats, wire
 from faultlab.plugins.context import RunContext
 from faultlab.running.errorlog import ErrorLog
@@ -31,6 +30,8 @@ class Live:
         self.client = client.fresh_connections(ctx.server.base_url, timeout_s=REQUEST_TIMEOUT_S)
         self.pool = False  # whether the harness found the app's engine and watches its pool
         self.pool_size = -1  # the engine's pool_size, -1 when unknown
+        self.values: Values | None = None  # each operation's request, once the document is read
+        self.probe_baseline_ms = 0.0  # the loop's probe with the server idle (``exercise.probe_baseline``)
         self.os: OsView | None = OsView(ctx)
         self.os_problem = ""
         self._activity = PgActivity() if isinstance(ctx.backend, PostgresBackend) else None
@@ -78,11 +79,10 @@ class Live:
     def harness(self, path: str) -> None:
         self.ctx.harness(path)
 
-    def send(self, operation: Operation, item_id: object | None, document: dict[str, Any]) -> httpx.Response:
-        body = body_for(operation.body_schema, document) if operation.body_schema else None
-        return self.client.request(
-            operation.method, operation.url(item_id), json=body if operation.body_schema else None
-        )
+    def send(self, operation: Operation, item_id: object | None = None) -> httpx.Response:
+        """The operation's request (``faultlab.doctor.values``), ``item_id`` in its path."""
+        request = self.values.request(operation).httpx_kwargs() if self.values is not None else {}
+        return self.client.request(operation.method, operation.url(item_id), **request)
 
     def reconnect(self) -> None:
         """A fresh client: the server's exception may have closed the kept-alive connection under the old one."""

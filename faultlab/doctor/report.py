@@ -19,8 +19,11 @@ class Checked:
     idle_in_transaction: list[int] = field(default_factory=list)  # PostgreSQL: its sessions in that state
     took_ms: float | None = None  # one more request, timed, with a cheap probe of the event loop beside it
     probe_max_ms: float | None = None
+    stalled_ms: float | None = None  # the time probes spent waiting on a stalled loop meanwhile (``exercise``)
+    probes_answered: int | None = None  # probes answered while it ran (before and after a stall too)
     idle_during_ms: float | None = None  # PostgreSQL: the longest a session sat idle in transaction meanwhile
-    statements: list[int] = field(default_factory=list)  # SQL statements per request: first, and once rows exist
+    # SQL statements of its first request (a collection read's again once the creates made rows)
+    statements: list[int] = field(default_factory=list)
     # The operating system's count (``Report.os_witness`` says of what): before, then after each request...
     os_open: list[int] = field(default_factory=list)
     os_after_collection: int | None = None  # ...and once the operation was done and the collector had run
@@ -55,6 +58,9 @@ class Report:
     not_applicable: list[NotRun] = field(default_factory=list)  # the other database's checks: no gap
     disagreements: list[Finding] = field(default_factory=list)  # where the pool and the OS saw otherwise
     os_witness: str = ""  # what the operating system's count counts ("" when it could not be read)
+    openapi: str = ""  # where the OpenAPI document came from
+    pool_route: str = ""  # the read the pool budget sent at once, and the SQL it runs
+    probe_baseline_ms: float | None = None  # the loop's probe with the server idle: the median of 20
 
     @property
     def verdict(self) -> Verdict:

@@ -39,6 +39,7 @@ __all__ = ["LabHarness", "create_app", "describe_chain", "find_engine"]
 _BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)$")
 MAX_CHAIN = 8
 MAX_DETAILS = 3
+MAX_WRAPPERS = 8
 
 
 def _describe(exc: BaseException, relation: str) -> dict[str, str]:
@@ -181,7 +182,8 @@ class LabHarness:
         self._errors_lock = threading.Lock()
         plugins = Inside(engine, stats_dir)
         extensions.install(inside, plugins)
-        self.probes = Starlette(routes=[Route(f"{wire.PROBE_PREFIX}ready", self._ready), *plugins.routes])
+        own = [Route(f"{wire.PROBE_PREFIX}ready", self._ready), Route(f"{wire.PROBE_PREFIX}app", self._app)]
+        self.probes = Starlette(routes=[*own, *plugins.routes])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -217,6 +219,19 @@ class LabHarness:
 
     async def _ready(self, request: Request) -> JSONResponse:
         return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None})
+
+    async def _app(self, request: Request) -> JSONResponse:
+        """What the app says of itself that the doctor cannot see from outside: where it serves its OpenAPI
+        document (``openapi_url``, e.g. ``/api/v1/openapi.json``; null when it serves none or is no FastAPI)."""
+        app: Any = self.target
+        found = False
+        for _ in range(MAX_WRAPPERS):  # a middleware around the app keeps it as ``.app``
+            if hasattr(app, "openapi_url"):
+                found = True
+                break
+            app = getattr(app, "app", None)
+        url = getattr(app, "openapi_url", None) if found else None
+        return JSONResponse({"fastapi": found, "openapi_url": url if isinstance(url, str) else None})
 
 
 def _load(reference: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faultlab.doctor.contract import NO_READ, Check, CheckupContext
+from faultlab.doctor.contract import NO_DATABASE_READ, NO_READ, Check, CheckupContext
 from faultlab.doctor.report import Checked, Finding, NotRun
 from faultlab.server import client
 
@@ -21,13 +21,25 @@ class PoolBudget(Check):
 
     def end(self, ctx: CheckupContext) -> None:
         report = ctx.report
-        reads = ctx.healthy_reads()
-        if not reads:
+        if not ctx.healthy_reads():
             report.not_checked.append(
                 NotRun(self.name, "no collection read that answers 2xx one at a time, to send at once", NO_READ)
             )
             return
-        operation = reads[0]
+        if not (reads := ctx.database_reads()):
+            fine = ", ".join(o.label for o in ctx.healthy_reads())
+            report.not_checked.append(
+                NotRun(
+                    self.name,
+                    f"no collection read that answers 2xx ran a SQL statement ({fine}: none; the harness counts "
+                    "statements sent through SQLAlchemy): sent at once, a read that never touches the database says "
+                    "nothing of the pool",
+                    NO_DATABASE_READ,
+                )
+            )
+            return
+        operation, statements = reads[0]
+        report.pool_route = f"{operation.label} ({statements} SQL statement(s) per request)"
         for concurrency in BUDGET_STEPS:
             outcomes = client.send_many(
                 client.Request(operation.method, ctx.live.server.base_url + operation.path),

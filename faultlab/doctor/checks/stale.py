@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from faultlab.doctor.contract import NO_ENGINE, NO_READ, Check, CheckupContext
-from faultlab.doctor.openapi import is_collection_read
+from faultlab.doctor.contract import NO_DATABASE_READ, NO_ENGINE, Check, CheckupContext
 from faultlab.doctor.report import Checked, Finding, NotRun
 from faultlab.names import POSTGRESQL_ONLY
 
@@ -21,13 +20,18 @@ class StaleConnections(Check):
 
     def after_operations(self, ctx: CheckupContext) -> None:
         live, report = ctx.live, ctx.report
-        reads = [o for o in ctx.plan if is_collection_read(o) and not o.required_query]
+        reads = [read for read, _ in ctx.database_reads()]
         if not live.pool:
             report.not_checked.append(NotRun(self.name, *NO_ENGINE))
             return
         if not reads:
             report.not_checked.append(
-                NotRun(self.name, "no collection read (a GET without parameters) to send", NO_READ)
+                NotRun(
+                    self.name,
+                    "no collection read answered 2xx having run a SQL statement: a read that never touches the "
+                    "database would answer after a restart whatever the pool does",
+                    NO_DATABASE_READ,
+                )
             )
             return
         live.server.check_alive("before the stale-connection check")
@@ -42,7 +46,7 @@ class StaleConnections(Check):
             return
         live.ctx.postgres.terminate_app_sessions()
         try:
-            status: int | None = live.send(reads[0], None, ctx.document).status_code
+            status: int | None = live.send(reads[0]).status_code
             answer = str(status)
         except httpx.TransportError as exc:  # the server's exception can cut the connection before the 500 is read
             status, answer = None, f"no answer ({exc})"

@@ -4,7 +4,7 @@ catalogue's ``statements`` witness reads the same count)."""
 from __future__ import annotations
 
 from faultlab.doctor.contract import Check, CheckupContext
-from faultlab.doctor.openapi import Operation
+from faultlab.doctor.openapi import is_collection_read
 from faultlab.doctor.report import Finding, NotRun
 
 __all__ = ["StatementsPerRow"]
@@ -37,12 +37,12 @@ class StatementsPerRow(Check):
                 )
             )
             return
-        for checked in report.checked:
-            if not checked.statements:
+        reads = {o.label: o for o in ctx.plan if is_collection_read(o)}
+        for checked in list(report.checked):
+            if not checked.statements or checked.operation not in reads:
                 continue
-            method, _, path = checked.operation.partition(" ")
             before = live.statements()
-            live.send(Operation(method, path), None, ctx.document)
+            live.send(reads[checked.operation])
             live.settled()
             now = live.statements() - before
             checked.statements.append(now)

@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -21,21 +22,39 @@ import httpx
 from faultlab.backends.base import Backend, PostgresBackend, SqliteBackend
 from faultlab.doctor.checks import checks
 from faultlab.doctor.contract import Check, CheckupContext
+from faultlab.doctor.credentials import LOGIN_EXAMPLE, Credentials
 from faultlab.doctor.exercise import exercise
+from faultlab.doctor.identity import AppIdentity, only_db, refused_database, require_throwaway
 from faultlab.doctor.live import Live
 from faultlab.doctor.openapi import Operation, operations, plan
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, NotRun, Report, tally
+from faultlab.doctor.settings import AppSettings
+from faultlab.doctor.setup import identify, run_setup, shown_command
 from faultlab.errors import LabError, ServerError, UsageError
+from faultlab.inside import wire
 from faultlab.interrupts import deferred
 from faultlab.plugins.context import RunContext
 from faultlab.running.orchestrate import make_run_dir
 from faultlab.server.launch import LabServer
 from faultlab.variants import Variant
 
-__all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Report", "checkup", "tally"]
+__all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Project", "Report", "checkup", "tally"]
 
 Progress = Callable[[Checked, list[Finding]], object]
 _SHOWN = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+_DENIED = {401: "401 Unauthorized", 403: "403 Forbidden"}
+NO_CREDENTIALS = f"give credentials: --header 'Authorization: Bearer TOKEN', or {LOGIN_EXAMPLE}"
+
+
+@dataclass
+class Project:
+    """What the user's project needs to run as it does at home: its interpreter, its settings pointed at the
+    throwaway database, its credentials and its set-up commands."""
+
+    python: Path | None = None  # the project's own interpreter; None: the doctor's
+    settings: AppSettings = field(default_factory=AppSettings)
+    credentials: Credentials = field(default_factory=Credentials)
+    setup: list[str] = field(default_factory=list)
 
 
 def _applying(every: list[Check], backend: str, report: Report, options: dict[str, str] | None = None) -> list[Check]:
@@ -65,21 +84,39 @@ def _visit(ctx: CheckupContext, applying: list[Check], operation: Operation, pro
         )
         return
     if operation.path_params and ctx.created is None:
+        refused = [c for c in ctx.report.checked if c.not_checked and c.operation.startswith("POST ")]
         ctx.report.not_checked.append(
             NotRun(
                 f"every check on {operation.label}",
-                "no id to use: no create (POST on a collection) answered with one",
-                "give the collection a create whose answer carries the new item's id",
+                f"no id to use: the create {refused[0].operation} answered {refused[0].statuses[0]}"
+                if refused
+                else "no id to use: no create (POST on a collection) answered with one",
+                NO_CREDENTIALS if refused else "give the collection a create whose answer carries the new item's id",
             )
         )
         return
     exercised = exercise(ctx, operation)
+    if denied := _denied(exercised.checked.statuses):
+        # A 401 is the app refusing the doctor, not a sign of health: nothing about its database was seen.
+        exercised.checked.not_checked = f"it answered {denied} every time"
+        ctx.report.not_checked.append(
+            NotRun(f"every check on {operation.label}", f"it answered {denied} every time", NO_CREDENTIALS)
+        )
+        if progress:
+            progress(exercised.checked, ctx.report.findings)
+        return
     found: list[Finding] = []
     for check in applying:
         found += check.operation(ctx, exercised, found)
     ctx.report.findings += found
     if progress:
         progress(exercised.checked, ctx.report.findings)
+
+
+def _denied(statuses: list[int]) -> str:
+    """``401 Unauthorized`` when every answer was a refusal of the credentials (or their absence), else ""."""
+    refused = {status for status in statuses}
+    return _DENIED[statuses[0]] if statuses and refused <= set(_DENIED) else ""
 
 
 def _run_checks(
@@ -91,13 +128,14 @@ def _run_checks(
     target: str,
     app_dir: Path,
     options: dict[str, str],
+    openapi_url: str = "/openapi.json",
 ) -> None:
     """Every hook of every check that applies, in order: start, each operation and after them (the collector
     off), end (the collector back on)."""
     try:
-        document = live.client.get("/openapi.json").json()
+        document = live.client.get(openapi_url).json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise UsageError(f"the app serves no OpenAPI document at /openapi.json ({exc})") from None
+        raise UsageError(f"the app serves no OpenAPI document at {openapi_url} ({exc})") from None
     ctx = CheckupContext(live, report, document, plan(operations(document)), target, app_dir, options)
     applying = _applying(every, live.backend.name, report, ctx.options)
     for check in applying:
@@ -123,35 +161,70 @@ def checkup(
     postgres_url: str | None = None,
     compare_db: str | None = None,
     progress: Progress | None = None,
+    project: Project | None = None,
+    served: Callable[[Report], object] | None = None,
 ) -> Report:
     """Serve ``target`` (``module:app``) from ``app_dir`` on a SQLite file in a private temp dir (or a
     throwaway database and role on the PostgreSQL server at ``postgres_url``), and exercise every operation
     of its OpenAPI document; with ``compare_db``, compare the app's models with that database's tables too.
-    ``progress(checked, findings)`` is told of each operation as it is done."""
+    ``project`` says how to run it as at home (interpreter, settings, credentials, set-up commands); unless its
+    settings ask for the configured database, nothing is sent to an app whose engine is on another database.
+    ``served(report)`` is told once the app answers (its file, its engine's URL), ``progress(checked, findings)``
+    of each operation as it is done."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
+    project = project or Project()
     workdir = make_run_dir("doctor")
     backend: Backend = SqliteBackend(workdir) if postgres_url is None else PostgresBackend(postgres_url, "doctor")
     report = Report(target=target, database=backend.name)
+    report.python = str(project.python or sys.executable)
+    report.settings, report.configured_db = project.settings.names(), project.settings.use_configured_db
+    report.setup = [shown_command(command) for command in project.setup]
+    env = {"DATABASE_URL": backend.url, **project.settings.environment(backend.url)}
+    if not project.settings.use_configured_db:
+        env[wire.ONLY_DB_ENV] = only_db(backend.url)  # the harness refuses SQLAlchemy any other database
     server = LabServer(
         Variant(target, target, app_dir=app_dir, engine=engine),
         workdir=workdir,
-        env={"DATABASE_URL": backend.url},
+        env=env,
         spare_ok=False,  # the user's app always starts cold, even when it lives in this checkout
+        isolated=True,  # the app's dir first, then the harness alone: never this checkout's own `app`
+        python=str(project.python) if project.python else None,
     )
     try:
         backend.create()
+        if project.setup:
+            _set_up(target, project, app_dir=app_dir, engine=engine, env=env, url=backend.url, workdir=workdir)
         try:
             server.start()
         except ServerError as exc:
-            raise UsageError(f"your app did not start: {_startup_problem(str(exc), app_dir)}") from None
+            wrong = refused_database(str(exc), backend.url)
+            raise wrong or UsageError(f"your app did not start: {_startup_problem(str(exc), app_dir)}") from None
         # The catalogue's witnesses take a run's context; the doctor's run is one "fault" run of the user's app.
         live = Live(RunContext("fault", workdir, backend, server))
         try:
+            identity = AppIdentity.from_json(live.client.get(wire.PROBE_PREFIX + "ready").json())
+            report.app_file, report.engine_url = identity.app_file, identity.engine_url
+            if not project.settings.use_configured_db:
+                require_throwaway(identity, backend.url)  # before any request to the app itself
+            project.credentials.log_in(live.client)
+            live.authorize(project.credentials.sent())
+            report.credentials = project.credentials.shown()
+            if served:
+                served(report)
             counters = live.settled()
             live.pool = counters is not None and bool(counters.engine)
             live.pool_size = counters.pool_size if counters is not None else -1
             options = {"compare_db": compare_db} if compare_db else {}
-            _run_checks(live, report, every, progress, target=target, app_dir=app_dir, options=options)
+            _run_checks(
+                live,
+                report,
+                every,
+                progress,
+                target=target,
+                app_dir=app_dir,
+                options=options,
+                openapi_url=identity.openapi_url or "/openapi.json",
+            )
         finally:
             live.client.close()
         return report
@@ -169,6 +242,23 @@ def checkup(
                 backend.drop()
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _set_up(
+    target: str, project: Project, *, app_dir: Path, engine: str | None, env: dict[str, str], url: str, workdir: Path
+) -> None:
+    """The set-up commands, once the app's import has shown that its settings lead to the throwaway database (set-up
+    commands read the same settings; the harness's guard does not reach into them)."""
+    identity, problem = identify(
+        target, app_dir=app_dir, engine=engine, env=env, python=project.python, workdir=workdir
+    )
+    if identity is None:
+        raise refused_database(problem, url) or UsageError(
+            f"your app could not be imported: {_startup_problem(problem, app_dir)}"
+        )
+    if not project.settings.use_configured_db:
+        require_throwaway(identity, url)
+    run_setup(project.setup, app_dir=app_dir, env=env, python=project.python, log=workdir / "setup.log")
 
 
 def _startup_problem(error: str, app_dir: Path) -> str:

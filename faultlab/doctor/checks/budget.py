@@ -30,7 +30,7 @@ class PoolBudget(Check):
         operation = reads[0]
         for concurrency in BUDGET_STEPS:
             outcomes = client.send_many(
-                client.Request(operation.method, ctx.live.server.base_url + operation.path),
+                client.Request(operation.method, ctx.live.server.base_url + operation.path, headers=ctx.live.headers),
                 repeat=concurrency,
                 concurrency=concurrency,
                 timeout_s=BUDGET_TIMEOUT_S,

@@ -204,6 +204,7 @@ def checkup(
         try:
             identity = AppIdentity.from_json(live.client.get(wire.PROBE_PREFIX + "ready").json())
             report.app_file, report.engine_url = identity.app_file, identity.engine_url
+            report.python = identity.python or report.python
             if not project.settings.use_configured_db:
                 require_throwaway(identity, backend.url)  # before any request to the app itself
             project.credentials.log_in(live.client)

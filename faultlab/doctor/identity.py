@@ -25,6 +25,7 @@ class WrongDatabase(UsageError):
 class AppIdentity:
     app_file: str = ""
     openapi_url: str = ""
+    python: str = ""  # the interpreter the server runs on, as it says itself
     engine_url: str = ""  # password hidden; "" when no engine was found
     engine_backend: str = ""
     engine_database: str = ""

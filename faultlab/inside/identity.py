@@ -64,11 +64,13 @@ def _url(engine: Engine) -> dict[str, str]:
 
 
 def describe(target: Any, module_name: str, engine: Engine | None) -> dict[str, str]:
-    """Where the app was loaded from, its OpenAPI document's URL, and its engine's URL (password hidden)."""
+    """Where the app was loaded from, by which interpreter, its OpenAPI document's URL, and its engine's URL
+    (password hidden)."""
     module = sys.modules.get(module_name)
     found = {
         "app_file": str(getattr(module, "__file__", "") or ""),
         "openapi_url": str(getattr(target, "openapi_url", "") or ""),
+        "python": sys.executable,
     }
     return {**found, **(_url(engine) if engine is not None else {})}
 

@@ -217,3 +217,39 @@ def test_with_a_login_on_postgresql_the_leak_is_found_and_the_clean_project_is_c
     else:
         assert (report["verdict"], result.returncode, found) == ("nothing found", 0, set()), report["not_checked"]
     assert _pg_snapshot(configured_postgres) == before
+
+
+def test_an_app_that_writes_its_configured_database_at_import_is_refused_the_connection(tmp_path: Path) -> None:
+    """The harness's guard is in place before the app's first import: code that writes at import time too."""
+    configured = tmp_path / "real.db"
+    (tmp_path / "eager.py").write_text(
+        "import os\nfrom fastapi import FastAPI\nfrom sqlalchemy import create_engine\n"
+        "engine = create_engine(os.environ['REAL_DB'])\n"
+        "with engine.begin() as connection:\n    connection.exec_driver_sql('CREATE TABLE t (x INTEGER)')\n"
+        "app = FastAPI()\n"
+    )
+    result = run_lab(
+        "doctor", "eager:app", "--app-dir", tmp_path, cwd=tmp_path, env={"REAL_DB": f"sqlite:///{configured}"}
+    )
+    error = " ".join(result.stderr.split())
+    assert result.returncode == 2 and f"your app tried to connect to the sqlite database '{configured}'" in error, error
+    assert "--use-configured-db" in error and not configured.exists()
+
+
+def test_what_the_reports_show_of_secrets_is_their_names() -> None:
+    from faultlab.doctor.credentials import Credentials, parse_header, parse_login
+    from faultlab.doctor.settings import AppSettings, parse_env
+    from faultlab.doctor.setup import shown_command
+
+    credentials = Credentials([parse_header("Authorization: Bearer s3cret")], parse_login(LOGIN))
+    assert credentials.shown() == [
+        "header Authorization",
+        "login POST /api/v1/login/access-token (form: username, password) → bearer token (not sent yet)",
+    ]
+    settings = AppSettings(parse_env(["POSTGRES_DB={db.name}", "POSTGRES_PASSWORD={db.password}"]), ["DB_URL"])
+    values = settings.environment("postgresql+psycopg://role:pw@127.0.0.1:5432/faultlab_doctor_x")
+    assert values == {"DB_URL": "postgresql+psycopg://role:pw@127.0.0.1:5432/faultlab_doctor_x",
+                      "POSTGRES_DB": "faultlab_doctor_x", "POSTGRES_PASSWORD": "pw"}  # fmt: skip
+    assert settings.names() == ["DB_URL", "POSTGRES_DB", "POSTGRES_PASSWORD"]
+    shown = shown_command("python seed.py --password hunter2 ADMIN_TOKEN=abc postgresql://u:pw@h/db")
+    assert shown == "python seed.py --password '***' 'ADMIN_TOKEN=***' 'postgresql://u:***@h/db'", shown

@@ -16,6 +16,14 @@ from tests.lab_cli import run_lab
 APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
 
 # target, where it is imported from, the operations that must be found leaking (empty: nothing at all)
+
+
+def _doctor(*args: str | Path, cwd: Path, **kwargs: Any) -> Any:
+    """The doctor on the lab's own example (``app``, ``faults``), imported from this checkout as a project of its
+    own: the doctor never puts the lab's checkout on an app's import path by itself."""
+    return run_lab("doctor", *args, "--app-dir", PROJECT_ROOT, cwd=cwd, **kwargs)
+
+
 CASES = {
     "the correct app": ("app.main:app", PROJECT_ROOT, set()),
     "missing-yield": ("faults.missing_yield:app", PROJECT_ROOT, {"GET /todos", "GET /todos/count", "POST /todos"}),
@@ -27,7 +35,7 @@ CASES = {
 
 @pytest.mark.parametrize(("target", "grows"), [("faults.n_plus_one:app", True), ("app.main:app", False)])
 def test_statements_that_grow_with_the_rows_are_found(target: str, grows: bool, tmp_path: Path) -> None:
-    result = run_lab("doctor", target, "--json", "--out", tmp_path / "o", cwd=tmp_path)
+    result = _doctor(target, "--json", "--out", tmp_path / "o", cwd=tmp_path)
     report = json.loads(result.stdout)
     found = [f["operation"] for f in report["findings"] if f["kind"] == "statements grow with rows"]
     (listing,) = [c for c in report["checked"] if c["operation"] == "GET /todos"]
@@ -50,7 +58,7 @@ def test_a_route_that_blocks_the_event_loop_is_found_and_only_that_one(tmp_path:
 def test_a_write_that_waits_on_the_database_on_the_event_loop_is_found(tmp_path: Path) -> None:
     """The catalogue's async-blocking: its insert holds the loop only while it waits on the database, so the
     doctor times each write while another connection holds the write lock (0.8 s)."""
-    result = run_lab("doctor", "faults.async_blocking:app", "--json", "--out", tmp_path / "o", cwd=tmp_path)
+    result = _doctor("faults.async_blocking:app", "--json", "--out", tmp_path / "o", cwd=tmp_path)
     report = json.loads(result.stdout)
     assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("event loop blocked", "POST /todos")], report
     (create,) = [c for c in report["checked"] if c["operation"] == "POST /todos"]
@@ -116,23 +124,23 @@ def test_an_app_that_cannot_be_imported_is_its_file_line_and_message(tmp_path: P
 
 
 def test_a_usage_error_names_no_frame_of_python_or_the_lab_and_is_json_with_json(tmp_path: Path) -> None:
-    missing = run_lab("doctor", "nosuch.mod:app", "--json", cwd=tmp_path)
+    missing = _doctor("nosuch.mod:app", "--json", cwd=tmp_path)
     assert missing.returncode == 2 and json.loads(missing.stdout) == {
         "verdict": "usage error",
         "exit_code": 2,
         "error": "your app did not start: ModuleNotFoundError: No module named 'nosuch'",
     }, missing.stdout + missing.stderr
-    no_app = run_lab("doctor", "app.main:nope", cwd=tmp_path)
+    no_app = _doctor("app.main:nope", cwd=tmp_path)
     assert no_app.returncode == 2 and "did not start: AttributeError: module 'app.main' has no attribute 'nope'" in (
         no_app.stderr
     ), no_app.stderr
-    wrong_db = run_lab("doctor", "app.main:app", "--compare-db", "mysql://u:PW@h/db", cwd=tmp_path)
+    wrong_db = _doctor("app.main:app", "--compare-db", "mysql://u:PW@h/db", cwd=tmp_path)
     assert wrong_db.returncode == 2 and "give a SQLite or PostgreSQL URL" in wrong_db.stderr, wrong_db.stderr
     assert "PW" not in wrong_db.stderr and "serving" not in wrong_db.stdout, "refused before the checkup"
 
 
 def test_a_target_that_is_not_module_colon_app_is_a_usage_error(tmp_path: Path) -> None:
-    result = run_lab("doctor", "shop.api", cwd=tmp_path)
+    result = _doctor("shop.api", cwd=tmp_path)
     assert result.returncode == 2 and "name your app as MODULE:ATTRIBUTE" in result.stderr, result.stderr
 
 
@@ -141,7 +149,7 @@ def _on_postgresql(target: str, tmp_path: Path) -> tuple[dict[str, Any], int]:
 
     if problem := postgres_problem(DEFAULT_POSTGRES_URL):
         pytest.skip(problem)
-    result = run_lab("doctor", target, "--db", "postgresql", "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    result = _doctor(target, "--db", "postgresql", "--json", "--out", tmp_path / "out", cwd=tmp_path)
     return json.loads(result.stdout), result.returncode
 
 
@@ -195,7 +203,7 @@ def test_schema_drift_against_a_database_of_yours_read_only(tmp_path: Path) -> N
     before = hashlib.sha256(databases["0001"].read_bytes()).hexdigest()
 
     def drift(path: Path) -> list[str]:
-        result = run_lab("doctor", "app.main:app", "--compare-db", f"sqlite:///{path}", "--json", cwd=tmp_path)
+        result = _doctor("app.main:app", "--compare-db", f"sqlite:///{path}", "--json", cwd=tmp_path)
         return [f["evidence"] for f in json.loads(result.stdout)["findings"] if f["kind"] == "schema drift"]
 
     old = drift(databases["0001"])
@@ -216,7 +224,7 @@ def test_schema_drift_against_a_database_of_yours_read_only(tmp_path: Path) -> N
 def test_a_symptom_at_an_endpoint_is_found_on_its_operation(
     target: str, kind: str, operation: str, evidence: str, tmp_path: Path
 ) -> None:
-    result = run_lab("doctor", target, "--json", "--out", tmp_path / "o", cwd=tmp_path)
+    result = _doctor(target, "--json", "--out", tmp_path / "o", cwd=tmp_path)
     report = json.loads(result.stdout)
     found = [(f["operation"], f["evidence"]) for f in report["findings"] if f["kind"] == kind]
     assert [where for where, _ in found] == [operation] and evidence in found[0][1], report["findings"]
@@ -244,7 +252,7 @@ def test_schema_drift_against_a_postgresql_database_of_yours(tmp_path: Path) -> 
         upgrade(engine, "0001")
         engine.dispose()
         compare = url.render_as_string(hide_password=False)
-        result = run_lab("doctor", "app.main:app", "--compare-db", compare, "--json", cwd=tmp_path)
+        result = _doctor("app.main:app", "--compare-db", compare, "--json", cwd=tmp_path)
         assert result.returncode == 1, result.stdout + result.stderr
         drift = [f["evidence"] for f in json.loads(result.stdout)["findings"] if f["kind"] == "schema drift"]
         assert "table tags: in the models, not in the database" in drift, drift
@@ -271,7 +279,8 @@ def test_an_interrupted_checkup_reports_what_it_found_until_then(tmp_path: Path)
     from tests.lab_cli import RUN_LAB
 
     doctor = subprocess.Popen(
-        [sys.executable, str(RUN_LAB), "doctor", "faults.missing_yield:app", "--out", str(tmp_path / "o")],
+        [sys.executable, str(RUN_LAB), "doctor", "faults.missing_yield:app", "--app-dir", str(PROJECT_ROOT), "--out",
+         str(tmp_path / "o")],
         cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -21,12 +22,16 @@ import httpx
 from faultlab.backends.base import Backend, PostgresBackend, SqliteBackend
 from faultlab.doctor.checks import checks
 from faultlab.doctor.contract import Check, CheckupContext
+from faultlab.doctor.credentials import LOGIN_EXAMPLE, Credentials
 from faultlab.doctor.document import load_document
 from faultlab.doctor.exercise import exercise, probe_baseline
 from faultlab.doctor.find_ids import find_id, no_id
+from faultlab.doctor.identity import AppIdentity, only_db, refused_database, require_throwaway
 from faultlab.doctor.live import Live
 from faultlab.doctor.openapi import Operation, plan
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, NotRun, Report, tally
+from faultlab.doctor.settings import AppSettings
+from faultlab.doctor.setup import identify, run_setup, shown_command
 from faultlab.doctor.values import Values
 from faultlab.errors import LabError, ServerError, UsageError
 from faultlab.inside import wire
@@ -37,10 +42,23 @@ from faultlab.running.orchestrate import make_run_dir
 from faultlab.server.launch import LabServer
 from faultlab.variants import Variant
 
-__all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Report", "checkup", "tally"]
+__all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Project", "Report", "checkup", "tally"]
 
 Progress = Callable[[Checked, list[Finding]], object]
 _SHOWN = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+_DENIED = {401: "401 Unauthorized", 403: "403 Forbidden"}
+NO_CREDENTIALS = f"give credentials: --header 'Authorization: Bearer TOKEN', or {LOGIN_EXAMPLE}"
+
+
+@dataclass
+class Project:
+    """What the user's project needs to run as it does at home: its interpreter, its settings pointed at the
+    throwaway database, its credentials and its set-up commands."""
+
+    python: Path | None = None  # the project's own interpreter; None: the doctor's
+    settings: AppSettings = field(default_factory=AppSettings)
+    credentials: Credentials = field(default_factory=Credentials)
+    setup: list[str] = field(default_factory=list)
 
 
 def _applying(every: list[Check], backend: str, report: Report, options: dict[str, str] | None = None) -> list[Check]:
@@ -75,12 +93,27 @@ def _visit(ctx: CheckupContext, applying: list[Check], operation: Operation, pro
             return
         item_id = found.value
     exercised = exercise(ctx, operation, item_id)
+    if denied := _denied(exercised.checked.statuses):
+        # A 401 is the app refusing the doctor, not a sign of health: nothing about its database was seen.
+        exercised.checked.not_checked = f"it answered {denied} every time"
+        ctx.report.not_checked.append(
+            NotRun(f"every check on {operation.label}", f"it answered {denied} every time", NO_CREDENTIALS)
+        )
+        if progress:
+            progress(exercised.checked, ctx.report.findings)
+        return
     found_here: list[Finding] = []
     for check in applying:
         found_here += check.operation(ctx, exercised, found_here)
     ctx.report.findings += found_here
     if progress:
         progress(exercised.checked, ctx.report.findings)
+
+
+def _denied(statuses: list[int]) -> str:
+    """``401 Unauthorized`` when every answer was a refusal of the credentials (or their absence), else ""."""
+    refused = {status for status in statuses}
+    return _DENIED[statuses[0]] if statuses and refused <= set(_DENIED) else ""
 
 
 def _run_checks(
@@ -126,32 +159,59 @@ def checkup(
     compare_db: str | None = None,
     openapi: str | None = None,
     progress: Progress | None = None,
+    project: Project | None = None,
+    served: Callable[[Report], object] | None = None,
 ) -> Report:
     """Serve ``target`` (``module:app``) from ``app_dir`` on a SQLite file in a private temp dir (or a
     throwaway database and role on the PostgreSQL server at ``postgres_url``), and exercise every operation
     of its OpenAPI document (the app's own, or ``openapi``: a file or a URL path); with ``compare_db``,
-    compare the app's models with that database's tables too.
-    ``progress(checked, findings)`` is told of each operation as it is done."""
+    compare the app's models with that database's tables too. ``project`` says how to run it as at home
+    (interpreter, settings, credentials, set-up commands); unless its settings ask for the configured database,
+    nothing is sent to an app whose engine is on another database. ``served(report)`` is told once the app
+    answers (its file, its engine's URL), ``progress(checked, findings)`` of each operation as it is done."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
+    project = project or Project()
     workdir = make_run_dir("doctor")
     backend: Backend = SqliteBackend(workdir) if postgres_url is None else PostgresBackend(postgres_url, "doctor")
     report = Report(target=target, database=backend.name)
+    report.python = str(project.python or sys.executable)
+    report.settings, report.configured_db = project.settings.names(), project.settings.use_configured_db
+    report.setup = [shown_command(command) for command in project.setup]
+    env = {"DATABASE_URL": backend.url, **project.settings.environment(backend.url)}
+    # The collector's routes: the checks switch it off, and collect, to see a leak as it is.
+    env[wire.INSIDE_ENV] = registry.inside_parts([], ["gc_collect", "gc_disable"])
+    if not project.settings.use_configured_db:
+        env[wire.ONLY_DB_ENV] = only_db(backend.url)  # the harness refuses SQLAlchemy any other database
     server = LabServer(
         Variant(target, target, app_dir=app_dir, engine=engine),
         workdir=workdir,
-        # The collector's routes: the checks switch it off, and collect, to see a leak as it is.
-        env={"DATABASE_URL": backend.url, wire.INSIDE_ENV: registry.inside_parts([], ["gc_collect", "gc_disable"])},
+        env=env,
         spare_ok=False,  # the user's app always starts cold, even when it lives in this checkout
+        isolated=True,  # the app's dir first, then the harness alone: never this checkout's own `app`
+        python=str(project.python) if project.python else None,
     )
     try:
         backend.create()
+        if project.setup:
+            _set_up(target, project, app_dir=app_dir, engine=engine, env=env, url=backend.url, workdir=workdir)
         try:
             server.start()
         except ServerError as exc:
-            raise UsageError(f"your app did not start: {_startup_problem(str(exc), app_dir)}") from None
+            wrong = refused_database(str(exc), backend.url)
+            raise wrong or UsageError(f"your app did not start: {_startup_problem(str(exc), app_dir)}") from None
         # The catalogue's witnesses take a run's context; the doctor's run is one "fault" run of the user's app.
         live = Live(RunContext("fault", workdir, backend, server))
         try:
+            identity = AppIdentity.from_json(live.client.get(wire.PROBE_PREFIX + "ready").json())
+            report.app_file, report.engine_url = identity.app_file, identity.engine_url
+            report.python = identity.python or report.python
+            if not project.settings.use_configured_db:
+                require_throwaway(identity, backend.url)  # before any request to the app itself
+            project.credentials.log_in(live.client)
+            live.authorize(project.credentials.sent())
+            report.credentials = project.credentials.shown()
+            if served:
+                served(report)
             counters = live.settled()
             live.pool = counters is not None and bool(counters.engine)
             live.pool_size = counters.pool_size if counters is not None else -1
@@ -176,6 +236,23 @@ def checkup(
                 backend.drop()
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _set_up(
+    target: str, project: Project, *, app_dir: Path, engine: str | None, env: dict[str, str], url: str, workdir: Path
+) -> None:
+    """The set-up commands, once the app's import has shown that its settings lead to the throwaway database (set-up
+    commands read the same settings; the harness's guard does not reach into them)."""
+    identity, problem = identify(
+        target, app_dir=app_dir, engine=engine, env=env, python=project.python, workdir=workdir
+    )
+    if identity is None:
+        raise refused_database(problem, url) or UsageError(
+            f"your app could not be imported: {_startup_problem(problem, app_dir)}"
+        )
+    if not project.settings.use_configured_db:
+        require_throwaway(identity, url)
+    run_setup(project.setup, app_dir=app_dir, env=env, python=project.python, log=workdir / "setup.log")
 
 
 def _startup_problem(error: str, app_dir: Path) -> str:

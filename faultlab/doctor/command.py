@@ -11,9 +11,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from faultlab.backends.base import database_choice
-from faultlab.doctor.checkup import checkup
+from faultlab.doctor.checkup import Project, checkup
+from faultlab.doctor.credentials import Credentials, parse_header, parse_login
 from faultlab.doctor.html import render_doctor_html, setting
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, Report, tally
+from faultlab.doctor.settings import AppSettings, parse_env
+from faultlab.doctor.setup import project_python, shown_command
 from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE, NotRun
 from faultlab.errors import LabError, UsageError
 from faultlab.reports.markdown import code_span, prose
@@ -54,9 +57,80 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="your app's OpenAPI document, if the doctor cannot find it from your app's openapi_url: a JSON or "
         "YAML file, or the URL path your app serves it at (e.g. /api/v1/openapi.json)",
     )
+    _project_options(parser)
     parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     parser.set_defaults(command_run=run)
+
+
+def _project_options(parser: argparse.ArgumentParser) -> None:
+    """How to run a project as at home: its settings pointed at the throwaway database, its interpreter, its
+    credentials, its set-up commands (``faultlab.doctor.settings``, ``setup``, ``credentials``)."""
+    group = parser.add_argument_group("your project's settings, interpreter, credentials and set-up")
+    group.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable for the app and --setup (repeatable); placeholders name the throwaway database's parts: "
+        "{db.url} {db.host} {db.port} {db.user} {db.password} {db.name} {db.driver}, e.g. --env POSTGRES_DB={db.name}",
+    )
+    group.add_argument(
+        "--db-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the variable your app reads its database URL from (repeatable; DATABASE_URL is always set)",
+    )
+    group.add_argument(
+        "--use-configured-db",
+        action="store_true",
+        help="let the app use the database it is configured with, instead of stopping (the doctor writes rows there)",
+    )
+    group.add_argument(
+        "--python",
+        type=Path,
+        metavar="PATH",
+        help="the project's interpreter (default: .venv/bin/python in --app-dir or the dir above it, if any)",
+    )
+    group.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="sent with every request (repeatable), e.g. 'Authorization: Bearer TOKEN'; never shown",
+    )
+    group.add_argument(
+        "--login",
+        metavar="'METHOD /PATH form:NAME=VALUE,...'",
+        help="sent once the app answers; its JSON access_token becomes a bearer token, e.g. 'POST "
+        "/api/v1/login/access-token form:username=me@example.com,password=...' (or json:); values never shown",
+    )
+    group.add_argument(
+        "--setup",
+        action="append",
+        default=[],
+        metavar="COMMAND",
+        help="run in --app-dir before the app starts, against the throwaway database, with the app's settings "
+        "(repeatable, in order), e.g. 'alembic upgrade head'",
+    )
+
+
+def _project(args: argparse.Namespace, app_dir: Path) -> Project:
+    """The project's options, checked before anything starts."""
+    settings = AppSettings(parse_env(args.env), list(args.db_env), args.use_configured_db)
+    credentials = Credentials([parse_header(h) for h in args.header], parse_login(args.login) if args.login else None)
+    return Project(project_python(app_dir, args.python), settings, credentials, list(args.setup))
+
+
+def _served(console: Console, report: Report) -> None:
+    """Which app answered and where its data goes, before any operation is sent."""
+    console.print(f"  app: {escape(report.app_file or '(its file is unknown)')} · python: {escape(report.python)}")
+    where = "its configured database, as asked (--use-configured-db)" if report.configured_db else "the throwaway one"
+    engine = escape(report.engine_url) if report.engine_url else "no SQLAlchemy engine found"
+    console.print(f"  database: {engine} ({where})" if report.engine_url else f"  database: {engine}")
+    for given in report.credentials:
+        console.print(f"  credentials: {escape(given)}")
 
 
 def _series(label: str, values: list[int]) -> str:
@@ -66,6 +140,8 @@ def _series(label: str, values: list[int]) -> str:
 def _line(console: Console, checked: Checked, findings: list[Finding], os_label: str) -> None:
     found = sorted({f.kind for f in findings if f.operation == checked.operation})
     mark = f"[bold red]✗ {escape(', '.join(found))}[/]" if found else "[green]✓[/]"
+    if checked.not_checked:
+        mark = f"[yellow]not checked: {escape(checked.not_checked)}[/]"
     statuses = tally(checked.statuses)
     seen = _series("checked out", checked.checked_out) + _series(os_label, checked.os_open)
     idle = _series("idle in transaction", checked.idle_in_transaction)
@@ -91,6 +167,7 @@ def _markdown(report: Report) -> str:
         + (f" Pool budget sent at once: {code_span(report.pool_route)}." if report.pool_route else ""),
         "",
     ]
+    lines += [*_served_lines(report), ""]
     for finding in report.findings:
         lines.append(f"- **{prose(finding.kind)}** on {code_span(finding.operation)}: {prose(finding.evidence)}")
     if report.disagreements:
@@ -101,7 +178,7 @@ def _markdown(report: Report) -> str:
     for checked in report.checked:
         series = "→".join(map(str, checked.checked_out)) or "n/a"
         seen = "→".join(map(str, checked.os_open)) or "n/a"
-        statuses = tally(checked.statuses)
+        statuses = tally(checked.statuses) + (" (not checked)" if checked.not_checked else "")
         lines.append(f"| {code_span(checked.operation, in_table=True)} | {statuses} | {series} | {seen} |")
     if report.not_checked:
         lines += ["", 'Did not run (without them the verdict cannot be "nothing found"):']
@@ -109,6 +186,24 @@ def _markdown(report: Report) -> str:
     if report.not_applicable:
         lines += ["", "Not applicable to this run:", *[_not_run(entry) for entry in report.not_applicable]]
     return "\n".join(lines) + "\n"
+
+
+def _served_lines(report: Report) -> list[str]:
+    """Which app was served, by which interpreter, on which database, with what: names only, never a value."""
+    where = (
+        "its configured database, as asked with `--use-configured-db`" if report.configured_db else "the throwaway one"
+    )
+    engine = f"{code_span(report.engine_url)} ({where})" if report.engine_url else "no SQLAlchemy engine found"
+    lines = [
+        f"- App loaded from {code_span(report.app_file) if report.app_file else 'an unknown file'}, "
+        f"served by {code_span(report.python)}",
+        f"- Its engine's database: {engine}",
+    ]
+    if report.settings:
+        lines.append(f"- Settings given (values not shown): {', '.join(code_span(n) for n in report.settings)}")
+    lines += [f"- Credentials: {prose(given)}" for given in report.credentials]
+    lines += [f"- Set-up, before the app started: {code_span(command)}" for command in report.setup]
+    return lines
 
 
 def _write(report: Report, out: Path) -> Path:
@@ -161,7 +256,10 @@ def run(args: argparse.Namespace) -> int:
         postgres_url = database_choice(args.db)
         if args.compare_db:
             _compare_url(args.compare_db)
+        project = _project(args, args.app_dir.resolve())
         console.print(f"doctor: serving [bold]{escape(args.target)}[/] from {escape(str(args.app_dir.resolve()))}")
+        for command in project.setup:
+            console.print(f"  setup: {escape(shown_command(command))}")
         report = checkup(
             args.target,
             app_dir=args.app_dir.resolve(),
@@ -170,6 +268,8 @@ def run(args: argparse.Namespace) -> int:
             compare_db=args.compare_db,
             openapi=args.openapi,
             progress=lambda checked, findings: _line(console, checked, findings, _os_label(args.db)),
+            project=project,
+            served=lambda report: _served(console, report),
         )
     except UsageError as exc:
         return _failed(errors, EXIT_USAGE, str(exc), args.json)

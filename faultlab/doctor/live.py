@@ -27,6 +27,7 @@ class Live:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.errors = ErrorLog(ctx.workdir / wire.ERRORS_DIR)
+        self.headers: dict[str, str] = {}  # the user's credentials, on every request to the app (``credentials``)
         self.client = client.fresh_connections(ctx.server.base_url, timeout_s=REQUEST_TIMEOUT_S)
         self.pool = False  # whether the harness found the app's engine and watches its pool
         self.pool_size = -1  # the engine's pool_size, -1 when unknown
@@ -84,7 +85,12 @@ class Live:
         request = self.values.request(operation).httpx_kwargs() if self.values is not None else {}
         return self.client.request(operation.method, operation.url(item_id), **request)
 
+    def authorize(self, headers: dict[str, str]) -> None:
+        """Send these headers (the user's credentials) with every request to the app from now on."""
+        self.headers = dict(headers)
+        self.client.headers.update(self.headers)
+
     def reconnect(self) -> None:
         """A fresh client: the server's exception may have closed the kept-alive connection under the old one."""
         self.client.close()
-        self.client = client.fresh_connections(self.server.base_url, timeout_s=REQUEST_TIMEOUT_S)
+        self.client = client.fresh_connections(self.server.base_url, timeout_s=REQUEST_TIMEOUT_S, headers=self.headers)

@@ -27,6 +27,7 @@ class Checked:
     # The operating system's count (``Report.os_witness`` says of what): before, then after each request...
     os_open: list[int] = field(default_factory=list)
     os_after_collection: int | None = None  # ...and once the operation was done and the collector had run
+    not_checked: str = ""  # why no check judged it (it answered 401 or 403 every time: no credentials it takes)
 
 
 def tally(statuses: list[int]) -> str:
@@ -61,6 +62,14 @@ class Report:
     openapi: str = ""  # where the OpenAPI document came from
     pool_route: str = ""  # the read the pool budget sent at once, and the SQL it runs
     probe_baseline_ms: float | None = None  # the loop's probe with the server idle: the median of 20
+    # Which app, and where its data went (``faultlab.doctor.identity``); what was given, never a value of it.
+    app_file: str = ""  # the file MODULE was loaded from, as the server imported it
+    engine_url: str = ""  # the app's engine's URL, password hidden ("" when no engine was found)
+    configured_db: bool = False  # --use-configured-db: the app ran on its own database, at the user's request
+    python: str = ""  # the interpreter that served the app
+    settings: list[str] = field(default_factory=list)  # the variables given with --env and --db-env, by name
+    credentials: list[str] = field(default_factory=list)  # header names and the login step, without values
+    setup: list[str] = field(default_factory=list)  # the set-up commands run before the app started
 
     @property
     def verdict(self) -> Verdict:

@@ -12,7 +12,6 @@ the garbage-collector *actions*, say).
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -31,10 +30,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faultlab.inside import extensions, wire
 from faultlab.inside.extensions import Inside
+from faultlab.inside.identity import describe, find_engine, guard, load
 from faultlab.inside.statements import StatementWriter
 from faultlab.inside.stats import StatsWriter
 
-__all__ = ["LabHarness", "create_app", "describe_chain", "find_engine"]
+__all__ = ["LabHarness", "create_app", "describe_chain", "find_engine", "load"]
 
 _BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)$")
 MAX_CHAIN = 8
@@ -171,9 +171,17 @@ class _SqlWatch:
 
 class LabHarness:
     def __init__(
-        self, target: ASGIApp, engine: Engine | None, *, stats_dir: Path, errors_dir: Path, inside: str = ""
+        self,
+        target: ASGIApp,
+        engine: Engine | None,
+        *,
+        stats_dir: Path,
+        errors_dir: Path,
+        identity: dict[str, str] | None = None,
+        inside: str = "",
     ) -> None:
         self.target = target
+        self.identity = identity or {}  # where the app came from and its engine's URL (``inside.identity``)
         self.stats = StatsWriter(stats_dir)
         self.pool_watch = _PoolWatch(engine, self.stats) if engine is not None else None
         self.sql_watch = _SqlWatch(StatementWriter(stats_dir))
@@ -218,7 +226,7 @@ class LabHarness:
             print(f"faultlab harness: could not record an exception: {problem}", file=sys.stderr)
 
     async def _ready(self, request: Request) -> JSONResponse:
-        return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None})
+        return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None, **self.identity})
 
     async def _app(self, request: Request) -> JSONResponse:
         """What the app says of itself that the doctor cannot see from outside: where it serves its OpenAPI
@@ -234,42 +242,22 @@ class LabHarness:
         return JSONResponse({"fastapi": found, "openapi_url": url if isinstance(url, str) else None})
 
 
-def _load(reference: str) -> Any:
-    module_name, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module_name), attribute or "app")
-
-
-def find_engine(target: Any, module_name: str) -> Engine | None:
-    """The engine the target serves: ``app.state.engine``, else the target module's ``engine``, else the one
-    Engine held by any loaded module of the app (None if there is none, or several to choose from)."""
-    state_engine = getattr(getattr(target, "state", None), "engine", None)
-    if isinstance(state_engine, Engine):
-        return state_engine
-    module_engine = getattr(sys.modules.get(module_name), "engine", None)
-    if isinstance(module_engine, Engine):
-        return module_engine
-    found = {
-        id(value): value
-        for module in list(sys.modules.values())
-        if not getattr(module, "__name__", "").startswith(("sqlalchemy", "faultlab."))
-        for value in list(vars(module).values())
-        if isinstance(value, Engine)
-    }
-    return next(iter(found.values())) if len(found) == 1 else None
-
-
 def create_app() -> LabHarness:
     reference = os.environ.get(wire.TARGET_ENV)
     run_dir = os.environ.get(wire.RUN_DIR_ENV)
     if not reference or not run_dir:
         raise RuntimeError(f"{wire.TARGET_ENV} and {wire.RUN_DIR_ENV} must be set (the lab sets them)")
-    target = _load(reference)
+    if only := os.environ.get(wire.ONLY_DB_ENV):
+        guard(only)  # before the app's first import: code that runs at import time is held to it too
+    module_name = reference.partition(":")[0]
+    target = load(reference)
     engine_reference = os.environ.get(wire.ENGINE_ENV)
-    engine = _load(engine_reference) if engine_reference else find_engine(target, reference.partition(":")[0])
+    engine = load(engine_reference) if engine_reference else find_engine(target, module_name)
     return LabHarness(
         target,
         engine,
         stats_dir=Path(run_dir) / wire.STATS_DIR,
         errors_dir=Path(run_dir) / wire.ERRORS_DIR,
+        identity=describe(target, module_name, engine),
         inside=os.environ.get(wire.INSIDE_ENV, ""),
     )

@@ -3,6 +3,7 @@
 PROBE_PREFIX = "/_lab/"
 TARGET_ENV = "FAULTLAB_TARGET"  # module:attribute of the ASGI app to serve
 ENGINE_ENV = "FAULTLAB_ENGINE"  # module:attribute of its engine, when it cannot be found
+ONLY_DB_ENV = "FAULTLAB_ONLY_DB"  # BACKEND:DATABASE, the one database the app may connect to (inside.identity)
 RUN_DIR_ENV = "FAULTLAB_RUN_DIR"  # where the harness writes what it observes
 STATS_DIR = "stats"  # <run dir>/stats/<pid>.stats: shared-memory counters (faultlab.inside.stats)
 ERRORS_DIR = "errors"  # <run dir>/errors/<pid>.jsonl: exceptions that escaped the app

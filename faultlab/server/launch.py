@@ -19,6 +19,7 @@ from faultlab.errors import ServerError
 from faultlab.inside import wire
 from faultlab.interrupts import deferred
 from faultlab.server import client, spare
+from faultlab.server.harness_copy import harness_only
 from faultlab.server.lifeline import read_end
 from faultlab.server.process import log_tail, stop, terminate
 from faultlab.variants import PROJECT_ROOT, Variant
@@ -47,6 +48,8 @@ class LabServer:
         workers: int = 1,
         name: str = "server",
         spare_ok: bool = True,
+        isolated: bool = False,
+        python: str | None = None,
     ) -> None:
         self.variant = variant
         self.target = variant.target
@@ -55,7 +58,12 @@ class LabServer:
         self.env = dict(env)
         self.workers = workers
         # A spare (server.spare) for the catalogue's own code only: anyone else's could shadow what it preloaded.
-        self.spare_ok = spare_ok and variant.app_dir == PROJECT_ROOT
+        self.spare_ok = spare_ok and variant.app_dir == PROJECT_ROOT and python is None and not isolated
+        # Isolated: the app's dir first on the import path, then the harness alone (``harness_copy``), never this
+        # checkout, whose own ``app`` would shadow a project's. ``python``: the interpreter to serve it with (the
+        # project's own); the harness comes with it, isolated.
+        self.isolated = isolated or python is not None
+        self.python = python
         self._cancelled: threading.Event | None = None
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -73,9 +81,10 @@ class LabServer:
         ``cancelled`` (set from another thread) ends the wait as an interrupt would (faultlab.running.together)."""
         self._cancelled = cancelled
         deadline_s = START_DEADLINE_S if deadline_s is None else deadline_s
+        app_dir = self.variant.app_dir if self.isolated else PROJECT_ROOT  # uvicorn puts it first on sys.path
         args = [
             "faultlab.inside.harness:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", "0", "--app-dir", str(PROJECT_ROOT),
+            "--host", "127.0.0.1", "--port", "0", "--app-dir", str(app_dir),
             "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S),
         ]  # fmt: skip
         if self.workers > 1:
@@ -95,6 +104,7 @@ class LabServer:
                 log_path=self.log_path,
                 pass_fds=(lifeline,),
                 warm=self.spare_ok,
+                python=self.python,
             )
         try:
             if pending:
@@ -115,10 +125,11 @@ class LabServer:
             for k, v in os.environ.items()
             if k not in wire.APP_SETTINGS and not k.startswith(("FAULTLAB_", "UVICORN_"))
         }
-        # Then the lab's own PYTHONPATH, where a plugin of another distribution may live (its inside part
-        # is imported by the server).
-        given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        paths = dict.fromkeys([str(self.variant.app_dir), str(PROJECT_ROOT), *given])
+        harness = harness_only(self.workdir / "harness") if self.isolated else PROJECT_ROOT
+        # Then, for the lab's own servers, the lab's PYTHONPATH, where a plugin of another distribution may live
+        # (its inside part is imported by the server); never for a user's app, whose path is its own.
+        given = [] if self.isolated else [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        paths = dict.fromkeys([str(self.variant.app_dir), str(harness), *given])
         env = {
             **inherited,
             **self.env,

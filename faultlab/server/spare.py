@@ -71,12 +71,13 @@ class _Spares:
         log_path: Path,
         pass_fds: Sequence[int],
         warm: bool,
+        python: str | None = None,
     ) -> subprocess.Popen[bytes]:
         """The server ``python -m faultlab.inside.serve ARGS``: a spare given its orders when ``warm`` allows, else
-        cold."""
-        argv = [*_SERVE, *args]
+        cold; with another interpreter (``python``, a project's own), always cold."""
+        argv = [python, *_SERVE[1:], *args] if python else [*_SERVE, *args]
         log_path.touch()  # there before this returns, as a cold start's is: the lab reads it at once
-        if not warm or os.environ.get(DISABLE_ENV):
+        if not warm or python or os.environ.get(DISABLE_ENV):
             return spawn(argv, cwd=cwd, env=env, log_path=log_path, pass_fds=pass_fds)
         with self._lock:
             ready, self._ready = self._ready, None

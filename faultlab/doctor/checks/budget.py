@@ -42,7 +42,7 @@ class PoolBudget(Check):
         report.pool_route = f"{operation.label} ({statements} SQL statement(s) per request)"
         for concurrency in BUDGET_STEPS:
             outcomes = client.send_many(
-                client.Request(operation.method, ctx.live.server.base_url + operation.path),
+                client.Request(operation.method, ctx.live.server.base_url + operation.path, headers=ctx.live.headers),
                 repeat=concurrency,
                 concurrency=concurrency,
                 timeout_s=BUDGET_TIMEOUT_S,

@@ -61,7 +61,8 @@ class PoolExhaustion(Check):
         operation = reads[0]
         live.harness("gc")  # from what a collection leaves, as each operation was
         statuses: list[int] = []
-        headers = {"connection": "close"}  # a request given up on must not take the next one's connection with it
+        # A request given up on must not take the next one's connection with it.
+        headers = {**live.headers, "connection": "close"}
         try:
             with client.fresh_connections(live.server.base_url, timeout_s=EXHAUST_TIMEOUT_S, headers=headers) as sender:
                 for number in range(1, EXHAUST_MAX + 1):

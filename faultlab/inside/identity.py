@@ -1,0 +1,113 @@
+"""Which app the server really serves and which database its engine uses, and a guard that lets SQLAlchemy
+connect to one database only (the doctor's throwaway), from before the app's first import.
+
+The doctor sets ``FAULTLAB_ONLY_DB`` (``wire.ONLY_DB_ENV``) to ``BACKEND:DATABASE`` (``postgresql:NAME`` or
+``sqlite:/abs/path``): every connection any engine makes to another database is refused before the driver
+is called, so an app still configured for its real database cannot write a row there, even from code that
+runs at import time. ``python -m faultlab.inside.identity`` imports the app under that guard and prints
+what ``describe`` says, without serving it (the doctor asks before it runs set-up commands).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from faultlab.inside import wire
+
+__all__ = ["REFUSED", "describe", "find_engine", "guard", "load"]
+
+REFUSED = "faultlab: refused a connection"  # the doctor finds this in a server's log
+
+
+def _database(backend: str, cargs: Any, cparams: dict[str, Any]) -> str:
+    """The database a driver is about to open, from its connect arguments (the URL is not at hand there)."""
+    if backend == "sqlite":
+        name = str(cargs[0]) if cargs else str(cparams.get("database", ""))
+        return os.path.realpath(name.removeprefix("file:").partition("?")[0]) if name not in ("", ":memory:") else name
+    return str(cparams.get("dbname") or cparams.get("database") or "")
+
+
+def guard(only: str) -> None:
+    """Refuse every SQLAlchemy connection to a database other than ``only`` (``BACKEND:DATABASE``)."""
+    allowed_backend, _, allowed = only.partition(":")
+    if allowed_backend == "sqlite":
+        allowed = os.path.realpath(allowed)
+
+    def refuse_others(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        backend = "sqlite" if dialect.name == "sqlite" else dialect.name
+        name = _database(backend, cargs, cparams)
+        if (backend, name) != (allowed_backend, allowed):
+            raise RuntimeError(
+                f"{REFUSED} to the {backend} database {name!r}: the doctor lets the app reach only its throwaway "
+                f"database {allowed!r}"
+            )
+
+    event.listen(Engine, "do_connect", refuse_others)
+
+
+def _url(engine: Engine) -> dict[str, str]:
+    url = engine.url
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        database = os.path.realpath(database.removeprefix("file:").partition("?")[0])
+    return {
+        "engine_url": url.render_as_string(hide_password=True),
+        "engine_backend": url.get_backend_name(),
+        "engine_database": database,
+    }
+
+
+def describe(target: Any, module_name: str, engine: Engine | None) -> dict[str, str]:
+    """Where the app was loaded from, by which interpreter, its OpenAPI document's URL, and its engine's URL
+    (password hidden)."""
+    module = sys.modules.get(module_name)
+    found = {
+        "app_file": str(getattr(module, "__file__", "") or ""),
+        "openapi_url": str(getattr(target, "openapi_url", "") or ""),
+        "python": sys.executable,
+    }
+    return {**found, **(_url(engine) if engine is not None else {})}
+
+
+def load(reference: str) -> Any:
+    module_name, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module_name), attribute or "app")
+
+
+def find_engine(target: Any, module_name: str) -> Engine | None:
+    """The engine the target serves: ``app.state.engine``, else the target module's ``engine``, else the one
+    Engine held by any loaded module of the app (None if there is none, or several to choose from)."""
+    state_engine = getattr(getattr(target, "state", None), "engine", None)
+    if isinstance(state_engine, Engine):
+        return state_engine
+    module_engine = getattr(sys.modules.get(module_name), "engine", None)
+    if isinstance(module_engine, Engine):
+        return module_engine
+    found = {
+        id(value): value
+        for module in list(sys.modules.values())
+        if not getattr(module, "__name__", "").startswith(("sqlalchemy", "faultlab."))
+        for value in list(vars(module).values())
+        if isinstance(value, Engine)
+    }
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def main() -> None:
+    reference = os.environ[wire.TARGET_ENV]
+    if only := os.environ.get(wire.ONLY_DB_ENV):
+        guard(only)
+    target = load(reference)
+    engine_reference = os.environ.get(wire.ENGINE_ENV)
+    engine = load(engine_reference) if engine_reference else find_engine(target, reference.partition(":")[0])
+    print(json.dumps(describe(target, reference.partition(":")[0], engine)))
+
+
+if __name__ == "__main__":
+    main()

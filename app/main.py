@@ -82,10 +82,17 @@ def new_todo(payload: TodoCreate, request: Request) -> Todo:
 
 
 def create_todo(payload: TodoCreate, db: DbSession, request: Request) -> Todo:
+    """Creates the todo and answers it as stored. Another request may delete it at once: the answer is still
+    201 with the todo (it was created), not a 500."""
     todo = new_todo(payload, request)
     db.add(todo)
-    db.commit()
+    db.flush()
+    # Read back before the commit, in this transaction, where no other request can delete the row; then a
+    # commit that keeps the values read. A refresh after the commit raised (a 500) when another request had
+    # deleted the new todo in between. The tags are loaded when the response reads them, after the commit.
     db.refresh(todo)
+    db.expire_on_commit = False
+    db.commit()
     return todo
 
 

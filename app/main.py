@@ -86,13 +86,11 @@ def create_todo(payload: TodoCreate, db: DbSession, request: Request) -> Todo:
     201 with the todo (it was created), not a 500."""
     todo = new_todo(payload, request)
     db.add(todo)
-    db.flush()
-    # Read back before the commit, in this transaction, where no other request can delete the row; then a
-    # commit that keeps the values read. A refresh after the commit raised (a 500) when another request had
-    # deleted the new todo in between. The tags are loaded when the response reads them, after the commit.
-    db.refresh(todo)
-    db.expire_on_commit = False
+    db.expire_on_commit = False  # the todo keeps the values written: the answer if it is gone before it is read back
     db.commit()
+    # Read back what the database stored, as refresh() does. Another request may have deleted the todo since the
+    # commit (guessing its id): refresh() then raised, a 500 for a todo that was created; get() finds nothing.
+    db.get(Todo, todo.id, populate_existing=True)
     return todo
 
 

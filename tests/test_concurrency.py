@@ -136,6 +136,7 @@ def test_a_create_whose_todo_another_client_deletes_right_after_its_commit_is_20
         response = client.post("/todos", json={"title": "created, then gone", "tags": ["home"]})
     assert response.status_code == 201, response.text
     assert response.json()["title"] == "created, then gone"
+    assert response.json()["tags"] == ["home"], "the answer is the todo as written"
     assert _rows(sqlite_url, "SELECT id FROM todos") == [(response.json()["id"] - 1,)]
 
 

@@ -21,7 +21,7 @@ app = create_app()  # BUG: the correct app as written: the connection is held un
 
 def create_todo_then_close(payload: TodoCreate, db: DbSession, request: Request) -> Todo:
     todo = create_todo(payload, db, request)
-    todo.tags  # noqa: B018  load what the response needs (the columns are loaded by refresh()) while open
+    todo.tags  # noqa: B018  load what the response needs (the columns are read back already) while open
     db.close()  # the fix: the connection goes back to the pool before FastAPI needs another thread
     return todo  # validating the response needs no connection now
 

@@ -12,12 +12,12 @@ import errno
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-__all__ = ["INTERRUPTING", "Pending", "deferred", "lost_terminal", "raise_interrupt"]
+__all__ = ["INTERRUPTING", "Pending", "deferred", "hold", "lost_terminal", "raise_interrupt"]
 
 INTERRUPTING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -58,21 +58,37 @@ class Pending:
         return self.signals > 0
 
 
+def _noting(pending: Pending) -> Callable[[int, FrameType | None], None]:
+    def note(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            _silence_terminal()
+        pending.signals += 1
+
+    return note
+
+
 @contextmanager
 def deferred() -> Iterator[Pending]:
     pending = Pending()
     if threading.current_thread() is not threading.main_thread():
         yield pending
         return
-
-    def note(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGHUP:
-            _silence_terminal()
-        pending.signals += 1
-
+    note = _noting(pending)
     previous = {sig: signal.signal(sig, note) for sig in INTERRUPTING}
     try:
         yield pending
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def hold() -> Pending:
+    """Once a run was interrupted and its clean-up is done, the lab only reports and exits: from here on the
+    signals are noted, not raised, so a second Ctrl+C (however late) cannot cut the verdict and the report's
+    path out of what is printed. Not undone: the process ends with exit code 130 anyway."""
+    pending = Pending()
+    if threading.current_thread() is threading.main_thread():
+        note = _noting(pending)
+        for sig in INTERRUPTING:
+            signal.signal(sig, note)
+    return pending

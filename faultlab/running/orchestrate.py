@@ -15,7 +15,7 @@ from faultlab import owner
 from faultlab.backends import sweep
 from faultlab.backends.base import DEFAULT_POSTGRES_URL, Backend, BackendName, PostgresBackend, SqliteBackend
 from faultlab.errors import UsageError
-from faultlab.interrupts import deferred
+from faultlab.interrupts import deferred, hold
 from faultlab.model.catalogue import Entry
 from faultlab.model.results import ExperimentResult, RunResult, StepResult, Verdict
 from faultlab.model.spec import RUNS, Experiment, RunName
@@ -128,6 +128,7 @@ def run_experiment(
             if not keep:
                 shutil.rmtree(workdir, ignore_errors=True)
     if result.verdict is Verdict.INTERRUPTED or interrupted_late:
+        hold()  # a Ctrl+C still to come must not cut the verdict short: the lab ends with 130 anyway
         raise Interrupted(result)
     return result
 

@@ -224,7 +224,8 @@ class OwnCluster:
         _, alive = psutil.wait_procs(processes, timeout=GONE_DEADLINE_S)
         if alive:
             raise BackendError(f"{len(alive)} PostgreSQL processes still running {GONE_DEADLINE_S:g} s after SIGKILL")
-        return processes[0].pid
+        pid: int = processes[0].pid
+        return pid
 
     def pause(self) -> int:
         """SIGSTOP to every process of the server: connections stay open, nothing answers. How many."""

@@ -149,6 +149,13 @@ class OwnCluster:
         return "".join(p.read_text(errors="replace") for p in (self._tools_log, self.log_path) if p.exists())
 
     def _prepare_dirs(self) -> None:
+        if self._user is not None:
+            for parent in self._run_dir.resolve().parents:
+                if not parent.stat().st_mode & 0o001:  # not traversable by others (a private TMPDIR)
+                    raise BackendError(
+                        f"the {SERVER_USER} user, which runs the cluster when the lab runs as root, cannot reach "
+                        f"{parent}; point TMPDIR at a directory under one it can traverse (e.g. /tmp)"
+                    )
         self.root.mkdir()
         self.log_path.touch()
         if self._user is not None:

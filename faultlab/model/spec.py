@@ -239,7 +239,7 @@ class Experiment(Strict):
         for number, step in enumerate(self.steps, 1):
             if isinstance(step, ActionStepBase) and actions[step.action].needs_own_cluster:
                 raise ValueError(
-                    f'steps[{number}]: {step.action} stops or signals the database server; set setup.database = '
+                    f"steps[{number}]: {step.action} stops or signals the database server; set setup.database = "
                     '"own-cluster" (the user\'s own server is never touched)'
                 )
         return self

@@ -16,6 +16,7 @@ import pytest
 from filelock import FileLock
 
 from faultlab.backends.base import DEFAULT_POSTGRES_URL, BackendName, postgres_problem
+from faultlab.backends.cluster import cluster_problem
 from faultlab.model.catalogue import load_catalogue
 from faultlab.model.results import ExperimentResult
 from faultlab.running.orchestrate import run_experiment
@@ -40,7 +41,10 @@ class Cache:
         self.memo: dict[tuple[str, BackendName], ExperimentResult] = {}
 
     def get(self, name: str, backend: BackendName = "sqlite") -> ExperimentResult:
-        if backend == "postgresql" and (problem := _postgres_problem()):
+        if backend == "postgresql" and CATALOGUE.get(name).experiment.setup.database == "own-cluster":
+            if problem := cluster_problem():  # a server of the run's own: the binaries, not a running server
+                pytest.skip(problem)
+        elif backend == "postgresql" and (problem := _postgres_problem()):
             pytest.skip(f"{problem}; set FAULTLAB_POSTGRES_URL to a server where the lab may create databases")
         if (name, backend) not in self.memo:
             stem = self.root / f"{name}-{backend}"

@@ -27,6 +27,8 @@ SPECIMENS = {
     "gc-with-workers": "steps[1]: gc_collect reaches only the worker that answers it, and the fault run has 2 workers",
     "empty-remember": "explain.remember: String should match pattern",
     "bad-matcher": "steps[1].expect.fault.status: expected a number, true/false, text, or a table",
+    "restart-shared-server": "steps[1]: restart_database stops or signals the database server; set setup.database",
+    "own-cluster-together": 'setup.database = "own-cluster": both runs share the server; use together = false',
 }
 
 

@@ -328,3 +328,17 @@ def test_threadpool_starvation_fails_on_pool_timeout_with_a_pool_big_enough(tmp_
     assert spec.fix.env == spec.fault.env, "the fix keeps the same pool"
     few = "Thirty reads at once: more than the pool, fewer than the thread pool"
     assert _seen(result, "fault", few)["ok"] == 30
+
+
+def test_database_restart_fails_on_dead_connections_and_pre_ping_replaces_them(tmp_path: Path, results: Cache) -> None:
+    """A real restart of the run's own server: the first requests after it get psycopg's error as a 500."""
+    result = _run("database-restart", tmp_path, results, "postgresql")
+    restarted = _seen(result, "fault", "Restart PostgreSQL")
+    assert (restarted["pg_connections"], restarted["pg_tcp"]) == (0, 0) and restarted["pool_open"] >= 2, restarted
+    after = _step(result, "fault", "Ten reads, five at a time, after the restart").observation
+    assert after.values["server_errors"] >= 1 and after.values["ok"] == 10 - after.values["server_errors"], after.values
+    causes = [link.type for link in after.exceptions[0].chain]
+    assert causes[0] == "sqlalchemy.exc.OperationalError" and "psycopg.errors.AdminShutdown" in causes, causes
+    fixed = _seen(result, "fix", "Ten reads, five at a time, after the restart")
+    assert (fixed["ok"], fixed["exceptions"]) == (10, 0), fixed
+    assert [r.resources["database"] for r in result.runs.values()], "each run had a database of its own"

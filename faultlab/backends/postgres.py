@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultlab import owner
 from faultlab.errors import BackendError, UsageError
 from faultlab.names import BackendName
+
+if TYPE_CHECKING:
+    from faultlab.backends.cluster import OwnCluster
 
 __all__ = [
     "ACTIVITY_SQL",
@@ -52,9 +55,23 @@ class PostgresBackend:
         self._connection: Any = None  # the administrator's: create, drop, and the actions
         self._watching: Any = None  # the witnesses' own, so that sampling never waits on an action's statement
         self._in_run_database: Any = None  # the lab's own connection to the run's database, for witnesses
+        self.cluster: OwnCluster | None = None  # the server is the run's own (setup.database = "own-cluster")
 
     def _connect(self) -> Any:
         return admin_connection(self._admin.render_as_string(hide_password=False))
+
+    def _admin_execute(self, statement: Any, params: Any = ()) -> Any:
+        """On the administrator's connection, opened again if the server restarted under it (own cluster)."""
+        import psycopg
+
+        try:
+            return self._connection.execute(statement, params)
+        except psycopg.OperationalError:
+            if not self._connection.broken:
+                raise
+            self._connection.close()
+            self._connection = self._connect()
+            return self._connection.execute(statement, params)
 
     def create(self) -> None:
         import psycopg
@@ -93,10 +110,10 @@ class PostgresBackend:
         if self._connection is None:
             return
         try:
-            self._connection.execute(
+            self._admin_execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database))
             )
-            self._connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role)))
+            self._admin_execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role)))
         except psycopg.Error as exc:
             raise BackendError(f"could not drop the run's PostgreSQL database {self.database}: {exc}") from exc
         finally:
@@ -144,11 +161,20 @@ class PostgresBackend:
         """A read on the lab's own autocommit connection to the run's database (never one of the app's)."""
         import psycopg
 
+        if self.cluster is not None and (why := self.cluster.unavailable()):
+            raise BackendError(why)  # stopped or paused by the experiment: a read would fail, or hang
         try:
-            if self._in_run_database is None or self._in_run_database.closed:
-                self._in_run_database = self.connect_to_run_database()
-                self._in_run_database.autocommit = True
-            return list(self._in_run_database.execute(statement).fetchall())
+            for attempt in (1, 2):  # again once on a new connection if the server restarted under this one
+                if self._in_run_database is None or self._in_run_database.closed:
+                    self._in_run_database = self.connect_to_run_database()
+                    self._in_run_database.autocommit = True
+                try:
+                    return list(self._in_run_database.execute(statement).fetchall())
+                except psycopg.OperationalError:
+                    if attempt == 2 or not self._in_run_database.broken:
+                        raise
+                    self._in_run_database.close()
+            raise AssertionError("unreachable")
         except psycopg.Error as exc:
             raise BackendError(f"the lab could not read the run's database: {exc}") from exc
 
@@ -183,6 +209,8 @@ class PostgresBackend:
         """A statement on the administrator's connection (not the app's role), for actions."""
         if self._connection is None:
             raise BackendError("the run's PostgreSQL database is not set up")
+        if self._connection.broken:  # the server restarted under it (own cluster)
+            self._connection = self._connect()
         return _execute(self._connection, statement, params)
 
     def activity(self) -> tuple[int, int, int]:
@@ -195,9 +223,15 @@ class PostgresBackend:
         timeline's thread never queues behind an action's statement, nor an action behind a sample."""
         if self._connection is None:
             raise BackendError("the run's PostgreSQL database is not set up")
-        if self._watching is None or self._watching.closed:
+        if self._watching is None or self._watching.closed or self._watching.broken:
             self._watching = self._connect()
-        return _execute(self._watching, statement, params)
+        try:
+            return _execute(self._watching, statement, params)
+        except BackendError:
+            if not self._watching.broken:
+                raise
+            self._watching = self._connect()  # once more: the server restarted under the old one
+            return _execute(self._watching, statement, params)
 
 
 def _execute(connection: Any, statement: Any, params: Any) -> list[tuple[Any, ...]]:

@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from faultlab.backends.cluster_watch import stop_cluster
 from faultlab.owner import Owner
 
 __all__ = ["OWNER_FILE", "PREFIX", "Swept", "sweep_postgres", "sweep_temp_dirs"]
@@ -48,6 +49,9 @@ def sweep_temp_dirs(root: Path | None = None) -> list[str]:
         except OSError:
             continue  # no record (yet): not provably abandoned
         if _gone(record):
+            # A cluster of the dead lab's own (backends.cluster) whose watcher died with it: stopped first.
+            for pid_file in candidate.glob("*/data/postmaster.pid"):
+                stop_cluster(pid_file.parent)
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(str(candidate))
     return removed

@@ -36,6 +36,7 @@ def sweep_left_behind(errors: Console, options: Options) -> None:
 
 
 def run_all(selected: list[Entry], options: Options, console: Console, errors: Console) -> int:
+    from faultlab.backends.cluster import cluster_problem
     from faultlab.running.orchestrate import Interrupted, run_experiment
 
     summary: list[dict[str, object]] = []
@@ -52,6 +53,12 @@ def run_all(selected: list[Entry], options: Options, console: Console, errors: C
             if options.backend not in experiment.backends:
                 reason = f"applies to {', '.join(experiment.backends)} only"
                 console.print(f"  [yellow]skipped:[/] {experiment.name} {reason}, not {options.backend}")
+                summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": reason})
+                skipped[experiment.name] = reason
+                continue
+            if experiment.setup.database == "own-cluster" and (problem := cluster_problem()):
+                reason = f"needs a PostgreSQL server of its own: {problem}"
+                console.print(f"  [yellow]skipped:[/] {experiment.name} {escape(reason)}")
                 summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": reason})
                 skipped[experiment.name] = reason
                 continue

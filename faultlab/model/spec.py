@@ -86,6 +86,11 @@ class Setup(Strict):
 
     migration: Literal["0001", "0002", "0003", "head"] | None = None
     rows: list[Row] = Field(default_factory=list)
+    database: Literal["own-cluster"] | None = Field(
+        None,
+        description="own-cluster: a PostgreSQL server of the run's own (faultlab.backends.cluster), which the "
+        "experiment may stop, restart, kill or pause; by default the server given with --db",
+    )
 
     @model_validator(mode="after")
     def _rows_need_a_schema(self) -> Setup:
@@ -219,6 +224,24 @@ class Experiment(Strict):
                         f"steps[{number}]: {step.action} cannot run on {', '.join(missing)}; "
                         f"list only {', '.join(sorted(actions[step.action].backends))} in backends"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _own_cluster_alone(self) -> Experiment:
+        """A cluster of the run's own is PostgreSQL, and both runs share it one after the other."""
+        actions = registry.actions()
+        if self.setup.database == "own-cluster":
+            if self.backends != ("postgresql",):
+                raise ValueError('setup.database = "own-cluster" is a PostgreSQL server: use backends = ["postgresql"]')
+            if self.together:
+                raise ValueError('setup.database = "own-cluster": both runs share the server; use together = false')
+            return self
+        for number, step in enumerate(self.steps, 1):
+            if isinstance(step, ActionStepBase) and actions[step.action].needs_own_cluster:
+                raise ValueError(
+                    f"steps[{number}]: {step.action} stops or signals the database server; set setup.database = "
+                    '"own-cluster" (the user\'s own server is never touched)'
+                )
         return self
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from faultlab.backends.base import Backend, PostgresBackend
+from faultlab.backends.cluster import OwnCluster
 from faultlab.errors import ServerError
 from faultlab.inside import stats, wire
 from faultlab.inside.statements import read_statements
@@ -44,6 +45,13 @@ class RunContext:
         """The run's PostgreSQL backend, for the actions and witnesses the registry allows on PostgreSQL only."""
         assert isinstance(self.backend, PostgresBackend), "a PostgreSQL-only action or witness on another backend"
         return self.backend
+
+    @property
+    def cluster(self) -> OwnCluster:
+        """The run's own PostgreSQL server, for the actions that stop or signal it (``needs_own_cluster``)."""
+        cluster = self.postgres.cluster
+        assert cluster is not None, "an action that needs the run's own cluster on another server"
+        return cluster
 
     def counters(self, pids: set[int] | None = None) -> stats.Counters | None:
         """The harness's counters for the server now running (earlier servers of this run are left out);

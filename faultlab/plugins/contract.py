@@ -148,6 +148,9 @@ class Action:
     one_process: ClassVar[bool] = False
     # It starts a new server for the run (a restart): the lab has a spare ready for each such step.
     starts_server: ClassVar[bool] = False
+    # It stops or signals the database server itself: only on a server of the run's own (``setup.database =
+    # "own-cluster"``, ``faultlab.backends.cluster``), reached as ``ctx.cluster``.
+    needs_own_cluster: ClassVar[bool] = False
     # Its part inside the served process, if it needs one (routes under /_lab/ that ``run`` calls with
     # ``ctx.harness``): ``"package.module:function"``, called with a ``faultlab.inside.extensions.Inside``.
     inside: ClassVar[str | None] = None

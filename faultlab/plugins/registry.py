@@ -84,6 +84,7 @@ BUILTIN_PLUGINS = (
     "faultlab.actions.lock",
     "faultlab.actions.migrate",
     "faultlab.actions.postgres",
+    "faultlab.actions.cluster",
     "faultlab.actions.server",
     "faultlab.actions.wait",
 )

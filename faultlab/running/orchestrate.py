@@ -14,6 +14,7 @@ from pathlib import Path
 from faultlab import owner
 from faultlab.backends import sweep
 from faultlab.backends.base import DEFAULT_POSTGRES_URL, Backend, BackendName, PostgresBackend, SqliteBackend
+from faultlab.backends.cluster import OwnCluster
 from faultlab.errors import UsageError
 from faultlab.interrupts import deferred, hold
 from faultlab.model.catalogue import Entry
@@ -83,10 +84,17 @@ def run_experiment(
         result.kept_dir = str(workdir)
     stopping: list[LabServer] = []  # servers shutting down while the lab goes on; reaped below
     interrupted_late = False
+    cluster: OwnCluster | None = None  # setup.database = "own-cluster": a server of the run's own, made below
+
     def store(run: RunName) -> Backend:
         if backend == "sqlite":
             return SqliteBackend(workdir / run)
-        return PostgresBackend(postgres_url, label=f"{experiment.name}-{run}")
+        if cluster is None:
+            return PostgresBackend(postgres_url, label=f"{experiment.name}-{run}")
+        cluster.ensure_running()  # the run before may have left it killed or paused
+        made = PostgresBackend(cluster.admin_url, label=f"{experiment.name}-{run}")
+        made.cluster = cluster
+        return made
 
     def one(run: RunName, told: Listener, cancelled: threading.Event | None = None) -> RunResult:
         return execute_run(
@@ -102,6 +110,12 @@ def run_experiment(
 
     try:
         try:
+            if experiment.setup.database == "own-cluster" and backend == "postgresql":
+                with deferred() as pending:  # registered as soon as it exists: a Ctrl+C must not orphan it
+                    cluster = OwnCluster(workdir)
+                if pending:
+                    raise KeyboardInterrupt
+                cluster.create()
             with spare.expecting(experiment.server_starts()):
                 if experiment.together and together:
                     result.runs["fault"], result.runs["fix"], interrupted_late = run_together(
@@ -125,6 +139,8 @@ def run_experiment(
     finally:
         with deferred():
             _stop_all(stopping)
+            if cluster is not None:
+                cluster.remove()
             if not keep:
                 shutil.rmtree(workdir, ignore_errors=True)
     if result.verdict is Verdict.INTERRUPTED or interrupted_late:

@@ -93,12 +93,12 @@ def _visit(ctx: CheckupContext, applying: list[Check], operation: Operation, pro
             return
         item_id = found.value
     exercised = exercise(ctx, operation, item_id)
-    if denied := _denied(exercised.checked.statuses):
-        # A 401 is the app refusing the doctor, not a sign of health: nothing about its database was seen.
-        exercised.checked.not_checked = f"it answered {denied} every time"
-        ctx.report.not_checked.append(
-            NotRun(f"every check on {operation.label}", f"it answered {denied} every time", NO_CREDENTIALS)
-        )
+    if refused := _refused(exercised.checked.statuses):
+        # A 401 is the app refusing the doctor, a 422 its request, not a sign of health: nothing about its
+        # database was seen.
+        reason, remedy = refused
+        exercised.checked.not_checked = reason
+        ctx.report.not_checked.append(NotRun(f"every check on {operation.label}", reason, remedy))
         if progress:
             progress(exercised.checked, ctx.report.findings)
         return
@@ -110,10 +110,17 @@ def _visit(ctx: CheckupContext, applying: list[Check], operation: Operation, pro
         progress(exercised.checked, ctx.report.findings)
 
 
-def _denied(statuses: list[int]) -> str:
-    """``401 Unauthorized`` when every answer was a refusal of the credentials (or their absence), else ""."""
-    refused = {status for status in statuses}
-    return _DENIED[statuses[0]] if statuses and refused <= set(_DENIED) else ""
+def _refused(statuses: list[int]) -> tuple[str, str] | None:
+    """Why, and what to do, when every answer refused the doctor (its credentials, or the request it made)."""
+    if not statuses or len(set(statuses)) != 1:
+        return None
+    if statuses[0] in _DENIED:
+        return f"it answered {_DENIED[statuses[0]]} every time", NO_CREDENTIALS
+    if statuses[0] == 422:
+        return "it answered 422 Unprocessable Content every time: it refused the request made from its schema", (
+            "make the OpenAPI document say what the route accepts (or give --openapi), or check it yourself"
+        )
+    return None
 
 
 def _run_checks(

@@ -170,7 +170,7 @@ def _session_params(endpoint: Any) -> set[str]:
 
 
 def _closes_after(call: Any) -> bool:
-    """A generator dependency (sync or async) runs its clean-up after the response; a plain one (or a coroutine) cannot."""
+    """A generator dependency (sync or async) runs its clean-up after the response; a plain one cannot."""
     return inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call)
 
 

@@ -117,10 +117,18 @@ class LazyLoads:
         self._lock = threading.Lock()
 
     def executed(self, state: Any) -> None:
-        """``do_orm_execute``: notes, never returns a result (the statement runs as it would)."""
+        """``do_orm_execute``: notes, never returns a result, never raises (the statement runs as it would)."""
+        if not state.is_select:  # an insert, update or delete has no load options to read (they would raise)
+            return
+        try:
+            self._note(state)
+        except Exception:  # a note that cannot be taken is lost; the app's statement must not be
+            return
+
+    def _note(self, state: Any) -> None:
         loaded_from = state.lazy_loaded_from
         if loaded_from is None:
-            if state.is_select and (sites := user_frames(sys._getframe(1), 1)):
+            if sites := user_frames(sys._getframe(2), 1):
                 for mapper in state.all_mappers:
                     self._queried[mapper.class_] = sites[0]
             return
@@ -128,7 +136,7 @@ class LazyLoads:
         prop = path[-1] if path is not None and len(path) else None
         owner = loaded_from.class_
         attribute = f"{owner.__name__}.{getattr(prop, 'key', '?')}"
-        sites = user_frames(sys._getframe(1), 1)
+        sites = user_frames(sys._getframe(2), 1)
         with self._lock:
             self.counts[(attribute, sites[0] if sites else None, self._queried.get(owner))] += 1
 

@@ -13,7 +13,7 @@ from faultlab.doctor.report import Checked, Finding, Location, NotRun
 from faultlab.doctor.where import locate
 from faultlab.server import client
 
-__all__ = ["PoolExhaustion", "PoolLeak"]
+__all__ = ["PoolExhaustion", "PoolLeak", "leak_cause"]
 
 EXHAUST_MAX = 40  # requests at most, to find how many a leak needs to exhaust the pool
 EXHAUST_TIMEOUT_S = 2.0  # a request that waits this long for a connection has found the pool empty
@@ -69,6 +69,11 @@ class PoolLeak(Check):
             if len(finding.operations) > 1:
                 finding.evidence += f"; the same cause leaks on {', '.join(finding.operations[1:])} too"
         ctx.report.findings[:] = kept
+
+
+def leak_cause(findings: list[Finding], operation: str) -> Location | None:
+    """The line a connection leak on this operation came from, if one was found: what empties the pool."""
+    return next((f.location for f in findings if f.kind == "connection leak" and operation in f.operations), None)
 
 
 def _cause(ctx: CheckupContext, exercised: Exercised) -> tuple[Location | None, str]:
@@ -132,6 +137,7 @@ class PoolExhaustion(Check):
                                 operation.label,
                                 f"{number - 1} requests in a row emptied the pool: request {number} got {answer}, "
                                 f"with {out.pool_checked_out if out else '?'} connections checked out (collector off)",
+                                location=leak_cause(report.findings, operation.label),
                             )
                         )
                         return

@@ -13,6 +13,7 @@ What is "the app's code": any file outside the standard library, the installed p
 
 from __future__ import annotations
 
+import dis
 import inspect
 import os
 import sys
@@ -177,6 +178,16 @@ def _session_params(endpoint: Any) -> set[str]:
     return found
 
 
+def _return_line(code: CodeType) -> int:
+    """The line the function returns from, when it has one: that is where the session leaves it; else its ``def``."""
+    lines = {
+        ins.positions.lineno
+        for ins in dis.get_instructions(code)
+        if ins.opname == "RETURN_VALUE" and ins.positions is not None and ins.positions.lineno is not None
+    }
+    return lines.pop() if len(lines) == 1 else code.co_firstlineno
+
+
 def _closes_after(call: Any) -> bool:
     """A generator dependency (sync or async) runs its clean-up after the response; a plain one cannot."""
     return inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call)
@@ -197,5 +208,5 @@ def session_provider(target: object, sites: list[Site]) -> Site | None:
             call = overrides.get(sub.call, sub.call)
             code = getattr(call, "__code__", None)
             if sub.name in wanted and code is not None and not _closes_after(call):
-                return (code, code.co_firstlineno)
+                return (code, _return_line(code))
     return None

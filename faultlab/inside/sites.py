@@ -153,14 +153,27 @@ class LazyLoads:
 _MAX_WRAPPERS = 8
 
 
-def _routes(target: object) -> list[Any]:
+def _routes(target: object) -> tuple[list[Any], dict[Any, Any]]:
+    """The app's routes, those of included routers too (FastAPI keeps them apart, ``original_router``), and its
+    dependency overrides."""
     app: Any = target
     for _ in range(_MAX_WRAPPERS):
         routes = getattr(app, "routes", None)
         if isinstance(routes, list):
-            return routes
+            break
         app = getattr(app, "app", None)
-    return []
+    else:
+        return [], {}
+    found: list[Any] = []
+    pending = list(routes)
+    while pending and len(found) < 10_000:
+        route = pending.pop(0)
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            pending += list(getattr(included, "routes", []))
+        else:
+            found.append(route)
+    return found, dict(getattr(app, "dependency_overrides", None) or {})
 
 
 def _session_params(endpoint: Any) -> set[str]:
@@ -197,12 +210,11 @@ def session_provider(target: object, sites: list[Site]) -> Site | None:
     """The dependency (after the app's overrides) that gave a route its session, when it is a plain function:
     it returns the session, so nothing closes it after the response (a generator's ``finally`` would)."""
     codes = {code for code, _ in sites}
-    for route in _routes(target):
+    routes, overrides = _routes(target)
+    for route in routes:
         endpoint, dependant = getattr(route, "endpoint", None), getattr(route, "dependant", None)
         if getattr(endpoint, "__code__", None) not in codes or dependant is None:
             continue
-        provider = getattr(route, "dependency_overrides_provider", None)
-        overrides = getattr(provider, "dependency_overrides", {}) or {}
         wanted = _session_params(endpoint)
         for sub in getattr(dependant, "dependencies", []):
             call = overrides.get(sub.call, sub.call)

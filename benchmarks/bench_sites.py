@@ -26,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faultlab.inside.sites import CheckoutSites, LazyLoads  # noqa: E402
+from faultlab.inside.sites import CheckoutSites, LazyLoads
 
 
 class Base(DeclarativeBase):

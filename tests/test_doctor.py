@@ -73,7 +73,7 @@ def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path:
     target, app_dir, leaking = CASES[case]
     result = run_lab("doctor", target, "--app-dir", app_dir, "--json", "--out", tmp_path / "out", cwd=tmp_path)
     report = json.loads(result.stdout)
-    found = {f["operation"] for f in report["findings"] if f["kind"] == "connection leak"}
+    found = {o for f in report["findings"] if f["kind"] == "connection leak" for o in f["operations"]}
     assert not [f for f in report["findings"] if f["kind"] == "event loop blocked"], report["findings"]
     if leaking:
         assert leaking <= found and result.returncode == 1, (found, result.stderr)

@@ -152,7 +152,7 @@ def test_the_project_is_served_by_its_own_venv_without_faultlab_in_it(project: P
         project, tmp_path, "--env", "SQLITE_FILE={db.name}", *setup, "--login", LOGIN, env={}, target="app.leaky:app"
     )
     assert report["python"] == str(python) and report["app_file"] == str(project / "app" / "leaky.py"), report
-    leaks = {f["operation"] for f in report["findings"] if f["kind"] == "connection leak"}
+    leaks = {o for f in report["findings"] if f["kind"] == "connection leak" for o in f["operations"]}
     assert {"GET /api/v1/items/", "POST /api/v1/items/"} <= leaks, report["findings"]
     assert result.returncode == 1
 
@@ -208,7 +208,7 @@ def test_with_a_login_on_postgresql_the_leak_is_found_and_the_clean_project_is_c
     result, report = _doctor(project, tmp_path, *args, env=configured_postgres, target=target)
     assert report["engine_url"].startswith("postgresql+psycopg://faultlab_doctor_"), report["engine_url"]
     assert "changethis" not in result.stdout + result.stderr and "Bearer" not in result.stdout + result.stderr
-    found = {(f["kind"], f["operation"]) for f in report["findings"]}
+    found = {(f["kind"], o) for f in report["findings"] for o in f["operations"]}
     if leaks:
         assert ("connection leak", "GET /api/v1/items/") in found, found
         assert ("pool exhausted", "GET /api/v1/items/") in found, found

@@ -138,7 +138,7 @@ def _series(label: str, values: list[int]) -> str:
 
 
 def _line(console: Console, checked: Checked, findings: list[Finding], os_label: str) -> None:
-    found = sorted({f.kind for f in findings if f.operation == checked.operation})
+    found = sorted({f.kind for f in findings if checked.operation in f.operations})
     mark = f"[bold red]✗ {escape(', '.join(found))}[/]" if found else "[green]✓[/]"
     if checked.not_checked:
         mark = f"[yellow]not checked: {escape(checked.not_checked)}[/]"
@@ -169,7 +169,12 @@ def _markdown(report: Report) -> str:
     ]
     lines += [*_served_lines(report), ""]
     for finding in report.findings:
-        lines.append(f"- **{prose(finding.kind)}** on {code_span(finding.operation)}: {prose(finding.evidence)}")
+        operations = ", ".join(code_span(operation) for operation in finding.operations)
+        where = ""
+        if finding.location is not None:
+            role = f" ({prose(finding.location.role)})" if finding.location.role else ""
+            where = f" At {code_span(str(finding.location))}{role}."
+        lines.append(f"- **{prose(finding.kind)}** on {operations}: {prose(finding.evidence)}.{where}")
     if report.disagreements:
         lines += ["", "Where the witnesses disagree:"]
         lines += [f"- {code_span(d.operation)}: {prose(d.evidence)}" for d in report.disagreements]
@@ -287,8 +292,10 @@ def run(args: argparse.Namespace) -> int:
 def _finish(report: Report, args: argparse.Namespace, console: Console, errors: Console) -> int:
     """The findings, the verdict and the reports (Markdown, JSON, HTML); the exit code they make."""
     for finding in report.findings:
-        where = f"[bold red]{escape(finding.kind)}[/] on {escape(finding.operation)}"
+        where = f"[bold red]{escape(finding.kind)}[/] on {escape(', '.join(finding.operations))}"
         console.print(f"  {where}: {escape(finding.evidence)}")
+        if finding.location is not None:
+            console.print(f"    [bold]{escape(finding.where)}[/]")
     for disagreement in report.disagreements:
         console.print(
             f"  [yellow]the witnesses disagree[/] on {escape(disagreement.operation)}: {escape(disagreement.evidence)}"

@@ -25,6 +25,7 @@ from faultlab.doctor.live import Live
 from faultlab.doctor.openapi import Operation, is_collection_read
 from faultlab.doctor.report import Checked, Finding, Report
 from faultlab.names import BACKENDS, BackendName
+from faultlab.plugins.observations import Where
 
 __all__ = ["NO_DATABASE_READ", "NO_ENGINE", "NO_READ", "OPTIONS", "Check", "CheckupContext", "Exercised", "LoopProbe"]
 
@@ -92,6 +93,8 @@ class Exercised:
     operation: Operation
     checked: Checked
     raised: list[str] = field(default_factory=list)
+    raised_where: list[Where | None] = field(default_factory=list)  # the app's line of each, as far as seen
+    leak_sites: list[dict[str, Any]] = field(default_factory=list)  # connections still checked out, and where from
     timed: bool = False  # a delete is sent once, and not timed
     probe: LoopProbe | None = None  # the timed request beside the loop's probe
     item_id: object | None = None  # the id in its path, if it has one

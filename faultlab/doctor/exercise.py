@@ -64,7 +64,12 @@ def exercise(ctx: CheckupContext, operation: Operation, item_id: object | None) 
             ctx.created, ctx.created_by = made.value, operation.label
     elif is_collection_read(operation) and (item := first_listed(answer)) is not None:
         ctx.ids.keep(operation.collection, item, f"listed by {operation.label}")
-    exercised = Exercised(operation, checked, raised=[str(r) for r in live.errors.read_new()], item_id=item_id)
+    records = live.errors.read_new()
+    exercised = Exercised(operation, checked, raised=[str(r) for r in records], item_id=item_id)
+    exercised.raised_where = [r.where for r in records]
+    if checked.checked_out and checked.checked_out[-1] > checked.checked_out[0]:
+        # Before the timed request and the collection: the connections this operation kept, and where from.
+        exercised.leak_sites = list(live.sites().get("checked_out", []))
     if operation.method != "DELETE":
         probe = loop_probe(live, operation, item_id)
         exercised.probe, exercised.timed = probe, True

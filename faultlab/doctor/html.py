@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faultlab.doctor.report import Checked, Report, tally
+from faultlab.doctor.where import excerpt
 from faultlab.reports.html import environment
 
 __all__ = ["render_doctor_html", "setting"]
@@ -44,9 +45,12 @@ def setting(report: Report) -> str:
 def render_doctor_html(report: Report) -> str:
     def row(checked: Checked) -> dict[str, object]:
         bars = _bars(checked.checked_out)
-        found = sorted({f.kind for f in report.findings if f.operation == checked.operation})
+        found = sorted({f.kind for f in report.findings if checked.operation in f.operations})
         width = len(bars) * BAR_STEP + 2
         return {"checked": checked, "statuses": tally(checked.statuses), "bars": bars, "width": width, "found": found}
 
+    # Each finding's line with a few around it, by the finding's index: its link (``#source-N``) goes there.
+    sources = {i: excerpt(f.location) for i, f in enumerate(report.findings) if f.location is not None}
     template = environment().get_template("doctor.html.j2")
-    return template.render(report=report, rows=[row(c) for c in report.checked], setting=setting(report))
+    rows = [row(c) for c in report.checked]
+    return template.render(report=report, rows=rows, setting=setting(report), sources=sources)

@@ -5,6 +5,8 @@ PostgreSQL's view of the app's sessions (the ``pg_activity`` witness)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from faultlab.backends.base import Backend, PostgresBackend
@@ -79,6 +81,12 @@ class Live:
 
     def harness(self, path: str) -> None:
         self.ctx.harness(path)
+
+    def sites(self) -> dict[str, Any]:
+        """Where the harness saw things happen in the app's code (``faultlab.inside.sites``): the connections
+        still checked out and where each was taken, the lazy loads so far. Asked after an operation, never
+        during one; the route is async and touches no database, so asking changes nothing it reports."""
+        return self.ctx.harness("sites", method="GET")
 
     def send(self, operation: Operation, item_id: object | None = None) -> httpx.Response:
         """The operation's request (``faultlab.doctor.values``), ``item_id`` in its path."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from faultlab.doctor.verdict import NotRun, Verdict, judge, sentence
 
-__all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Report", "tally"]
+__all__ = ["Checked", "CheckupInterrupted", "Finding", "Location", "NotRun", "Report", "tally"]
 
 
 @dataclass
@@ -42,10 +42,37 @@ def tally(statuses: list[int]) -> str:
 
 
 @dataclass
+class Location:
+    """The line of the user's code a finding points to (``faultlab.inside.sites``), as the reports name it."""
+
+    file: str  # as shown: relative to the app's directory when it is in it
+    line: int
+    function: str
+    path: str = ""  # the file's absolute path, as the server imported it
+    role: str = ""  # what happened there: "the session's dependency", "checked out here", ...
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+@dataclass
 class Finding:
     kind: str
     operation: str
     evidence: str
+    location: Location | None = None  # the line of the user's code that caused it, when the harness saw it
+    operations: list[str] = field(default_factory=list)  # every operation this one cause affects
+
+    def __post_init__(self) -> None:
+        if not self.operations:
+            self.operations = [self.operation]
+
+    @property
+    def where(self) -> str:
+        """``at shop.py:12 in get_session`` (with what happened there), or ""."""
+        if self.location is None:
+            return ""
+        return f"at {self.location}" + (f" ({self.location.role})" if self.location.role else "")
 
 
 @dataclass

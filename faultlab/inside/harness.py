@@ -31,6 +31,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from faultlab.inside import extensions, wire
 from faultlab.inside.extensions import Inside
 from faultlab.inside.identity import describe, find_engine, guard, load
+from faultlab.inside.sites import CheckoutSites, LazyLoads, traceback_site
+from faultlab.inside.sites import describe as describe_site
 from faultlab.inside.statements import StatementWriter
 from faultlab.inside.stats import StatsWriter
 
@@ -42,7 +44,7 @@ MAX_DETAILS = 3
 MAX_WRAPPERS = 8
 
 
-def _describe(exc: BaseException, relation: str) -> dict[str, str]:
+def _describe(exc: BaseException, relation: str) -> dict[str, Any]:
     kind = type(exc)
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     # SQLAlchemy appends the SQL on later lines and a link in parentheses; the first line says what happened.
@@ -55,13 +57,18 @@ def _describe(exc: BaseException, relation: str) -> dict[str, str]:
             reasons = []
         if reasons:
             message = f"{message} {'; '.join(dict.fromkeys(reasons[:MAX_DETAILS]))}".strip()
-    return {"type": f"{kind.__module__}.{kind.__qualname__}", "message": message, "relation": relation}
+    described: dict[str, Any] = {"type": f"{kind.__module__}.{kind.__qualname__}", "message": message}
+    described["relation"] = relation
+    if (site := traceback_site(exc)) is not None:  # the app's line nearest this exception's raise
+        described["where"] = describe_site(site)
+    return described
 
 
-def describe_chain(exc: BaseException) -> list[dict[str, str]]:
+def describe_chain(exc: BaseException) -> list[dict[str, Any]]:
     """The exception, what caused it (``__cause__``) or what it interrupted (``__context__``), and every
-    leaf of an exception group: type, first line, and how each relates to the one before."""
-    chain: list[dict[str, str]] = []
+    leaf of an exception group: type, first line, how each relates to the one before, and the app's line
+    nearest its raise (``where``, when its traceback passes through the app's code)."""
+    chain: list[dict[str, Any]] = []
     seen: set[int] = set()
 
     def visit(current: BaseException, relation: str) -> None:
@@ -107,6 +114,7 @@ class _PoolWatch:
         self.open: set[int] = set()
         # Events come from many threads: a set's change and the count published from it go together.
         self._lock = threading.RLock()
+        self.sites = CheckoutSites()  # where each connection still checked out was taken (``/_lab/sites``)
         size = getattr(engine.pool, "size", None)
         stats.put("pool_size", size() if callable(size) else -1)
         stats.put("engine", 1)
@@ -127,12 +135,14 @@ class _PoolWatch:
     def _checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         with self._lock:
             self.checked_out.add(id(record))
+            self.sites.checkout(id(record))
             self._publish("pool_checked_out", self.checked_out)
         self.stats.add("pool_checkouts")
 
     def _checkin(self, dbapi_connection: Any, record: Any) -> None:
         with self._lock:
             self.checked_out.discard(id(record))
+            self.sites.checkin(id(record))
             self._publish("pool_checked_out", self.checked_out)
 
     def _publish(self, name: str, ids: set[int]) -> None:
@@ -157,11 +167,16 @@ class _PoolWatch:
 class _SqlWatch:
     """Every statement any engine of the server hands to the driver, counted and kept by its text (never its
     values). Listened on the ``Engine`` class, so that an engine the app makes later (one per request, in
-    engine-per-request) is counted too."""
+    engine-per-request) is counted too. The ORM's lazy loads are noted with where they came from
+    (``faultlab.inside.sites.LazyLoads``), on the ``Session`` class for the same reason."""
 
     def __init__(self, statements: StatementWriter) -> None:
+        from sqlalchemy.orm import Session
+
         self.statements = statements
+        self.lazy_loads = LazyLoads()
         event.listen(Engine, "before_cursor_execute", self._before_cursor_execute)
+        event.listen(Session, "do_orm_execute", self.lazy_loads.executed)
 
     def _before_cursor_execute(
         self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
@@ -190,7 +205,11 @@ class LabHarness:
         self._errors_lock = threading.Lock()
         plugins = Inside(engine, stats_dir)
         extensions.install(inside, plugins)
-        own = [Route(f"{wire.PROBE_PREFIX}ready", self._ready), Route(f"{wire.PROBE_PREFIX}app", self._app)]
+        own = [
+            Route(f"{wire.PROBE_PREFIX}ready", self._ready),
+            Route(f"{wire.PROBE_PREFIX}app", self._app),
+            Route(f"{wire.PROBE_PREFIX}sites", self._sites),
+        ]
         self.probes = Starlette(routes=[*own, *plugins.routes])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -216,7 +235,9 @@ class LabHarness:
             "method": scope.get("method"),
             "path": scope.get("path"),
             "time": time.time(),
-            "chain": describe_chain(exc),
+            "chain": (chain := describe_chain(exc)),
+            # The app's line nearest the first exception of the chain whose traceback passes through it.
+            "where": next((link["where"] for link in chain if "where" in link), None),
         }
         self.stats.add("exceptions")
         try:
@@ -227,6 +248,12 @@ class LabHarness:
 
     async def _ready(self, request: Request) -> JSONResponse:
         return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None, **self.identity})
+
+    async def _sites(self, request: Request) -> JSONResponse:
+        """Where the connections still checked out were taken, and the lazy loads so far with their lines
+        (``faultlab.inside.sites``): read on demand, after an operation, so that reading changes nothing seen."""
+        checked_out = self.pool_watch.sites.snapshot(self.target) if self.pool_watch is not None else []
+        return JSONResponse({"checked_out": checked_out, "lazy_loads": self.sql_watch.lazy_loads.snapshot()})
 
     async def _app(self, request: Request) -> JSONResponse:
         """What the app says of itself that the doctor cannot see from outside: where it serves its OpenAPI

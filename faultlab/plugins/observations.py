@@ -3,11 +3,23 @@ be observed here and why, a timeline sampled during the step, and the server's e
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ExceptionRecord", "Link", "Observation", "Sample"]
+__all__ = ["ExceptionRecord", "Link", "Observation", "Sample", "Where"]
+
+
+class Where(BaseModel):
+    """A line of the app's own code: the first frame outside the libraries (``faultlab.inside.sites``)."""
+
+    file: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{Path(self.file).name}:{self.line} in {self.function}"
 
 
 class Link(BaseModel):
@@ -16,6 +28,7 @@ class Link(BaseModel):
     type: str
     message: str
     relation: str = "raised"
+    where: Where | None = None
 
     def __str__(self) -> str:
         return f"{self.type.rsplit('.', 1)[-1]}: {self.message}"
@@ -28,6 +41,7 @@ class ExceptionRecord(BaseModel):
     method: str | None = None
     path: str | None = None
     chain: list[Link]
+    where: Where | None = Field(None, description="the app's line nearest the chain's first exception it raised")
 
     def __str__(self) -> str:
         head, *rest = self.chain

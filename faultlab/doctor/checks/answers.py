@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from faultlab.doctor.contract import Check, CheckupContext, Exercised
 from faultlab.doctor.report import Finding
+from faultlab.doctor.where import locate
 
 __all__ = ["LostWrite", "ServerErrors"]
 
@@ -21,7 +22,11 @@ class ServerErrors(Check):
             return []
         what = f": {raised[0][:300]}" if raised else " (no exception reached the harness)"
         evidence = f"{len(failed)} of {len(checked.statuses)} answered {failed[0]}{what}"
-        return [Finding("server error", checked.operation, evidence)]
+        seen = next((w for w in exercised.raised_where if w is not None), None)
+        location = locate(seen, ctx.app_dir, "the app's line nearest the raise")
+        if raised and location is None:
+            evidence += " (no frame of the app's code in its traceback: a library raised it)"
+        return [Finding("server error", checked.operation, evidence, location=location)]
 
 
 class LostWrite(Check):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from faultlab.doctor.checks.pool import leak_cause
 from faultlab.doctor.contract import NO_DATABASE_READ, NO_READ, Check, CheckupContext
 from faultlab.doctor.report import Checked, Finding, NotRun
 from faultlab.server import client
@@ -61,6 +62,7 @@ class PoolBudget(Check):
                         f"is no answer within {BUDGET_TIMEOUT_S:g} s), while {BUDGET_STEPS[0]} at once were fine"
                         if concurrency != BUDGET_STEPS[0]
                         else f"{len(failed)} of only {concurrency} concurrent requests failed ({', '.join(how)})",
+                        location=leak_cause(report.findings, operation.label),
                     )
                 )
                 return

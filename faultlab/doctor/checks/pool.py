@@ -4,20 +4,25 @@ then sent until the pool runs out."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import httpx
 
 from faultlab.doctor.contract import NO_ENGINE, Check, CheckupContext, Exercised
-from faultlab.doctor.report import Checked, Finding, NotRun
+from faultlab.doctor.report import Checked, Finding, Location, NotRun
+from faultlab.doctor.where import locate
 from faultlab.server import client
 
-__all__ = ["PoolExhaustion", "PoolLeak"]
+__all__ = ["PoolExhaustion", "PoolLeak", "leak_cause"]
 
 EXHAUST_MAX = 40  # requests at most, to find how many a leak needs to exhaust the pool
 EXHAUST_TIMEOUT_S = 2.0  # a request that waits this long for a connection has found the pool empty
 
 
 class PoolLeak(Check):
-    """Checked-out connections that stay above the baseline after every request, with the collector off."""
+    """Checked-out connections that stay above the baseline after every request, with the collector off; at
+    the line of the user's code that took them (or the dependency that gave the route its session and never
+    closes it), and the operations that share one cause reported as one finding."""
 
     name = "connection leaks seen by the pool"
 
@@ -33,6 +38,7 @@ class PoolLeak(Check):
         if not after or min(after) <= baseline or after[-1] < after[0]:
             return []
         kept = after[-1] - baseline
+        location, taken = _cause(ctx, exercised)
         return [
             Finding(
                 "connection leak",
@@ -40,9 +46,58 @@ class PoolLeak(Check):
                 f"checked out {'→'.join(map(str, checked.checked_out))} over {len(after)} request(s) with the "
                 f"collector off: {kept} connection(s) kept, about {kept / len(after):g} per request; a pool of "
                 f"{pool_size if pool_size >= 0 else '?'} (+ its overflow) is soon empty unless the garbage "
-                "collector happens to run (a session that is never closed)",
+                f"collector happens to run (a session that is never closed){taken}",
+                location=location,
             )
         ]
+
+    def end(self, ctx: CheckupContext) -> None:
+        """One finding per cause: the operations whose leaked connections came from the same line join the first."""
+        first: dict[tuple[str, int], Finding] = {}
+        kept: list[Finding] = []
+        for finding in ctx.report.findings:
+            where = finding.location
+            if finding.kind != "connection leak" or where is None:
+                kept.append(finding)
+                continue
+            joined = first.setdefault((where.path, where.line), finding)
+            if joined is finding:
+                kept.append(finding)
+            else:
+                joined.operations.append(finding.operation)
+        for finding in first.values():
+            if len(finding.operations) > 1:
+                finding.evidence += f"; the same cause leaks on {', '.join(finding.operations[1:])} too"
+        ctx.report.findings[:] = kept
+
+
+def leak_cause(findings: list[Finding], operation: str) -> Location | None:
+    """The line a connection leak on this operation came from, if one was found: what empties the pool."""
+    return next((f.location for f in findings if f.kind == "connection leak" and operation in f.operations), None)
+
+
+def _cause(ctx: CheckupContext, exercised: Exercised) -> tuple[Location | None, str]:
+    """The line most of the kept connections came from: the dependency that returned the route's session (a
+    plain function: nothing closes what it returns), else where the connection was checked out; and, for the
+    evidence, where they were checked out when the cause is the dependency."""
+    causes: Counter[tuple[str, int]] = Counter()
+    found: dict[tuple[str, int], tuple[Location, str]] = {}
+    for entry in exercised.leak_sites:
+        taken = (entry.get("checked_out_at") or [None])[0]
+        provider = entry.get("session_from")
+        if provider is not None:
+            where = locate(provider, ctx.app_dir, "returns the route's session: nothing closes it after the response")
+        else:
+            where = locate(taken, ctx.app_dir, "checked out here and never given back")
+        if where is None:
+            continue
+        shown = locate(taken, ctx.app_dir) if provider is not None else None
+        key = (where.path, where.line)
+        causes[key] += 1
+        found.setdefault(key, (where, f"; the connections were checked out at {shown}" if shown else ""))
+    if not causes:
+        return None, ""
+    return found[causes.most_common(1)[0][0]]
 
 
 class PoolExhaustion(Check):
@@ -54,7 +109,7 @@ class PoolExhaustion(Check):
 
     def after_operations(self, ctx: CheckupContext) -> None:
         live, report = ctx.live, ctx.report
-        leaking = {f.operation for f in report.findings if f.kind == "connection leak"}
+        leaking = {o for f in report.findings if f.kind == "connection leak" for o in f.operations}
         reads = [o for o in ctx.healthy_reads() if o.label in leaking]
         if not reads:
             return
@@ -82,6 +137,7 @@ class PoolExhaustion(Check):
                                 operation.label,
                                 f"{number - 1} requests in a row emptied the pool: request {number} got {answer}, "
                                 f"with {out.pool_checked_out if out else '?'} connections checked out (collector off)",
+                                location=leak_cause(report.findings, operation.label),
                             )
                         )
                         return

@@ -1,0 +1,224 @@
+"""Where in the app's own code something happened: the first frames of the stack that belong to no library.
+
+Findings say *where* (``heroes.py:43 in get_session``), so the harness notes, cheaply, the frames of the
+app's code at the moments that matter: a connection checked out of the pool (``CheckoutSites``), a
+relationship loaded lazily and the query that loaded its parents (``LazyLoads``), an exception's traceback
+(``traceback_site``). The stack is walked with ``sys._getframe`` and each code object is judged once (a
+dictionary lookup after that); nothing of the app is kept but code objects and line numbers, so no session,
+connection or frame lives longer for being observed. ``benchmarks/bench_sites.py`` measures the cost.
+
+What is "the app's code": any file outside the standard library, the installed packages (``site-packages``,
+``dist-packages``) and faultlab's own package.
+"""
+
+from __future__ import annotations
+
+import dis
+import inspect
+import os
+import sys
+import sysconfig
+import threading
+import time
+from collections import Counter
+from types import CodeType, FrameType, TracebackType
+from typing import Any
+
+__all__ = ["CheckoutSites", "LazyLoads", "Site", "session_provider", "traceback_site", "user_frames"]
+
+Site = tuple[CodeType, int]  # a code object and the line it was at
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # faultlab itself
+    return tuple(os.path.join(os.path.realpath(root), "") for root in roots)
+
+
+_ROOTS = _library_roots()
+_MARKS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
+_mine: dict[CodeType, bool] = {}
+
+
+def _is_users(code: CodeType) -> bool:
+    name = code.co_filename
+    if name.startswith("<"):
+        return False
+    real = os.path.realpath(name)
+    return not (real.startswith(_ROOTS) or any(mark in real for mark in _MARKS))
+
+
+def user_frames(frame: FrameType | None, limit: int = 2) -> list[Site]:
+    """The innermost ``limit`` frames of the app's code from ``frame`` outwards."""
+    found: list[Site] = []
+    while frame is not None and len(found) < limit:
+        code = frame.f_code
+        mine = _mine.get(code)
+        if mine is None:
+            mine = _mine[code] = _is_users(code)
+        if mine:
+            found.append((code, frame.f_lineno))
+        frame = frame.f_back
+    return found
+
+
+def describe(site: Site | None) -> dict[str, Any] | None:
+    if site is None:
+        return None
+    code, line = site
+    return {"file": code.co_filename, "line": line, "function": code.co_name}
+
+
+def traceback_site(exc: BaseException) -> Site | None:
+    """The innermost frame of the app's code in the exception's traceback: the app's line nearest the raise."""
+    found: Site | None = None
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if _mine.setdefault(code, _is_users(code)):
+            found = (code, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+class CheckoutSites:
+    """For each connection record checked out, where the app's code was when it was taken (by ``id(record)``)."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, tuple[list[Site], float]] = {}
+
+    def checkout(self, record_id: int) -> None:
+        self.open[record_id] = (user_frames(sys._getframe(1)), time.monotonic())
+
+    def checkin(self, record_id: int) -> None:
+        self.open.pop(record_id, None)
+
+    def snapshot(self, target: object) -> list[dict[str, Any]]:
+        """Every connection still checked out: where it was taken, how long ago, and the dependency that gave
+        the route its session when that dependency returns it (nothing closes what a plain function returns)."""
+        now = time.monotonic()
+        return [
+            {
+                "checked_out_at": [describe(site) for site in sites],
+                "seconds": round(now - since, 3),
+                "session_from": describe(session_provider(target, sites)),
+            }
+            for sites, since in list(self.open.values())
+        ]
+
+
+class LazyLoads:
+    """Each relationship loaded lazily: the attribute, the app's line that read it (none when the response's
+    serialization did), and the app's line of the latest query that loaded rows of its class."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, Site | None, Site | None]] = Counter()
+        self._queried: dict[type, Site] = {}
+        self._lock = threading.Lock()
+
+    def executed(self, state: Any) -> None:
+        """``do_orm_execute``: notes, never returns a result, never raises (the statement runs as it would)."""
+        if not state.is_select:  # an insert, update or delete has no load options to read (they would raise)
+            return
+        try:
+            self._note(state)
+        except Exception:  # a note that cannot be taken is lost; the app's statement must not be
+            return
+
+    def _note(self, state: Any) -> None:
+        loaded_from = state.lazy_loaded_from
+        if loaded_from is None:
+            if sites := user_frames(sys._getframe(2), 1):
+                for mapper in state.all_mappers:
+                    self._queried[mapper.class_] = sites[0]
+            return
+        path = state.loader_strategy_path
+        prop = path[-1] if path is not None and len(path) else None
+        owner = loaded_from.class_
+        attribute = f"{owner.__name__}.{getattr(prop, 'key', '?')}"
+        sites = user_frames(sys._getframe(2), 1)
+        with self._lock:
+            self.counts[(attribute, sites[0] if sites else None, self._queried.get(owner))] += 1
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            counted = list(self.counts.items())
+        return [
+            {"attribute": attribute, "read_at": describe(read), "query_at": describe(query), "count": count}
+            for (attribute, read, query), count in counted
+        ]
+
+
+_MAX_WRAPPERS = 8
+
+
+def _routes(target: object) -> tuple[list[Any], dict[Any, Any]]:
+    """The app's routes, those of included routers too (FastAPI keeps them apart, ``original_router``), and its
+    dependency overrides."""
+    app: Any = target
+    for _ in range(_MAX_WRAPPERS):
+        routes = getattr(app, "routes", None)
+        if isinstance(routes, list):
+            break
+        app = getattr(app, "app", None)
+    else:
+        return [], {}
+    found: list[Any] = []
+    pending = list(routes)
+    while pending and len(found) < 10_000:
+        route = pending.pop(0)
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            pending += list(getattr(included, "routes", []))
+        else:
+            found.append(route)
+    return found, dict(getattr(app, "dependency_overrides", None) or {})
+
+
+def _session_params(endpoint: Any) -> set[str]:
+    from sqlalchemy.orm import Session
+
+    try:
+        hints = inspect.get_annotations(endpoint, eval_str=True)
+    except Exception:  # an annotation that cannot be evaluated here: no parameter is known to be a session
+        return set()
+    found = set()
+    for name, hint in hints.items():
+        hint = getattr(hint, "__origin__", hint) if hasattr(hint, "__metadata__") else hint
+        if isinstance(hint, type) and issubclass(hint, Session):
+            found.add(name)
+    return found
+
+
+def _return_line(code: CodeType) -> int:
+    """The line the function returns from, when it has one: that is where the session leaves it; else its ``def``."""
+    lines = {
+        ins.positions.lineno
+        for ins in dis.get_instructions(code)
+        if ins.opname == "RETURN_VALUE" and ins.positions is not None and ins.positions.lineno is not None
+    }
+    return lines.pop() if len(lines) == 1 else code.co_firstlineno
+
+
+def _closes_after(call: Any) -> bool:
+    """A generator dependency (sync or async) runs its clean-up after the response; a plain one cannot."""
+    return inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call)
+
+
+def session_provider(target: object, sites: list[Site]) -> Site | None:
+    """The dependency (after the app's overrides) that gave a route its session, when it is a plain function:
+    it returns the session, so nothing closes it after the response (a generator's ``finally`` would)."""
+    codes = {code for code, _ in sites}
+    routes, overrides = _routes(target)
+    for route in routes:
+        endpoint, dependant = getattr(route, "endpoint", None), getattr(route, "dependant", None)
+        if getattr(endpoint, "__code__", None) not in codes or dependant is None:
+            continue
+        wanted = _session_params(endpoint)
+        for sub in getattr(dependant, "dependencies", []):
+            call = overrides.get(sub.call, sub.call)
+            code = getattr(call, "__code__", None)
+            if sub.name in wanted and code is not None and not _closes_after(call):
+                return (code, _return_line(code))
+    return None

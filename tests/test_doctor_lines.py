@@ -1,0 +1,88 @@
+"""Every finding points to the line that caused it (issue 24), on real servers: the doctor's fixture apps and the
+catalogue's faults, the expected line found in the fixture's own source, never written down here."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from faultlab.variants import PROJECT_ROOT
+from tests.lab_cli import run_lab
+
+APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
+
+
+def _line_of(path: Path, text: str) -> int:
+    """The number of the one line of ``path`` that holds ``text``."""
+    (number,) = [n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text in line]
+    return number
+
+
+def _doctor(target: str, app_dir: Path, tmp_path: Path, *extra: str) -> tuple[Any, dict[str, Any], Path]:
+    result = run_lab("doctor", target, "--app-dir", app_dir, "--json", "--out", tmp_path / "o", *extra, cwd=tmp_path)
+    (out,) = (tmp_path / "o").glob("doctor-*")
+    return result, json.loads(result.stdout), out
+
+
+def test_a_leak_names_the_dependency_that_returns_the_session_once_for_every_route(tmp_path: Path) -> None:
+    result, report, out = _doctor("shop_leaky:api", APPS, tmp_path)
+    line = _line_of(APPS / "shop_leaky.py", "return Session(shop_engine)")
+    leaks = [f for f in report["findings"] if f["kind"] == "connection leak"]
+    assert len(leaks) == 1, leaks  # one cause, many routes
+    (leak,) = leaks
+    assert set(leak["operations"]) == {"GET /items", "POST /items", "GET /items/{item_id}"}, leak
+    where = leak["location"]
+    assert (where["file"], where["line"], where["function"]) == ("shop_leaky.py", line, "session_never_closed"), leak
+    taken = _line_of(APPS / "shop.py", "return list(s.exec(select(Item)))")
+    assert f"checked out at shop.py:{taken} in all_items" in leak["evidence"], leak["evidence"]
+    (exhausted,) = [f for f in report["findings"] if f["kind"] == "pool exhausted"]
+    assert exhausted["location"] == where, exhausted
+    # The reports carry it: Markdown names the line, HTML links it to the escaped source around it.
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert f"`shop_leaky.py:{line} in session_never_closed`" in markdown, markdown
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'href="#source-0"' in page and 'id="source-0"' in page, page
+    assert html.escape("return Session(shop_engine)  # planted: nobody closes it") in page, page
+    assert result.returncode == 1
+
+
+def test_the_sql_tutorial_app_leak_names_get_session_on_the_terminal(tmp_path: Path) -> None:
+    result = run_lab("doctor", "heroes_leaky:app", "--app-dir", APPS, "--out", tmp_path / "o", cwd=tmp_path)
+    line = _line_of(APPS / "heroes_leaky.py", "return Session(engine)")
+    assert f"at heroes_leaky.py:{line} in get_session" in result.stdout, result.stdout
+    (heading,) = [x for x in result.stdout.splitlines() if "connection leak on " in x]  # one finding, three routes
+    assert all(route in heading for route in ("POST /heroes/", "GET /heroes/,", "GET /heroes/{hero_id}")), heading
+    assert result.returncode == 1
+
+
+def test_missing_yield_names_its_dependency_in_the_checkout_root(tmp_path: Path) -> None:
+    _, report, _ = _doctor("faults.missing_yield:app", PROJECT_ROOT, tmp_path)
+    line = _line_of(PROJECT_ROOT / "faults" / "missing_yield.py", "return SessionLocal()")
+    (leak,) = [f for f in report["findings"] if f["kind"] == "connection leak"]
+    assert {"GET /todos", "GET /todos/count", "POST /todos"} <= set(leak["operations"]), leak
+    where = leak["location"]
+    assert (where["file"], where["line"]) == ("faults/missing_yield.py", line), leak
+    assert where["function"] == "get_db_without_yield", leak
+
+
+def test_n_plus_one_names_the_query_and_the_attribute_and_the_loader_option(tmp_path: Path) -> None:
+    _, report, _ = _doctor("faults.n_plus_one:app", PROJECT_ROOT, tmp_path)
+    line = _line_of(PROJECT_ROOT / "faults" / "n_plus_one.py", "return list(db.scalars(query))")
+    (grows,) = [f for f in report["findings"] if f["kind"] == "statements grow with rows"]
+    where = grows["location"]
+    assert (where["file"], where["line"], where["function"]) == ("faults/n_plus_one.py", line, "list_todos_lazily")
+    assert "Todo.tags loaded lazily" in grows["evidence"], grows
+    assert ".options(selectinload(Todo.tags))" in grows["evidence"] + where["role"], grows
+    # Observing the lazy loads changed nothing: every other operation answered as it does unobserved.
+    assert [f["kind"] for f in report["findings"]] == ["statements grow with rows"], report["findings"]
+
+
+def test_a_server_error_names_the_line_that_raised(tmp_path: Path) -> None:
+    _, report, out = _doctor("shop_failing:api", APPS, tmp_path)
+    line = _line_of(APPS / "shop_failing.py", 'raise RuntimeError("planted')
+    (error,) = [f for f in report["findings"] if f["kind"] == "server error"]
+    where = error["location"]
+    assert (where["file"], where["line"], where["function"]) == ("shop_failing.py", line, "broken_report"), error
+    assert f"`shop_failing.py:{line} in broken_report`" in (out / "report.md").read_text(encoding="utf-8")

@@ -187,6 +187,7 @@ def checkup(
     env = {"DATABASE_URL": backend.url, **project.settings.environment(backend.url)}
     # The collector's routes: the checks switch it off, and collect, to see a leak as it is.
     env[wire.INSIDE_ENV] = registry.inside_parts([], ["gc_collect", "gc_disable"])
+    env[wire.SITES_ENV] = "1"  # where each leak and lazy load came from, for the findings
     if not project.settings.use_configured_db:
         env[wire.ONLY_DB_ENV] = only_db(backend.url)  # the harness refuses SQLAlchemy any other database
     server = LabServer(

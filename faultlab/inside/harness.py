@@ -108,13 +108,15 @@ class _PoolWatch:
     published again until the set stops changing under it, so a nested event never leaves a stale count.
     """
 
-    def __init__(self, engine: Engine, stats: StatsWriter) -> None:
+    def __init__(self, engine: Engine, stats: StatsWriter, *, sites: bool = False) -> None:
         self.stats = stats
         self.checked_out: set[int] = set()
         self.open: set[int] = set()
         # Events come from many threads: a set's change and the count published from it go together.
         self._lock = threading.RLock()
-        self.sites = CheckoutSites()  # where each connection still checked out was taken (``/_lab/sites``)
+        # Where each connection still checked out was taken (``/_lab/sites``): only when asked (the doctor), as the
+        # stack it walks allocates, and the catalogue's runs must see the collector as an app without the lab does.
+        self.sites = CheckoutSites() if sites else None
         size = getattr(engine.pool, "size", None)
         stats.put("pool_size", size() if callable(size) else -1)
         stats.put("engine", 1)
@@ -135,14 +137,16 @@ class _PoolWatch:
     def _checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         with self._lock:
             self.checked_out.add(id(record))
-            self.sites.checkout(id(record))
+            if self.sites is not None:
+                self.sites.checkout(id(record))
             self._publish("pool_checked_out", self.checked_out)
         self.stats.add("pool_checkouts")
 
     def _checkin(self, dbapi_connection: Any, record: Any) -> None:
         with self._lock:
             self.checked_out.discard(id(record))
-            self.sites.checkin(id(record))
+            if self.sites is not None:
+                self.sites.checkin(id(record))
             self._publish("pool_checked_out", self.checked_out)
 
     def _publish(self, name: str, ids: set[int]) -> None:
@@ -170,13 +174,14 @@ class _SqlWatch:
     engine-per-request) is counted too. The ORM's lazy loads are noted with where they came from
     (``faultlab.inside.sites.LazyLoads``), on the ``Session`` class for the same reason."""
 
-    def __init__(self, statements: StatementWriter) -> None:
+    def __init__(self, statements: StatementWriter, *, sites: bool = False) -> None:
         from sqlalchemy.orm import Session
 
         self.statements = statements
-        self.lazy_loads = LazyLoads()
+        self.lazy_loads = LazyLoads() if sites else None
         event.listen(Engine, "before_cursor_execute", self._before_cursor_execute)
-        event.listen(Session, "do_orm_execute", self.lazy_loads.executed)
+        if self.lazy_loads is not None:
+            event.listen(Session, "do_orm_execute", self.lazy_loads.executed)
 
     def _before_cursor_execute(
         self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
@@ -198,8 +203,9 @@ class LabHarness:
         self.target = target
         self.identity = identity or {}  # where the app came from and its engine's URL (``inside.identity``)
         self.stats = StatsWriter(stats_dir)
-        self.pool_watch = _PoolWatch(engine, self.stats) if engine is not None else None
-        self.sql_watch = _SqlWatch(StatementWriter(stats_dir))
+        sites = os.environ.get(wire.SITES_ENV) == "1"
+        self.pool_watch = _PoolWatch(engine, self.stats, sites=sites) if engine is not None else None
+        self.sql_watch = _SqlWatch(StatementWriter(stats_dir), sites=sites)
         errors_dir.mkdir(parents=True, exist_ok=True)
         self.errors_path = errors_dir / f"{os.getpid()}.jsonl"
         self._errors_lock = threading.Lock()
@@ -252,8 +258,15 @@ class LabHarness:
     async def _sites(self, request: Request) -> JSONResponse:
         """Where the connections still checked out were taken, and the lazy loads so far with their lines
         (``faultlab.inside.sites``): read on demand, after an operation, so that reading changes nothing seen."""
-        checked_out = self.pool_watch.sites.snapshot(self.target) if self.pool_watch is not None else []
-        return JSONResponse({"checked_out": checked_out, "lazy_loads": self.sql_watch.lazy_loads.snapshot()})
+        sites = self.pool_watch.sites if self.pool_watch is not None else None
+        lazy = self.sql_watch.lazy_loads
+        return JSONResponse(
+            {
+                "recording": lazy is not None,
+                "checked_out": sites.snapshot(self.target) if sites is not None else [],
+                "lazy_loads": lazy.snapshot() if lazy is not None else [],
+            }
+        )
 
     async def _app(self, request: Request) -> JSONResponse:
         """What the app says of itself that the doctor cannot see from outside: where it serves its OpenAPI

@@ -11,3 +11,4 @@ STEP_HEADER = b"x-faultlab-step"  # "<run>:<step number>" on every request the l
 LIFELINE_ENV = "FAULTLAB_LIFELINE"  # the descriptor a server watches: end-of-file means the lab is gone
 APP_SETTINGS = frozenset({"DATABASE_URL", "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT"})  # the lab's to set
 INSIDE_ENV = "FAULTLAB_INSIDE"  # module:function,...: plugins' parts the harness installs (inside.extensions)
+SITES_ENV = "FAULTLAB_SITES"  # "1": note where connections are checked out and lazy loads read (the doctor)

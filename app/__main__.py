@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import gc
+import importlib
 import ipaddress
 import os
 import socket
@@ -19,6 +20,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000; 0 picks one)")
     parser.add_argument("--db", metavar="URL", help="database URL (default: $DATABASE_URL, else ./todos.db)")
     parser.add_argument("--public", action="store_true", help="allow a non-loopback --host")
+    parser.add_argument(
+        "--async", dest="use_async", action="store_true", help="serve the AsyncSession app (aiosqlite, asyncpg)"
+    )
     args = parser.parse_args(argv)
     if not args.public and not _is_loopback(args.host):
         parser.error(f"--host {args.host} is not a loopback address; {LOOPBACK_HINT}")
@@ -105,12 +109,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     shown = make_url(settings.database_url()).render_as_string(hide_password=True)
     host = f"[{args.host}]" if ":" in args.host else args.host
+    module = "app.async_main" if args.use_async else "app.main"
+    if args.use_async:
+        from app.async_database import async_url
+
+        shown = async_url(shown).render_as_string(hide_password=True)
     print(f"todo API: database {shown}", flush=True)
     print(f"todo API: http://{host}:{sock.getsockname()[1]}/docs to try it", flush=True)
-    import app.main  # noqa: F401  # imported before the server starts, so that its objects are frozen next
+    importlib.import_module(module)  # imported before the server starts, so that its objects are frozen next
 
     _tune_garbage_collector()
-    config = uvicorn.Config("app.main:app", log_level="info")
+    config = uvicorn.Config(f"{module}:app", log_level="info")
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

@@ -8,14 +8,14 @@ a route is declared (``{read_todo: {"response_model": None}}``). Nothing here is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import CursorResult, Engine, Executable, delete, func, select, update
+from sqlalchemy import CursorResult, Engine, Executable, Select, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app import database, validation_errors
@@ -46,14 +46,14 @@ def migrate_to_head(engine: Engine) -> None:
     upgrade(engine, "head")
 
 
-def _not_found(todo_id: int) -> HTTPException:
+def not_found(todo_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Todo {todo_id} not found.")
 
 
 def _get_or_404(db: Session, todo_id: int) -> Todo:
     todo = db.get(Todo, todo_id)
     if todo is None:
-        raise _not_found(todo_id)
+        raise not_found(todo_id)
     return todo
 
 
@@ -63,15 +63,22 @@ def _write_or_404(db: Session, todo_id: int, statement: Executable) -> None:
     and until then SQLite's write lock would hold every other write."""
     if cast(CursorResult[Any], db.execute(statement)).rowcount == 0:
         db.rollback()
-        raise _not_found(todo_id)
+        raise not_found(todo_id)
+
+
+def todos_query(completed: bool | None, offset: int, limit: int) -> Select[Todo]:
+    """A page of todos by id, optionally only the (not) completed ones; the sync and async lists share it."""
+    query = select(Todo).order_by(Todo.id).offset(offset).limit(limit)
+    return query if completed is None else query.where(Todo.completed == completed)
+
+
+def count_query() -> Select[int, int]:
+    return select(func.count(Todo.id), func.count(Todo.id).filter(Todo.completed.is_(True)))
 
 
 def list_todos(db: DbSession, completed: bool | None = None, offset: Offset = 0, limit: Limit = MAX_PAGE) -> list[Todo]:
     # One more query for every todo's tags, not one per todo (faults/n_plus_one.py leaves this out).
-    query = select(Todo).options(selectinload(Todo.tags)).order_by(Todo.id).offset(offset).limit(limit)
-    if completed is not None:
-        query = query.where(Todo.completed == completed)
-    return list(db.scalars(query))
+    return list(db.scalars(todos_query(completed, offset, limit).options(selectinload(Todo.tags))))
 
 
 def new_todo(payload: TodoCreate, request: Request) -> Todo:
@@ -95,7 +102,7 @@ def create_todo(payload: TodoCreate, db: DbSession, request: Request) -> Todo:
 
 
 def count_todos(db: DbSession) -> TodoCount:
-    total, done = db.execute(select(func.count(Todo.id), func.count(Todo.id).filter(Todo.completed.is_(True)))).one()
+    total, done = db.execute(count_query()).one()
     return TodoCount(total=total, completed=done, pending=total - done)
 
 
@@ -133,28 +140,34 @@ def delete_todo(todo_id: TodoId, db: DbSession) -> Response:
 
 
 def todo_router(
-    endpoints: Mapping[Endpoint, Endpoint], route_options: Mapping[Endpoint, Mapping[str, Any]] | None = None
+    endpoints: Mapping[Endpoint, Endpoint],
+    route_options: Mapping[Endpoint, Mapping[str, Any]] | None = None,
+    *,
+    served: Sequence[Endpoint] | None = None,
 ) -> APIRouter:
     """The route table. ``endpoints`` maps an endpoint above to the function that serves in its place;
-    ``route_options`` to ``add_api_route`` options that replace the route's own."""
+    ``route_options`` to ``add_api_route`` options that replace the route's own. ``served``: the endpoints, in
+    ``ROUTES``' order, of another implementation of the same API (the async app's), each named like its route."""
+    routes = dict(zip(ROUTES, served, strict=True)) if served is not None else {e: e for e in ROUTES}
     route_options = route_options or {}
-    unknown = [getattr(e, "__name__", repr(e)) for e in [*endpoints, *route_options] if e not in _ROUTES]
+    unknown = [getattr(e, "__name__", repr(e)) for e in [*endpoints, *route_options] if e not in routes.values()]
     if unknown:
         raise ValueError(f"not endpoints of the todo API: {', '.join(unknown)}")
     router = APIRouter(prefix="/todos", tags=["todos"])
-    for endpoint, (method, path, options) in _ROUTES.items():
+    for route, endpoint in routes.items():
+        method, path, options = ROUTES[route]
         router.add_api_route(
             path,
             endpoints.get(endpoint, endpoint),
             methods=[method],
-            name=endpoint.__name__,
+            name=route.__name__,
             **{**options, **route_options.get(endpoint, {})},
         )
     return router
 
 
 # "/count" comes before "/{todo_id}" so that "count" is never read as an id.
-_ROUTES: dict[Endpoint, tuple[str, str, dict[str, Any]]] = {
+ROUTES: dict[Endpoint, tuple[str, str, dict[str, Any]]] = {
     list_todos: ("GET", "", {"response_model": list[TodoRead]}),
     create_todo: (
         "POST",
@@ -166,6 +179,15 @@ _ROUTES: dict[Endpoint, tuple[str, str, dict[str, Any]]] = {
     update_todo: ("PATCH", "/{todo_id}", {"response_model": TodoRead, "responses": {**NOT_FOUND, **BAD_BODY}}),
     delete_todo: ("DELETE", "/{todo_id}", {"status_code": status.HTTP_204_NO_CONTENT, "responses": NOT_FOUND}),
 }
+
+
+def api_around(router: APIRouter, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> FastAPI:
+    """The FastAPI application around the todo routes, the same for the sync and the async app."""
+    # FastAPIOffline serves /docs and /redoc from assets in the package: they work without internet.
+    api = FastAPIOffline(title="Todo API", version="1.0.0", lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
+    api.add_exception_handler(RequestValidationError, validation_errors.short_422)
+    api.include_router(router)
+    return api
 
 
 def create_app(
@@ -183,10 +205,7 @@ def create_app(
         prepare_schema(bound)
         yield
 
-    # FastAPIOffline serves /docs and /redoc from assets in the package: they work without internet.
-    api = FastAPIOffline(title="Todo API", version="1.0.0", lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
-    api.add_exception_handler(RequestValidationError, validation_errors.short_422)
-    api.include_router(todo_router(endpoints or {}, route_options))
+    api = api_around(todo_router(endpoints or {}, route_options), lifespan)
     api.state.engine = bound
     if engine is not None:
         own_sessions = sessions_from(engine)

@@ -12,7 +12,17 @@ from pathlib import Path
 
 from faultlab.errors import UnknownNameError
 
-__all__ = ["CORRECT", "PROJECT_ROOT", "Variant", "lab_command", "names", "problem_with", "resolve", "source_of"]
+__all__ = [
+    "CORRECT",
+    "CORRECT_ASYNC",
+    "PROJECT_ROOT",
+    "Variant",
+    "lab_command",
+    "names",
+    "problem_with",
+    "resolve",
+    "source_of",
+]
 
 
 
@@ -36,6 +46,8 @@ def lab_command() -> str:
     return f"{sys.executable} {run_lab}" if run_lab.is_file() else f"{sys.executable} -m faultlab"
 FAULTS_DIR = PROJECT_ROOT / "faults"
 CORRECT = "app"
+CORRECT_ASYNC = "async_app"  # the same API on AsyncSession (app/async_main.py)
+_CORRECT_TARGETS = {CORRECT: "app.main:app", CORRECT_ASYNC: "app.async_main:app"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,7 @@ class Variant:
 
 def names() -> list[str]:
     faults = sorted(p.stem for p in FAULTS_DIR.glob("*.py") if not p.stem.startswith("_"))
-    return [CORRECT, *faults]
+    return [*_CORRECT_TARGETS, *faults]
 
 
 def resolve(name: str) -> Variant:
@@ -56,7 +68,7 @@ def resolve(name: str) -> Variant:
     for another app in the same module (a fault module may hold its fixed app beside the broken one)."""
     require(name)
     module, _, attribute = name.partition(":")
-    return Variant(name, "app.main:app" if name == CORRECT else f"faults.{module}:{attribute or 'app'}")
+    return Variant(name, _CORRECT_TARGETS.get(name) or f"faults.{module}:{attribute or 'app'}")
 
 
 def problem_with(variant: str) -> str | None:
@@ -69,8 +81,10 @@ def problem_with(variant: str) -> str | None:
 
 def require(variant: str) -> None:
     module, _, attribute = variant.partition(":")
-    if module not in names() or (attribute and module == CORRECT):
-        raise UnknownNameError("variant", module, names(), hint=f"Variants are 'app' and the modules in {FAULTS_DIR}.")
+    if module not in names() or (attribute and module in _CORRECT_TARGETS):
+        raise UnknownNameError(
+            "variant", module, names(), hint=f"Variants are 'app', 'async_app' and the modules in {FAULTS_DIR}."
+        )
     if attribute and not _defines(FAULTS_DIR / f"{module}.py", attribute):
         raise UnknownNameError(
             "variant", variant, [], hint=f"faults/{module}.py assigns no {attribute!r} at its top level."

@@ -30,3 +30,14 @@ def todo_api(database_url: str, *, raise_server_exceptions: bool = True) -> Iter
             yield client
     finally:
         engine.dispose()
+
+
+@contextmanager
+def async_todo_api(database_url: str, *, raise_server_exceptions: bool = True) -> Iterator[TestClient]:
+    """The async app (``app.async_main``) the same way: its own engine (aiosqlite), migrated at its start-up."""
+    from app.async_database import make_async_engine
+    from app.async_main import create_async_app
+
+    api = create_async_app(engine=make_async_engine(database_url))  # disposed by its lifespan, on its loop
+    with TestClient(api, raise_server_exceptions=raise_server_exceptions) as client:
+        yield client

@@ -45,14 +45,17 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(
-    workdir: Path, database_url: str, *, port: int | None = None
+    workdir: Path, database_url: str, *, port: int | None = None, options: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``python -m app`` on loopback, ready to answer; stopped (SIGTERM, then SIGKILL) on the way out."""
     port = port or free_port()
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     log = workdir / f"app-{port}.log"
     proc = spawn(
-        [sys.executable, "-m", "app", "--port", str(port), "--db", database_url], cwd=workdir, env=env, log_path=log
+        [sys.executable, "-m", "app", "--port", str(port), "--db", database_url, *options],
+        cwd=workdir,
+        env=env,
+        log_path=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,8 +1,21 @@
-"""Unit tests of the correct API's routes (TestClient against a real SQLite file)."""
+"""Unit tests of the correct API's routes, sync and async (TestClient against a real SQLite file)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from fastapi.testclient import TestClient
+
+from tests.apis import async_todo_api, todo_api
+
+
+@pytest.fixture(params=["sync", "async"])
+def client(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[TestClient]:
+    """Every test here on the sync app and on the async app (``python -m app --async``): one API, two sessions."""
+    serve = todo_api if request.param == "sync" else async_todo_api
+    with serve(sqlite_url) as test_client:
+        yield test_client
 
 
 def _create(client: TestClient, **fields: object) -> dict:

@@ -34,6 +34,19 @@ def test_a_todo_survives_a_restart(tmp_path: Path, sqlite_url: str) -> None:
     assert response.json() == created.json()
 
 
+def test_the_async_app_serves_what_the_sync_app_wrote(tmp_path: Path, sqlite_url: str) -> None:
+    """``python -m app --async``: the same database, schema and API through aiosqlite."""
+    with running_app(tmp_path, sqlite_url) as (base, _):
+        created = httpx.post(f"{base}/todos", json={"title": "written sync", "tags": ["a", "b"]})
+    assert created.status_code == 201, created.text
+    with running_app(tmp_path, sqlite_url, options=("--async",)) as (base, _):
+        read = httpx.get(f"{base}/todos/{created.json()['id']}")
+        listed = httpx.get(f"{base}/todos")
+    assert read.status_code == 200 and read.json() == created.json(), read.text
+    assert listed.json() == [created.json()], listed.text
+    assert "database sqlite+aiosqlite:///" in log_of(tmp_path)
+
+
 def test_an_old_database_is_migrated_at_start_up_and_keeps_its_rows(tmp_path: Path, sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)
     upgrade(engine, "0001")

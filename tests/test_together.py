@@ -18,7 +18,10 @@ from faultlab.model.catalogue import load_catalogue
 from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
 from tests.servers import lab_processes
 
-TIMED = {"async-blocking", "database-locked", "idle-in-transaction", "threadpool-starvation", "shared-session"}
+TIMED = {
+    "async-blocking", "database-locked", "idle-in-transaction", "threadpool-starvation", "shared-session",
+    "async-shared-session", "async-background-session",
+}  # fmt: skip
 
 
 def _runs(out: Path, name: str) -> dict[str, tuple[datetime, datetime]]:

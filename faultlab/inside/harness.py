@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faultlab.inside import extensions, wire
 from faultlab.inside.extensions import Inside
-from faultlab.inside.identity import describe, find_engine, guard, load
+from faultlab.inside.identity import describe, find_engine, guard, load, load_engine
 from faultlab.inside.sites import CheckoutSites, LazyLoads, traceback_site
 from faultlab.inside.sites import describe as describe_site
 from faultlab.inside.statements import StatementWriter
@@ -292,7 +292,7 @@ def create_app() -> LabHarness:
     module_name = reference.partition(":")[0]
     target = load(reference)
     engine_reference = os.environ.get(wire.ENGINE_ENV)
-    engine = load(engine_reference) if engine_reference else find_engine(target, module_name)
+    engine = load_engine(engine_reference) if engine_reference else find_engine(target, module_name)
     return LabHarness(
         target,
         engine,

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event
 
 from faultlab.inside import wire
 
-__all__ = ["REFUSED", "describe", "find_engine", "guard", "load"]
+__all__ = ["REFUSED", "as_engine", "describe", "find_engine", "guard", "load", "load_engine"]
 
 REFUSED = "faultlab: refused a connection"  # the doctor finds this in a server's log
 
@@ -80,23 +80,43 @@ def load(reference: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute or "app")
 
 
+def as_engine(value: Any) -> Engine | None:
+    """``value`` as the ``Engine`` whose events and pool the harness watches: an Engine itself, or an
+    ``AsyncEngine``'s ``sync_engine`` (its pool and its statements go through that one); else None."""
+    if isinstance(value, Engine):
+        return value
+    # Only an app that imported sqlalchemy.ext.asyncio can hold an AsyncEngine; importing it here would cost
+    # every sync app the import (and a project without greenlet its start-up).
+    asyncio_ext = sys.modules.get("sqlalchemy.ext.asyncio")
+    if asyncio_ext is not None and isinstance(value, asyncio_ext.AsyncEngine):
+        sync_engine: Engine = value.sync_engine
+        return sync_engine
+    return None
+
+
 def find_engine(target: Any, module_name: str) -> Engine | None:
     """The engine the target serves: ``app.state.engine``, else the target module's ``engine``, else the one
-    Engine held by any loaded module of the app (None if there is none, or several to choose from)."""
-    state_engine = getattr(getattr(target, "state", None), "engine", None)
-    if isinstance(state_engine, Engine):
+    Engine (or AsyncEngine) held by any loaded module of the app (None if there is none, or several to choose
+    from). An AsyncEngine is answered as its ``sync_engine``: the harness counts its pool through that."""
+    state_engine = as_engine(getattr(getattr(target, "state", None), "engine", None))
+    if state_engine is not None:
         return state_engine
-    module_engine = getattr(sys.modules.get(module_name), "engine", None)
-    if isinstance(module_engine, Engine):
+    module_engine = as_engine(getattr(sys.modules.get(module_name), "engine", None))
+    if module_engine is not None:
         return module_engine
     found = {
-        id(value): value
+        id(engine): engine
         for module in list(sys.modules.values())
         if not getattr(module, "__name__", "").startswith(("sqlalchemy", "faultlab."))
         for value in list(vars(module).values())
-        if isinstance(value, Engine)
+        if (engine := as_engine(value)) is not None
     }
     return next(iter(found.values())) if len(found) == 1 else None
+
+
+def load_engine(reference: str) -> Engine | None:
+    """``FAULTLAB_ENGINE``'s engine (``module:attribute``), an AsyncEngine as its ``sync_engine``."""
+    return as_engine(load(reference))
 
 
 def main() -> None:
@@ -105,7 +125,7 @@ def main() -> None:
         guard(only)
     target = load(reference)
     engine_reference = os.environ.get(wire.ENGINE_ENV)
-    engine = load(engine_reference) if engine_reference else find_engine(target, reference.partition(":")[0])
+    engine = load_engine(engine_reference) if engine_reference else find_engine(target, reference.partition(":")[0])
     print(json.dumps(describe(target, reference.partition(":")[0], engine)))
 
 

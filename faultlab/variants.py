@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from faultlab.errors import UnknownNameError
+from faultlab.errors import UnknownNameError, UsageError
 
 __all__ = [
     "CORRECT",
@@ -36,6 +36,27 @@ def _example_root() -> Path:
 
 
 PROJECT_ROOT = _example_root()
+
+
+EXAMPLE_NEEDS = {"fastapi": (0, 165)}  # max_body_size; the package itself asks for less (pyproject.toml)
+
+
+def check_example_requirements() -> None:
+    """The lab's example app needs a newer FastAPI than faultlab itself: say so before a run, not in a server's log."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name, needed in EXAMPLE_NEEDS.items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "none"
+        parts = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit())
+        if parts < needed:
+            wanted = ".".join(map(str, needed))
+            raise UsageError(
+                f"the lab's example app needs {name} {wanted} or newer (installed: {installed}); "
+                f"pip install -U '{name}>={wanted}' in the lab's venv (the doctor works without it)"
+            )
 
 
 def lab_command() -> str:

@@ -139,3 +139,19 @@ def test_installing_and_uninstalling_faultlab_leaves_the_projects_app_as_it_was(
         [str(python), "-c", "import app; print(app.WHO)"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert after.stdout.strip() == "the project", after.stderr
+
+
+def test_only_running_the_example_asks_for_its_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package asks for less than the example app needs (a project's FastAPI is not upgraded for the doctor's
+    sake); a catalogue run on an older one stops with what to install."""
+    from faultlab import variants
+    from faultlab.errors import UsageError
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    (fastapi,) = [d for d in dependencies if d.startswith("fastapi>=")]
+    floor = tuple(int(p) for p in fastapi.split(">=")[1].split(",")[0].split("."))
+    assert floor < variants.EXAMPLE_NEEDS["fastapi"], fastapi
+    variants.check_example_requirements()  # this environment has what the example needs
+    monkeypatch.setitem(variants.EXAMPLE_NEEDS, "fastapi", (99, 0))
+    with pytest.raises(UsageError, match=r"needs fastapi 99\.0 or newer .*pip install -U 'fastapi>=99\.0'"):
+        variants.check_example_requirements()

@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from faultlab import variants
 from faultlab.cli.options import (
     Options,
     add_run_arguments,
@@ -153,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         check_report_places(options, selected)
         check_temp_dir()
+        variants.check_example_requirements()
         if args.predict:
             from faultlab.learn.predict import ask
 

@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             return _solution(console, entry.experiment, directory)
         if learn.file is None:
             return _predictions(console, entry, directory)
+        variants.check_example_requirements()
         return _check(console, entry, directory, keep_watching=args.watch, postgres_url=_database(entry, args.db))
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)

@@ -419,3 +419,17 @@ def test_deadlock_aborts_one_whole_transaction_and_ordered_locks_serialize_both(
     assert priorities == {"fault": [49, 51], "fix": [50, 50]}, "the loser's first update was rolled back too"
     fixed = _seen(result, "fix", "Give a point from 1 to 2 while another request gives one from 2 to 1")
     assert (fixed["ok"], fixed["background_ok"], fixed["exceptions"]) == (1, 1, 0), fixed
+
+
+def test_database_paused_hangs_without_a_client_bound_and_fails_fast_with_one(tmp_path: Path, results: Cache) -> None:
+    """A SIGSTOPped server of the run's own: hangs, not errors, until the driver bounds its waits."""
+    result = _run("database-paused", tmp_path, results, "postgresql")
+    paused = "Five reads at once, each given 4 s to answer"
+    hung = _seen(result, "fault", paused)
+    assert (hung["timeouts"], hung["server_errors"], hung["requests_in_flight"]) == (5, 0, 5), hung
+    bounded = _step(result, "fix", paused).observation
+    assert (bounded.values["server_errors"], bounded.values["timeouts"]) == (5, 0), bounded.values
+    assert bounded.values["latency_max_ms"] < 3000, "the pre-ping (1 s) and one new connection (1 s) bound it"
+    assert bounded.exceptions[0].chain[-1].type.endswith("TimeoutError"), bounded.exceptions[0].chain
+    after = "Ten reads, five at a time, once it answers again"
+    assert [_seen(result, run, after)["ok"] for run in ("fault", "fix")] == [10, 10], "both recover once it answers"

@@ -387,3 +387,49 @@ def test_async_background_session_holds_the_requests_connection_while_the_task_r
         assert (fault["pg_idle_in_transaction"], fix["pg_idle_in_transaction"]) == (1, 0), (fault, fix)
     for run in ("fault", "fix"):
         assert '"priority":100' in _seen(result, run, "Read the todo")["body"], f"{run}: the task's write is lost"
+
+
+def test_lost_update_answers_200_every_time_and_loses_bumps_that_for_update_keeps(
+    tmp_path: Path, results: Cache
+) -> None:
+    result = _run("lost-update", tmp_path, results, "postgresql")
+    bumps, read_back = (
+        "Bump its priority twenty times, ten at a time",
+        "Read it back: twenty bumps should make priority 20",
+    )
+    assert [_seen(result, run, bumps)["ok"] for run in ("fault", "fix")] == [20, 20], "every bump answered 200"
+    fault, fix = (json.loads(_seen(result, run, read_back)["body"])["priority"] for run in ("fault", "fix"))
+    assert fault < 20 and fix == 20, (fault, fix)
+    # concurrency 10: the ten bumps of a round read the same value, so at least half of them are lost
+    assert fault <= 10, f"only {20 - fault} of 20 bumps lost: the race is no longer certain"
+
+
+def test_deadlock_aborts_one_whole_transaction_and_ordered_locks_serialize_both(tmp_path: Path, results: Cache) -> None:
+    result = _run("deadlock", tmp_path, results, "postgresql")
+    crossing = _step(result, "fault", "Give a point from 1 to 2 while another request gives one from 2 to 1")
+    values = crossing.observation.values
+    lost = (values["requests"] - values["ok"]) + (values["background_requests"] - values["background_ok"])
+    assert lost == 1, f"one of the two requests is aborted, saw {values}"
+    causes = [link.type for link in crossing.observation.exceptions[0].chain]
+    assert "psycopg.errors.DeadlockDetected" in causes, causes
+    read = "Read both todos: did each point move?"
+    priorities = {
+        run: sorted(t["priority"] for t in json.loads(_seen(result, run, read)["body"])) for run in ("fault", "fix")
+    }
+    assert priorities == {"fault": [49, 51], "fix": [50, 50]}, "the loser's first update was rolled back too"
+    fixed = _seen(result, "fix", "Give a point from 1 to 2 while another request gives one from 2 to 1")
+    assert (fixed["ok"], fixed["background_ok"], fixed["exceptions"]) == (1, 1, 0), fixed
+
+
+def test_database_paused_hangs_without_a_client_bound_and_fails_fast_with_one(tmp_path: Path, results: Cache) -> None:
+    """A SIGSTOPped server of the run's own: hangs, not errors, until the driver bounds its waits."""
+    result = _run("database-paused", tmp_path, results, "postgresql")
+    paused = "Five reads at once, each given 4 s to answer"
+    hung = _seen(result, "fault", paused)
+    assert (hung["timeouts"], hung["server_errors"], hung["requests_in_flight"]) == (5, 0, 5), hung
+    bounded = _step(result, "fix", paused).observation
+    assert (bounded.values["server_errors"], bounded.values["timeouts"]) == (5, 0), bounded.values
+    assert bounded.values["latency_max_ms"] < 3000, "the pre-ping (1 s) and one new connection (1 s) bound it"
+    assert bounded.exceptions[0].chain[-1].type.endswith("TimeoutError"), bounded.exceptions[0].chain
+    after = "Ten reads, five at a time, once it answers again"
+    assert [_seen(result, run, after)["ok"] for run in ("fault", "fix")] == [10, 10], "both recover once it answers"

@@ -19,7 +19,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -106,6 +108,9 @@ class OwnCluster:
         self._run_dir = run_dir
         self._watcher: subprocess.Popen[bytes] | None = None
         self.paused = False
+        # Held by each read of the lab's and by pause(): a read checks and runs with the server running. A pause
+        # between the check and the read would hang the read for good (nothing bounds a query to a stopped server).
+        self._reads = threading.RLock()
         self.generation = 0  # how many times the server was started: a connection older than it is dead
 
     @property
@@ -236,13 +241,14 @@ class OwnCluster:
 
     def pause(self) -> int:
         """SIGSTOP to every process of the server: connections stay open, nothing answers. How many."""
-        processes = cluster_processes(self.data_dir)
-        if not processes:
-            raise BackendError("the run's PostgreSQL server is not running")
-        for process in processes:
-            process.send_signal(signal.SIGSTOP)
-        self.paused = True
-        return len(processes)
+        with self._reads:  # waits for a read of the lab's in flight; later ones see ``paused``
+            processes = cluster_processes(self.data_dir)
+            if not processes:
+                raise BackendError("the run's PostgreSQL server is not running")
+            for process in processes:
+                process.send_signal(signal.SIGSTOP)
+            self.paused = True
+            return len(processes)
 
     def resume(self) -> None:
         if self.paused:
@@ -250,6 +256,12 @@ class OwnCluster:
                 with contextlib.suppress(psutil.Error):
                     process.send_signal(signal.SIGCONT)
             self.paused = False
+
+    @contextlib.contextmanager
+    def readable(self) -> Iterator[str | None]:
+        """``with cluster.readable() as why:`` why the lab must not read now (None: read, no pause can start)."""
+        with self._reads:
+            yield self.unavailable()
 
     def running(self) -> bool:
         return postmaster(self.data_dir) is not None

@@ -3,6 +3,7 @@ running; what the lab reads there on connections of its own; and the URLs a pers
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ from faultlab.errors import BackendError
 from faultlab.names import BackendName
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from faultlab.backends.cluster import OwnCluster
 
 __all__ = [
@@ -166,10 +169,15 @@ class PostgresBackend:
 
     def query_run_database(self, statement: Any) -> list[tuple[Any, ...]]:
         """A read on the lab's own autocommit connection to the run's database (never one of the app's)."""
+
+        with self.readable() as why:
+            if why:
+                raise BackendError(why)  # stopped or paused by the experiment: a read would fail, or hang
+            return self._read_run_database(statement)
+
+    def _read_run_database(self, statement: Any) -> list[tuple[Any, ...]]:
         import psycopg
 
-        if self.cluster is not None and (why := self.cluster.unavailable()):
-            raise BackendError(why)  # stopped or paused by the experiment: a read would fail, or hang
         try:
             for attempt in (1, 2):  # again once on a new connection if the server restarted under this one
                 if self._in_run_database is None or self._in_run_database.closed:
@@ -184,6 +192,16 @@ class PostgresBackend:
             raise AssertionError("unreachable")
         except psycopg.Error as exc:
             raise BackendError(f"the lab could not read the run's database: {exc}") from exc
+
+    @contextlib.contextmanager
+    def readable(self) -> Iterator[str | None]:
+        """``with backend.readable() as why:`` on the run's own cluster, why a read must not be sent now; while
+        the block runs no pause can begin (a read sent to a paused server would never end)."""
+        if self.cluster is None:
+            yield None
+        else:
+            with self.cluster.readable() as why:
+                yield why
 
     def connect_to_run_database(self) -> Any:
         """A connection of the lab's own (as the administrator) to the run's database, for actions."""

@@ -32,10 +32,10 @@ class PgActivity(Witness):
         return {"pg_idle_in_transaction": self.observe(ctx)["pg_idle_in_transaction"]}
 
     def observe(self, ctx: RunContext) -> dict[str, Any]:
-        cluster = ctx.postgres.cluster
-        if cluster is not None and (why := cluster.unavailable()):
-            raise Unobservable(why)  # stopped or paused by the experiment: asking would fail, or hang
-        total, idle_in_transaction, waiting = ctx.postgres.activity()
+        with ctx.postgres.readable() as why:  # no pause begins between the check and the read
+            if why:
+                raise Unobservable(why)  # stopped or paused by the experiment: asking would fail, or hang
+            total, idle_in_transaction, waiting = ctx.postgres.activity()
         return {"pg_connections": total, "pg_idle_in_transaction": idle_in_transaction, "pg_waiting_on_lock": waiting}
 
     @classmethod

@@ -1,0 +1,211 @@
+"""A TCP fault proxy between the app and its database: latency, a blackhole, resets (Toxiproxy's faults, small).
+
+Toxiproxy is the reference for the faults and their names, but no Debian or PyPI package ships its server, so
+the lab has this one: an asyncio loop in a thread of the lab's own, listening on a free port of 127.0.0.1
+and forwarding each connection to the database. The app is given the proxy's port instead of the database's.
+
+Faults are switched with ``set(...)``, which swaps one immutable ``Faults`` value: every chunk forwarded
+after the switch reads the new value, on the connections already open too, and none sees half of it.
+``latency_s`` delays what the database sends (Toxiproxy's ``latency`` on the downstream: a round trip
+gains it once); ``blackhole`` keeps every connection open and forwards nothing, either way (Toxiproxy's
+``timeout`` with 0: the database seems to hang); ``reset_new`` answers each new connection with an RST
+(``reset_peer``). ``drop_all()`` resets every open connection at once, as a failover or a NAT table flush
+does. ``stats()`` counts what went through (bytes, connections, resets) for a witness.
+
+``with FaultProxy(host, port) as proxy:`` starts it; leaving the block closes every connection and stops
+the thread, however the block ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from faultlab.errors import BackendError
+
+__all__ = ["FaultProxy", "Faults", "ProxyStats"]
+
+READY_DEADLINE_S = 5.0
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What the proxy does to the traffic now; a new value replaces the old one whole."""
+
+    latency_s: float = 0.0
+    blackhole: bool = False
+    reset_new: bool = False
+
+
+@dataclass(frozen=True)
+class ProxyStats:
+    connections: int  # accepted since the start
+    open: int  # open now
+    resets: int  # connections the proxy reset (reset_new, drop_all)
+    bytes_up: int  # forwarded from the app to the database
+    bytes_down: int  # forwarded from the database to the app
+    swallowed: int  # bytes the blackhole ate
+
+
+@dataclass(eq=False)
+class _Link:
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with an RST rather than a FIN: SO_LINGER with a zero timeout, then abort."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+class FaultProxy:
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.port = 0
+        self._faults = Faults()
+        self._counts = dict.fromkeys(("connections", "resets", "bytes_up", "bytes_down", "swallowed"), 0)
+        self._links: set[_Link] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="lab-fault-proxy", daemon=True)
+        self._server: asyncio.Server | None = None
+
+    # -- from the lab's threads -------------------------------------------------------------------------
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        try:
+            self._call(self._start())
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def set(self, **faults: Any) -> Faults:
+        """Switch faults on or off (``set(latency_s=0.2)``, ``set(blackhole=False)``); the others stay."""
+        self._faults = replace(self._faults, **faults)  # one assignment: atomic for every reader
+        return self._faults
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    def drop_all(self) -> int:
+        """Reset every open connection, both ways, at once; how many there were."""
+        dropped: int = self._call(self._drop_all())
+        return dropped
+
+    def stats(self) -> ProxyStats:
+        return ProxyStats(open=len(self._links), **self._counts)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self._call(self._stop())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(READY_DEADLINE_S)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
+
+    def _call(self, coro: Any) -> Any:
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self._loop).result(READY_DEADLINE_S)
+        except TimeoutError as exc:
+            raise BackendError(f"the fault proxy did not answer within {READY_DEADLINE_S:g} s") from exc
+
+    # -- in the proxy's loop ----------------------------------------------------------------------------
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        await self._drop_all(count=False)
+        await asyncio.gather(*self._handlers, return_exceptions=True)  # nothing left pending in the loop
+
+    async def _drop_all(self, *, count: bool = True) -> int:
+        links = list(self._links)
+        for link in links:
+            _reset(link.client)
+            if link.upstream is not None:
+                link.upstream.transport.abort()
+            for task in link.tasks:
+                task.cancel()
+        if count:
+            self._counts["resets"] += len(links)
+        return len(links)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._counts["connections"] += 1
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
+        if self._faults.reset_new:
+            self._counts["resets"] += 1
+            _reset(writer)
+            return
+        link = _Link(writer)
+        self._links.add(link)
+        try:
+            up_reader, link.upstream = await asyncio.open_connection(*self.upstream)
+            link.tasks = [
+                asyncio.create_task(self._pipe(reader, link.upstream, "bytes_up", delayed=False)),
+                asyncio.create_task(self._pipe(up_reader, writer, "bytes_down", delayed=True)),
+            ]
+            done, _ = await asyncio.wait(link.tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:  # a reset by either end ends the link; retrieved, so asyncio does not log it
+                if not task.cancelled():
+                    task.exception()
+        except OSError:
+            pass  # the database refused: the app sees its connection closed
+        finally:
+            self._links.discard(link)
+            for task in link.tasks:
+                task.cancel()
+            for end in (writer, link.upstream):
+                if end is not None:
+                    end.transport.abort()
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, counter: str, *, delayed: bool) -> None:
+        """Forward ``src`` to ``dst``; each chunk is due ``latency_s`` after it arrived (order is kept)."""
+        due: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                at, chunk = await due.get()
+                if not chunk:
+                    break
+                await asyncio.sleep(max(0.0, at - self._loop.time()))
+                dst.write(chunk)
+                await dst.drain()
+                self._counts[counter] += len(chunk)
+            if dst.can_write_eof():
+                dst.write_eof()
+
+        sender = asyncio.create_task(deliver())
+        try:
+            while chunk := await src.read(CHUNK):
+                faults = self._faults
+                if faults.blackhole:
+                    self._counts["swallowed"] += len(chunk)
+                    continue
+                due.put_nowait((self._loop.time() + (faults.latency_s if delayed else 0.0), chunk))
+            due.put_nowait((0.0, b""))
+            await sender
+        finally:
+            sender.cancel()

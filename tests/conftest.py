@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from tests.catalogue_runs import Cache
+    from tests.doctor_runs import DoctorRuns
 
 # Set before anything imports `app`, so the app's module-level engine can never reach ./todos.db.
 _SAFETY_DIR = tempfile.TemporaryDirectory(prefix="faultlab-tests-")
@@ -98,6 +99,17 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Cache:
     root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "experiment-results"
     root.mkdir(exist_ok=True)
     return Cache(root)
+
+
+@pytest.fixture(scope="session")
+def doctor_runs(tmp_path_factory: pytest.TempPathFactory) -> DoctorRuns:
+    """The session's doctor checkups (tests/doctor_runs.py): ``doctor_runs.get(target, app_dir)``."""
+    from tests.doctor_runs import DoctorRuns
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "doctor-runs"
+    root.mkdir(exist_ok=True)
+    return DoctorRuns(root)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from faultlab.variants import PROJECT_ROOT
+from tests.doctor_runs import DoctorRuns
 from tests.lab_cli import run_lab
 
 APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
@@ -34,9 +35,8 @@ CASES = {
 
 
 @pytest.mark.parametrize(("target", "grows"), [("faults.n_plus_one:app", True), ("app.main:app", False)])
-def test_statements_that_grow_with_the_rows_are_found(target: str, grows: bool, tmp_path: Path) -> None:
-    result = _doctor(target, "--json", "--out", tmp_path / "o", cwd=tmp_path)
-    report = json.loads(result.stdout)
+def test_statements_that_grow_with_the_rows_are_found(target: str, grows: bool, doctor_runs: DoctorRuns) -> None:
+    report = doctor_runs.get(target, PROJECT_ROOT).report
     found = [f["operation"] for f in report["findings"] if f["kind"] == "statements grow with rows"]
     (listing,) = [c for c in report["checked"] if c["operation"] == "GET /todos"]
     first, later = listing["statements"]
@@ -69,10 +69,10 @@ def test_a_write_that_waits_on_the_database_on_the_event_loop_is_found(tmp_path:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path: Path) -> None:
+def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path: Path, doctor_runs: DoctorRuns) -> None:
     target, app_dir, leaking = CASES[case]
-    result = run_lab("doctor", target, "--app-dir", app_dir, "--json", "--out", tmp_path / "out", cwd=tmp_path)
-    report = json.loads(result.stdout)
+    result = doctor_runs.get(target, app_dir)
+    report = result.report
     found = {o for f in report["findings"] if f["kind"] == "connection leak" for o in f["operations"]}
     assert not [f for f in report["findings"] if f["kind"] == "event loop blocked"], report["findings"]
     if leaking:
@@ -88,8 +88,8 @@ def test_the_doctor_finds_the_leaks_there_are_and_no_others(case: str, tmp_path:
         assert (report["verdict"], report["exit_code"], report["not_checked"]) == ("nothing found", 0, []), report
         assert any(c["operation"].endswith("48 at once") for c in report["checked"]), report["checked"]
     assert report["checked"] and all(c["statuses"] for c in report["checked"]), "every operation was exercised"
-    assert (tmp_path / "out").is_dir() and not (tmp_path / "lab-reports").exists()
-    (page,) = (tmp_path / "out").glob("doctor-*/report.html")
+    assert result.out.is_dir() and not (result.cwd / "lab-reports").exists()
+    (page,) = result.out.glob("doctor-*/report.html")
     html = page.read_text(encoding="utf-8")
     assert ("[FINDINGS]" if leaking else "[CLEAN]") in html
     for operation in leaking:
@@ -261,10 +261,10 @@ def test_schema_drift_against_a_postgresql_database_of_yours(tmp_path: Path) -> 
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_a_route_that_always_fails_is_a_server_error_and_says_nothing_of_the_pool(tmp_path: Path) -> None:
+def test_a_route_that_always_fails_is_a_server_error_and_says_nothing_of_the_pool(doctor_runs: DoctorRuns) -> None:
     """Its failures at once are its failures one at a time: the pool checks use reads that answer 2xx."""
-    result = run_lab("doctor", "shop_failing:api", "--app-dir", APPS, "--json", "--out", tmp_path / "o", cwd=tmp_path)
-    report = json.loads(result.stdout)
+    result = doctor_runs.get("shop_failing:api", APPS)
+    report = result.report
     assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("server error", "GET /broken")], report
     assert any(c["operation"] == "GET /items, 48 at once" for c in report["checked"]), report["checked"]
     assert result.returncode == 1

@@ -4,11 +4,11 @@ catalogue's faults, the expected line found in the fixture's own source, never w
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 from faultlab.variants import PROJECT_ROOT
+from tests.doctor_runs import DoctorRun, DoctorRuns
 from tests.lab_cli import run_lab
 
 APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
@@ -20,14 +20,15 @@ def _line_of(path: Path, text: str) -> int:
     return number
 
 
-def _doctor(target: str, app_dir: Path, tmp_path: Path, *extra: str) -> tuple[Any, dict[str, Any], Path]:
-    result = run_lab("doctor", target, "--app-dir", app_dir, "--json", "--out", tmp_path / "o", *extra, cwd=tmp_path)
-    (out,) = (tmp_path / "o").glob("doctor-*")
-    return result, json.loads(result.stdout), out
+def _doctor(target: str, app_dir: Path, doctor_runs: DoctorRuns) -> tuple[DoctorRun, dict[str, Any], Path]:
+    """The session's checkup of ``target`` (shared with tests/test_doctor.py), its report and its report dir."""
+    result = doctor_runs.get(target, app_dir)
+    (out,) = result.out.glob("doctor-*")
+    return result, result.report, out
 
 
-def test_a_leak_names_the_dependency_that_returns_the_session_once_for_every_route(tmp_path: Path) -> None:
-    result, report, out = _doctor("shop_leaky:api", APPS, tmp_path)
+def test_a_leak_names_the_dependency_that_returns_the_session_once_for_every_route(doctor_runs: DoctorRuns) -> None:
+    result, report, out = _doctor("shop_leaky:api", APPS, doctor_runs)
     line = _line_of(APPS / "shop_leaky.py", "return Session(shop_engine)")
     leaks = [f for f in report["findings"] if f["kind"] == "connection leak"]
     assert len(leaks) == 1, leaks  # one cause, many routes
@@ -57,8 +58,8 @@ def test_the_sql_tutorial_app_leak_names_get_session_on_the_terminal(tmp_path: P
     assert result.returncode == 1
 
 
-def test_missing_yield_names_its_dependency_in_the_checkout_root(tmp_path: Path) -> None:
-    _, report, _ = _doctor("faults.missing_yield:app", PROJECT_ROOT, tmp_path)
+def test_missing_yield_names_its_dependency_in_the_checkout_root(doctor_runs: DoctorRuns) -> None:
+    _, report, _ = _doctor("faults.missing_yield:app", PROJECT_ROOT, doctor_runs)
     line = _line_of(PROJECT_ROOT / "faults" / "missing_yield.py", "return SessionLocal()")
     (leak,) = [f for f in report["findings"] if f["kind"] == "connection leak"]
     assert {"GET /todos", "GET /todos/count", "POST /todos"} <= set(leak["operations"]), leak
@@ -67,8 +68,8 @@ def test_missing_yield_names_its_dependency_in_the_checkout_root(tmp_path: Path)
     assert where["function"] == "get_db_without_yield", leak
 
 
-def test_n_plus_one_names_the_query_and_the_attribute_and_the_loader_option(tmp_path: Path) -> None:
-    _, report, _ = _doctor("faults.n_plus_one:app", PROJECT_ROOT, tmp_path)
+def test_n_plus_one_names_the_query_and_the_attribute_and_the_loader_option(doctor_runs: DoctorRuns) -> None:
+    _, report, _ = _doctor("faults.n_plus_one:app", PROJECT_ROOT, doctor_runs)
     line = _line_of(PROJECT_ROOT / "faults" / "n_plus_one.py", "return list(db.scalars(query))")
     (grows,) = [f for f in report["findings"] if f["kind"] == "statements grow with rows"]
     where = grows["location"]
@@ -79,8 +80,8 @@ def test_n_plus_one_names_the_query_and_the_attribute_and_the_loader_option(tmp_
     assert [f["kind"] for f in report["findings"]] == ["statements grow with rows"], report["findings"]
 
 
-def test_a_server_error_names_the_line_that_raised(tmp_path: Path) -> None:
-    _, report, out = _doctor("shop_failing:api", APPS, tmp_path)
+def test_a_server_error_names_the_line_that_raised(doctor_runs: DoctorRuns) -> None:
+    _, report, out = _doctor("shop_failing:api", APPS, doctor_runs)
     line = _line_of(APPS / "shop_failing.py", 'raise RuntimeError("planted')
     (error,) = [f for f in report["findings"] if f["kind"] == "server error"]
     where = error["location"]

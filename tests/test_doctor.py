@@ -25,6 +25,12 @@ def _doctor(*args: str | Path, cwd: Path, **kwargs: Any) -> Any:
     return run_lab("doctor", *args, "--app-dir", PROJECT_ROOT, cwd=cwd, **kwargs)
 
 
+def _line_of(path: Path, text: str) -> int:
+    """The number of the one line of ``path`` that holds ``text``."""
+    (number,) = [n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text in line]
+    return number
+
+
 CASES = {
     "the correct app": ("app.main:app", PROJECT_ROOT, set()),
     "missing-yield": ("faults.missing_yield:app", PROJECT_ROOT, {"GET /todos", "GET /todos/count", "POST /todos"}),
@@ -53,6 +59,10 @@ def test_a_route_that_blocks_the_event_loop_is_found_and_only_that_one(tmp_path:
     (slow,) = [c for c in report["checked"] if c["operation"] == "GET /report"]
     assert slow["probe_max_ms"] >= 300 and slow["took_ms"] >= 390, slow
     assert result.returncode == 1
+    # Where: the coroutine that held the loop, at its blocking line, sampled from a thread of the harness.
+    line = _line_of(APPS / "shop_blocking.py", "time.sleep(0.4)")
+    where = report["findings"][0]["location"]
+    assert (where["file"], where["line"], where["function"]) == ("shop_blocking.py", line, "slow_report"), where
 
 
 def test_a_write_that_waits_on_the_database_on_the_event_loop_is_found(tmp_path: Path) -> None:
@@ -66,6 +76,10 @@ def test_a_write_that_waits_on_the_database_on_the_event_loop_is_found(tmp_path:
     # the machine), and the probe waited with it.
     assert create["took_ms"] >= 300 and create["probe_max_ms"] >= create["took_ms"] / 2, create
     assert result.returncode == 1
+    # The async def route that called the blocking code is where the fix goes; the blocking line is beside it.
+    where = report["findings"][0]["location"]
+    assert (where["file"], where["function"]) == ("faults/async_blocking.py", "create_todo_on_the_loop"), where
+    assert "at app/main.py:" in where["role"], where
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -88,6 +88,16 @@ class Live:
         during one; the route is async and touches no database, so asking changes nothing it reports."""
         return self.ctx.harness("sites", method="GET")
 
+    def loop_arm(self) -> None:
+        """Start noting where the event loop is held (``faultlab.inside.loop_sampler``), before a timed request."""
+        self.ctx.harness("loop/arm")
+
+    def loop_held_at(self) -> list[dict[str, Any]]:
+        """Where the loop was held since ``loop_arm``, most often first (empty when it was never held in the app's
+        code, or the harness notes no sites)."""
+        held: list[dict[str, Any]] = self.ctx.harness("loop", method="GET").get("held_at", [])
+        return held
+
     def send(self, operation: Operation, item_id: object | None = None) -> httpx.Response:
         """The operation's request (``faultlab.doctor.values``), ``item_id`` in its path."""
         request = self.values.request(operation).httpx_kwargs() if self.values is not None else {}

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from faultlab.inside import extensions, wire
 from faultlab.inside.extensions import Inside
 from faultlab.inside.identity import describe, find_engine, guard, load, load_engine
+from faultlab.inside.loop_sampler import LoopSampler
 from faultlab.inside.sites import CheckoutSites, LazyLoads, traceback_site
 from faultlab.inside.sites import describe as describe_site
 from faultlab.inside.statements import StatementWriter
@@ -204,6 +205,7 @@ class LabHarness:
         self.identity = identity or {}  # where the app came from and its engine's URL (``inside.identity``)
         self.stats = StatsWriter(stats_dir)
         sites = os.environ.get(wire.SITES_ENV) == "1"
+        self.loop_sampler = LoopSampler() if sites else None  # its thread starts when the doctor arms it
         self.pool_watch = _PoolWatch(engine, self.stats, sites=sites) if engine is not None else None
         self.sql_watch = _SqlWatch(StatementWriter(stats_dir), sites=sites)
         errors_dir.mkdir(parents=True, exist_ok=True)
@@ -215,6 +217,8 @@ class LabHarness:
             Route(f"{wire.PROBE_PREFIX}ready", self._ready),
             Route(f"{wire.PROBE_PREFIX}app", self._app),
             Route(f"{wire.PROBE_PREFIX}sites", self._sites),
+            Route(f"{wire.PROBE_PREFIX}loop/arm", self._loop_arm, methods=["POST"]),
+            Route(f"{wire.PROBE_PREFIX}loop", self._loop_read),
         ]
         self.probes = Starlette(routes=[*own, *plugins.routes])
 
@@ -254,6 +258,19 @@ class LabHarness:
 
     async def _ready(self, request: Request) -> JSONResponse:
         return JSONResponse({"pid": os.getpid(), "engine": self.pool_watch is not None, **self.identity})
+
+    async def _loop_arm(self, request: Request) -> JSONResponse:
+        """Start watching where the event loop is held (``faultlab.inside.loop_sampler``): only with sites on."""
+        if self.loop_sampler is None:
+            return JSONResponse({"recording": False})
+        self.loop_sampler.arm()
+        return JSONResponse({"recording": True})
+
+    async def _loop_read(self, request: Request) -> JSONResponse:
+        """Where the loop was held since it was armed, most often first; the window closes."""
+        if self.loop_sampler is None:
+            return JSONResponse({"recording": False, "samples": 0, "held_at": []})
+        return JSONResponse({"recording": True, **self.loop_sampler.read()})
 
     async def _sites(self, request: Request) -> JSONResponse:
         """Where the connections still checked out were taken, and the lazy loads so far with their lines

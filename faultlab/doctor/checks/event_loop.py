@@ -10,9 +10,12 @@ probes answered", passed a blocking route with thread-pool dependencies by a mar
 
 from __future__ import annotations
 
+from typing import Any
+
 from faultlab.doctor.contract import Check, CheckupContext, Exercised, LoopProbe
 from faultlab.doctor.exercise import HOLD_S, loop_probe, stall_threshold_ms
-from faultlab.doctor.report import Finding
+from faultlab.doctor.report import Finding, Location
+from faultlab.doctor.where import locate
 
 __all__ = ["BLOCKED_MS", "BLOCKED_SHARE", "EventLoop", "blocked"]
 
@@ -35,7 +38,9 @@ class EventLoop(Check):
         first = exercised.probe
         if not exercised.timed or first is None or not blocked(first):
             return []
+        ctx.live.loop_arm()  # where the loop is held, sampled from a thread of the harness while it confirms
         again = loop_probe(ctx.live, exercised.operation, exercised.item_id)
+        held_at = ctx.live.loop_held_at()
         ctx.live.errors.read_new()  # the confirming request's, not counted in this operation's statuses
         if not blocked(again):
             return []
@@ -50,5 +55,22 @@ class EventLoop(Check):
                 f"{first.slowest_ms:g} ms, against a median of {ctx.live.probe_baseline_ms:g} ms with the server idle, "
                 f"a probe counting as held past {threshold:g} ms): every other request waits as long "
                 f"(blocking work in an async def route){lock}",
+                location=_held_at(ctx, held_at),
             )
         ]
+
+
+def _held_at(ctx: CheckupContext, held_at: list[dict[str, Any]]) -> Location | None:
+    """The ``async def`` that held the loop (where the fix goes), with the blocking line inside it."""
+    if not held_at:
+        return None
+    top = held_at[0]
+    blocking = locate(top.get("blocking"), ctx.app_dir)
+    same = blocking is not None and (blocking.path, blocking.line) == (top.get("file"), top.get("line"))
+    inner = f" (at {blocking.file}:{blocking.line})" if blocking is not None and not same else ""
+    return locate(
+        top,
+        ctx.app_dir,
+        f"this coroutine held the event loop in blocking work{inner}: make the route a def, or await it in a "
+        "thread (run_in_threadpool)",
+    )

@@ -387,3 +387,19 @@ def test_async_background_session_holds_the_requests_connection_while_the_task_r
         assert (fault["pg_idle_in_transaction"], fix["pg_idle_in_transaction"]) == (1, 0), (fault, fix)
     for run in ("fault", "fix"):
         assert '"priority":100' in _seen(result, run, "Read the todo")["body"], f"{run}: the task's write is lost"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_async_pending_rollback_turns_the_conflict_into_a_500(
+    backend: BackendName, tmp_path: Path, results: Cache
+) -> None:
+    result = _run("async-pending-rollback", tmp_path, results, backend)
+    again = "Create todo 7 again: the id is taken"
+    fault, fix = _seen(result, "fault", again), _seen(result, "fix", again)
+    assert fault["status"] == 500 and "PendingRollbackError" in fault["error"], fault
+    # Its message names the error the session was not rolled back from (asyncpg's own class on PostgreSQL).
+    original = "UNIQUE constraint failed: todos.id" if backend == "sqlite" else "UniqueViolationError"
+    assert original in fault["error"], fault["error"]
+    assert fix["status"] == 409 and "the first one" in fix["body"], fix
+    after = "The next requests, each with a session of its own"
+    assert _seen(result, "fault", after)["ok"] == 3, "a per-request session: the failure ends with its request"

@@ -12,7 +12,6 @@ stays up. This is a probe, not an experiment: the lab's catalogue has none for c
 not leak here (README, design notes).
 """
 
-
 import argparse
 import asyncio
 import os

@@ -101,3 +101,17 @@ def test_the_catalogue_async_app_and_its_lazy_load(target: str, found: list[tupl
     report, code = _checkup(target, PROJECT_ROOT, tmp_path)
     assert [(f["kind"], f["operation"]) for f in report["findings"]] == found, report["findings"]
     assert code == (1 if found else 0), report["not_checked"]
+    (burst,) = [c for c in report["checked"] if c["operation"] == "POST /todos, 10 at once"]
+    assert burst["statuses"] == [201] * 10, burst  # a session per request holds any concurrency
+
+
+def test_one_session_shared_by_every_request_is_found_by_a_burst_of_creates(tmp_path: Path) -> None:
+    """The catalogue's async-shared-session: one at a time every create answers 201; ten at once, SQLAlchemy
+    refuses the concurrent commits."""
+    report, code = _checkup("faults.async_shared_session:app", PROJECT_ROOT, tmp_path)
+    (shared,) = [f for f in report["findings"] if f["kind"] == "shared session"]
+    assert shared["operation"] == "POST /todos" and "IllegalStateChangeError" in shared["evidence"], shared
+    assert "one session per request" in shared["evidence"], shared["evidence"]
+    (create,) = [c for c in report["checked"] if c["operation"] == "POST /todos"]
+    assert set(create["statuses"]) == {201}, create
+    assert code == 1

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 
 from faultlab.doctor.checks.answers import LostWrite, ServerErrors
 from faultlab.doctor.checks.budget import PoolBudget
+from faultlab.doctor.checks.concurrency import SharedSession
 from faultlab.doctor.checks.drift import SchemaDrift
 from faultlab.doctor.checks.event_loop import EventLoop
 from faultlab.doctor.checks.idle import IdleAfter, IdleDuring
@@ -37,6 +38,7 @@ BUILTIN_CHECKS: tuple[type[Check], ...] = (
     ImplicitIO,  # after the statements' read with rows: its own read with rows leaves their count alone
     StaleConnections,
     PoolBudget,
+    SharedSession,  # after the pool's budget: its burst of creates leaves rows behind
     OsLeak,  # its evidence joins the pool's leak on each operation; at the end, whether it could still read
     SchemaDrift,  # --compare-db only
 )

@@ -4,8 +4,11 @@ Registered through the ``pytest11`` entry point, it only adds a fixture, so it d
 asks for it::
 
     def test_create(client, pool_leak_guard):
-        pool_leak_guard(engine)          # the app's SQLAlchemy engine
+        pool_leak_guard(engine)          # the app's SQLAlchemy engine (an AsyncEngine too)
         client.post("/todos", json={"title": "x"})
+
+In an async suite (anyio's or pytest-asyncio's), guard the ``AsyncEngine`` the same way; the check needs no
+event loop, so dispose the engine in your own async fixture, on the loop that made its connections.
 
 After the test, every engine handed to ``pool_leak_guard`` must have as many connections checked out as
 before it, and on PostgreSQL the database as many sessions idle in transaction (read on a connection of the
@@ -30,13 +33,17 @@ __all__ = ["pool_leak_guard", "pytest_runtest_call"]
 
 def _idle_in_transaction(engine: Any) -> int | None:
     """PostgreSQL's count of sessions idle in transaction on the engine's database, on a connection of our
-    own (not the engine's pool, whose count it would change); None on other databases."""
+    own (not the engine's pool, whose count it would change); None on other databases. An ``AsyncEngine``'s
+    database is read through psycopg: the guard reads between a test and its clean-up, outside any event loop."""
     if engine.dialect.name != "postgresql":
         return None
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
-    own = create_engine(engine.url, poolclass=NullPool)
+    url = engine.url
+    if url.get_driver_name() == "asyncpg":
+        url = url.set(drivername="postgresql+psycopg")
+    own = create_engine(url, poolclass=NullPool)
     try:
         with own.connect() as connection:
             database = connection.execute(text("SELECT current_database()")).scalar_one()

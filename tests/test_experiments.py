@@ -7,6 +7,7 @@ that changes what really happens fails here with the evidence in the message.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -433,3 +434,29 @@ def test_database_paused_hangs_without_a_client_bound_and_fails_fast_with_one(tm
     assert bounded.exceptions[0].chain[-1].type.endswith("TimeoutError"), bounded.exceptions[0].chain
     after = "Ten reads, five at a time, once it answers again"
     assert [_seen(result, run, after)["ok"] for run in ("fault", "fix")] == [10, 10], "both recover once it answers"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_async_pending_rollback_turns_the_conflict_into_a_500(
+    backend: BackendName, tmp_path: Path, results: Cache
+) -> None:
+    result = _run("async-pending-rollback", tmp_path, results, backend)
+    again = "Create todo 7 again: the id is taken"
+    fault, fix = _seen(result, "fault", again), _seen(result, "fix", again)
+    assert fault["status"] == 500 and "PendingRollbackError" in fault["error"], fault
+    # Its message names the error the session was not rolled back from (asyncpg's own class on PostgreSQL).
+    original = "UNIQUE constraint failed: todos.id" if backend == "sqlite" else "UniqueViolationError"
+    assert original in fault["error"], fault["error"]
+    assert fix["status"] == 409 and "the first one" in fix["body"], fix
+    after = "The next requests, each with a session of its own"
+    assert _seen(result, "fault", after)["ok"] == 3, "a per-request session: the failure ends with its request"
+
+
+def test_async_naive_datetime_asyncpg_refuses_an_aware_value(tmp_path: Path, results: Cache) -> None:
+    result = _run("async-naive-datetime", tmp_path, results, "postgresql")
+    created = "Create a todo (created_at = datetime.now(UTC))"
+    fault = _seen(result, "fault", created)
+    assert fault["status"] == 500 and fault["db_rows"] == 0, fault
+    assert "can't subtract offset-naive and offset-aware datetimes" in fault["error"], fault["error"]
+    fix = _seen(result, "fix", created)
+    assert fix["status"] == 201 and re.search(r'"created_at":"[^"]+(Z|\+00:00)"', fix["body"]), fix  # UTC, said so

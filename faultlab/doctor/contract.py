@@ -27,8 +27,20 @@ from faultlab.doctor.report import Checked, Finding, Report
 from faultlab.names import BACKENDS, BackendName
 from faultlab.plugins.observations import Where
 
-__all__ = ["NO_DATABASE_READ", "NO_ENGINE", "NO_READ", "OPTIONS", "Check", "CheckupContext", "Exercised", "LoopProbe"]
+__all__ = [
+    "ANSWER_FINDINGS",
+    "NO_DATABASE_READ",
+    "NO_ENGINE",
+    "NO_READ",
+    "OPTIONS",
+    "Check",
+    "CheckupContext",
+    "Exercised",
+    "LoopProbe",
+]
 
+# The app's own errors: a read that made one says nothing about the pool.
+ANSWER_FINDINGS = frozenset({"server error", "implicit IO"})
 OPTIONS = frozenset({"compare_db"})  # the doctor's options a check may need (``Check.needs``)
 
 # Why a check did not run and what to do about it, for the reasons several checks share.
@@ -61,9 +73,10 @@ class CheckupContext:
 
     def healthy_reads(self) -> list[Operation]:
         """Collection reads that answered 2xx one at a time: only their failures at once say something about the
-        pool (a route that always fails is a server error, already found)."""
+        pool (a route that always fails is a server error, already found; one that failed once rows existed too)."""
         fine = {c.operation for c in self.report.checked if c.statuses and all(200 <= s < 300 for s in c.statuses)}
-        return [o for o in self.plan if is_collection_read(o) and not o.required and o.label in fine]
+        failing = {o for f in self.report.findings if f.kind in ANSWER_FINDINGS for o in f.operations}
+        return [o for o in self.plan if is_collection_read(o) and not o.required and o.label in fine - failing]
 
     def database_reads(self) -> list[tuple[Operation, int]]:
         """Healthy collection reads whose request ran SQL (the harness's statement count), with how many

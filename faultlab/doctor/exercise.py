@@ -88,6 +88,7 @@ def _repeat(live: Live, operation: Operation, item_id: object | None) -> tuple[C
     its first request ran; the first JSON answer of a 2xx (what a create made, what a read listed)."""
     before = live.settled()
     series = [before.pool_checked_out if before else 0] if live.pool else []
+    opened = [before.pool_open if before else 0] if live.pool else []
     idle = [n] if (n := live.idle_in_transaction()) is not None else []
     seen = [n] if (n := live.seen_by_os()) is not None else []
     statuses: list[int] = []
@@ -105,11 +106,13 @@ def _repeat(live: Live, operation: Operation, item_id: object | None) -> tuple[C
             statements = [live.statements() - sent_before]
         if live.pool:
             series.append(after.pool_checked_out if after else 0)
+            opened.append(after.pool_open if after else 0)
         if idle:
             idle.append(live.idle_in_transaction() or 0)
         if seen and (n := live.seen_by_os()) is not None:
             seen.append(n)
-    return Checked(operation.label, statuses, series, idle, statements=statements, os_open=seen), answer
+    checked = Checked(operation.label, statuses, series, idle, statements=statements, os_open=seen, pool_open=opened)
+    return checked, answer
 
 
 def loop_probe(live: Live, operation: Operation, item_id: object | None) -> LoopProbe:

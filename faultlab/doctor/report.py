@@ -27,6 +27,7 @@ class Checked:
     # The operating system's count (``Report.os_witness`` says of what): before, then after each request...
     os_open: list[int] = field(default_factory=list)
     os_after_collection: int | None = None  # ...and once the operation was done and the collector had run
+    pool_open: list[int] = field(default_factory=list)  # the pool's open connections (in or out), as checked_out
     not_checked: str = ""  # why no check judged it (it answered 401 or 403 every time: no credentials it takes)
 
 

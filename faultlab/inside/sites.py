@@ -50,8 +50,11 @@ def _is_users(code: CodeType) -> bool:
 
 
 def user_frames(frame: FrameType | None, limit: int = 2) -> list[Site]:
-    """The innermost ``limit`` frames of the app's code from ``frame`` outwards."""
+    """The innermost ``limit`` frames of the app's code from ``frame`` outwards, across greenlets: SQLAlchemy's
+    async layer does its IO in a greenlet whose first frame has no ``f_back``, so the app's ``async def`` that
+    awaited it is found through the parent greenlet's frame."""
     found: list[Site] = []
+    current = _greenlet()
     while frame is not None and len(found) < limit:
         code = frame.f_code
         mine = _mine.get(code)
@@ -60,7 +63,16 @@ def user_frames(frame: FrameType | None, limit: int = 2) -> list[Site]:
         if mine:
             found.append((code, frame.f_lineno))
         frame = frame.f_back
+        if frame is None and current is not None and current.parent is not None:
+            current = current.parent
+            frame = current.gr_frame
     return found
+
+
+def _greenlet() -> Any:
+    """The running greenlet, when greenlet is loaded (only an app on SQLAlchemy's async layer runs in one)."""
+    module = sys.modules.get("greenlet")
+    return module.getcurrent() if module is not None else None
 
 
 def describe(site: Site | None) -> dict[str, Any] | None:
@@ -176,9 +188,16 @@ def _routes(target: object) -> tuple[list[Any], dict[Any, Any]]:
     return found, dict(getattr(app, "dependency_overrides", None) or {})
 
 
-def _session_params(endpoint: Any) -> set[str]:
+def _session_classes() -> tuple[type, ...]:
+    """``Session``, and ``AsyncSession`` when the app loaded SQLAlchemy's async layer (else it cannot hold one)."""
     from sqlalchemy.orm import Session
 
+    asyncio_ext = sys.modules.get("sqlalchemy.ext.asyncio")
+    return (Session, asyncio_ext.AsyncSession) if asyncio_ext is not None else (Session,)
+
+
+def _session_params(endpoint: Any) -> set[str]:
+    session_classes = _session_classes()
     try:
         hints = inspect.get_annotations(endpoint, eval_str=True)
     except Exception:  # an annotation that cannot be evaluated here: no parameter is known to be a session
@@ -186,7 +205,7 @@ def _session_params(endpoint: Any) -> set[str]:
     found = set()
     for name, hint in hints.items():
         hint = getattr(hint, "__origin__", hint) if hasattr(hint, "__metadata__") else hint
-        if isinstance(hint, type) and issubclass(hint, Session):
+        if isinstance(hint, type) and issubclass(hint, session_classes):
             found.add(name)
     return found
 

@@ -9,9 +9,11 @@ from importlib.metadata import entry_points
 
 from faultlab.doctor.checks.answers import LostWrite, ServerErrors
 from faultlab.doctor.checks.budget import PoolBudget
+from faultlab.doctor.checks.concurrency import SharedSession
 from faultlab.doctor.checks.drift import SchemaDrift
 from faultlab.doctor.checks.event_loop import EventLoop
 from faultlab.doctor.checks.idle import IdleAfter, IdleDuring
+from faultlab.doctor.checks.implicit_io import ImplicitIO
 from faultlab.doctor.checks.os_leak import OsLeak
 from faultlab.doctor.checks.pool import PoolExhaustion, PoolLeak
 from faultlab.doctor.checks.stale import StaleConnections
@@ -33,8 +35,10 @@ BUILTIN_CHECKS: tuple[type[Check], ...] = (
     IdleDuring,  # after the loop's: its finding comes from the same timed request
     PoolExhaustion,
     StatementsPerRow,
+    ImplicitIO,  # after the statements' read with rows: its own read with rows leaves their count alone
     StaleConnections,
     PoolBudget,
+    SharedSession,  # after the pool's budget: its burst of creates leaves rows behind
     OsLeak,  # its evidence joins the pool's leak on each operation; at the end, whether it could still read
     SchemaDrift,  # --compare-db only
 )

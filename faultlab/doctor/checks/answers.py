@@ -3,6 +3,7 @@ that finds nothing."""
 
 from __future__ import annotations
 
+from faultlab.doctor.checks.implicit_io import is_implicit_io
 from faultlab.doctor.contract import Check, CheckupContext, Exercised
 from faultlab.doctor.report import Finding
 from faultlab.doctor.where import locate
@@ -11,14 +12,15 @@ __all__ = ["LostWrite", "ServerErrors"]
 
 
 class ServerErrors(Check):
-    """A 5xx on an operation the doctor built from the app's own schema is the app's error, with its exception."""
+    """A 5xx on an operation the doctor built from the app's own schema is the app's error, with its exception
+    (implicit IO, ``MissingGreenlet``, is a finding of its own: ``ImplicitIO``)."""
 
     name = "server errors"
 
     def operation(self, ctx: CheckupContext, exercised: Exercised, found: list[Finding]) -> list[Finding]:
         checked, raised = exercised.checked, exercised.raised
         failed = [status for status in checked.statuses if status >= 500]
-        if not failed:
+        if not failed or is_implicit_io(raised):
             return []
         what = f": {raised[0][:300]}" if raised else " (no exception reached the harness)"
         evidence = f"{len(failed)} of {len(checked.statuses)} answered {failed[0]}{what}"

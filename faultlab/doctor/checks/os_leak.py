@@ -21,11 +21,21 @@ def _judged(checked: Checked) -> bool:
 
 
 def _leak(checked: Checked) -> bool:
-    """The count rose with every request, the first included, and never fell back (the collector off)."""
-    if not _judged(checked):
+    """The count rose with every request, the first included, and never fell back (the collector off), and
+    not because the pool refilled itself (``_pool_refilled``)."""
+    if not _judged(checked) or _pool_refilled(checked):
         return False
     before, after = checked.os_open[0], checked.os_open[1:]
     return after[-1] > before and all(later > earlier for earlier, later in pairwise(after))
+
+
+def _pool_refilled(checked: Checked) -> bool:
+    """The pool opened every new connection the OS saw and holds them checked in: the watched pool refilling
+    itself, not a leak. An async pool does this after the collector terminated connections a leak kept (their
+    places in the pool stay, without a connection, and each next checkout opens one)."""
+    if len(checked.pool_open) != len(checked.os_open) or len(set(checked.checked_out)) != 1:
+        return False
+    return checked.pool_open[-1] - checked.pool_open[0] >= checked.os_open[-1] - checked.os_open[0]
 
 
 class OsLeak(Check):

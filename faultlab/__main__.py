@@ -31,6 +31,8 @@ def run() -> None:
         try:
             from faultlab.cli import main
         except ModuleNotFoundError as missing:
+            if (missing.name or "").startswith("faultlab"):
+                raise  # faultlab itself is broken (a packaging bug), not this Python's dependencies
             print(
                 f"error: this Python ({sys.executable}) lacks faultlab's dependencies (no module {missing.name!r}).\n"
                 f"Set up once and run with the project's venv: {SETUP}",

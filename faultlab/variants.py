@@ -7,6 +7,7 @@ Names are found without importing: importing would pull in FastAPI and SQLAlchem
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def check_example_requirements() -> None:
             installed = version(name)
         except PackageNotFoundError:
             installed = "none"
-        parts = tuple(int(p) for p in installed.split(".")[:2] if p.isdigit())
+        # The leading digits of each part: a pre-release (0.170rc1) counts as its release.
+        parts = tuple(int(m.group()) for p in installed.split(".")[:2] if (m := re.match(r"\d+", p)))
         if parts < needed:
             wanted = ".".join(map(str, needed))
             raise UsageError(

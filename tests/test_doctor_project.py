@@ -252,3 +252,8 @@ def test_what_the_reports_show_of_secrets_is_their_names() -> None:
     assert settings.names() == ["DB_URL", "POSTGRES_DB", "POSTGRES_PASSWORD"]
     shown = shown_command("python seed.py --password hunter2 ADMIN_TOKEN=abc postgresql://u:pw@h/db")
     assert shown == "python seed.py --password '***' 'ADMIN_TOKEN=***' 'postgresql://u:***@h/db'", shown
+    # curl's header and user, and a password glued to its flag, as set-up commands often carry them.
+    assert shown_command("curl -H 'Authorization: Bearer s3cret' -u me:pw2 http://h/seed") == (
+        "curl -H '***' -u '***' http://h/seed"
+    )
+    assert shown_command("mysql -ph4x -h db < seed.sql") == "mysql '-p***' -h db '<' seed.sql"

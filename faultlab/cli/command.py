@@ -36,7 +36,8 @@ __all__ = ["COMMANDS", "main", "parser"]
 
 COMMANDS = frozenset({"run", "validate", "list", "fix", "check", "progress", "doctor"})  # also no experiment's name
 
-PROG = "python run_lab.py"
+# In a checkout, run_lab.py; installed, the console script.
+PROG = "python run_lab.py" if (variants.PROJECT_ROOT / "run_lab.py").is_file() else "faultlab"
 EXIT_CODES = (
     "Exit codes: 0 as expected (or done), 1 not as expected (or an error), 2 usage error, 3 incomplete (the "
     "doctor could not look everywhere), 130 interrupted."
@@ -135,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.list or not args.names:
             print_catalogue(console, catalogue)
             if not args.list:
-                console.print("Run one: [bold]python run_lab.py missing-yield[/]   all: [bold]python run_lab.py all[/]")
+                console.print(f"Run one: [bold]{PROG} missing-yield[/]   all: [bold]{PROG} all[/]")
             return ExitCode.OK
         backend, postgres_url = backend_choice(args.db)
         selected = applicable(select(catalogue, names), backend, names)

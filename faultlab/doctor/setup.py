@@ -87,7 +87,8 @@ def identify(
 
 def shown_command(command: str) -> str:
     """A set-up command as the reports show it: URLs without their password, a value after ``--password`` (or a
-    ``PASSWORD=...``, a token, a secret, a key) hidden."""
+    ``PASSWORD=...``, a token, a secret, a key), after ``-H``/``--header``/``-u``/``--user`` and glued to ``-p``
+    hidden."""
     words, shown, hide_next = shlex.split(command), [], False
     for word in words:
         name, equals, _ = word.partition("=")
@@ -97,7 +98,14 @@ def shown_command(command: str) -> str:
             shown.append(f"{name}=***")
         else:
             shown.append(redact(word))
-        hide_next = word.startswith("-") and not equals and any(s in word.lower() for s in _SECRET)
+        hide_next = (word.startswith("-") and not equals and any(s in word.lower() for s in _SECRET)) or word in (
+            "-H",
+            "--header",
+            "-u",
+            "--user",
+        )  # curl's headers (a bearer token) and user:password
+        if word.startswith("-p") and len(word) > 2 and not word.startswith("--"):
+            shown[-1], hide_next = "-p***", False  # a password glued to its flag (mysql -pSECRET)
     return shlex.join(shown)
 
 

@@ -4,7 +4,8 @@ counts the innermost frame of the app's code it finds there (``faultlab.inside.s
 work is in the selector, in the standard library, and counts for nothing; one blocked by ``time.sleep`` or a
 synchronous query in an ``async def`` route is at that line of the route. Two frames are kept: the innermost
 of the app's (what blocks) and the innermost ``async def`` of the app's (the coroutine that never yields:
-where the fix goes).
+where the fix goes). A loop blocked inside one of SQLAlchemy's greenlets (sync work under ``run_sync``) is
+seen at its innermost frame only: another thread's greenlets cannot be walked from here.
 
 Only the doctor arms it, around the one request that confirms a block, and only when it asked for sites
 (``FAULTLAB_SITES``); the catalogue's runs never start the thread.
@@ -65,7 +66,7 @@ class LoopSampler:
         while True:
             self._armed.wait()
             frame = sys._current_frames().get(self.loop_thread or -1)
-            found = user_frames(frame, 8)
+            found = user_frames(frame, 8, own_thread=False)
             del frame  # keep no frame of the app alive between samples
             coroutine = next((site for site in found if site[0].co_flags & inspect.CO_COROUTINE), None)
             with self._lock:

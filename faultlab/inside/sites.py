@@ -49,12 +49,13 @@ def _is_users(code: CodeType) -> bool:
     return not (real.startswith(_ROOTS) or any(mark in real for mark in _MARKS))
 
 
-def user_frames(frame: FrameType | None, limit: int = 2) -> list[Site]:
+def user_frames(frame: FrameType | None, limit: int = 2, *, own_thread: bool = True) -> list[Site]:
     """The innermost ``limit`` frames of the app's code from ``frame`` outwards, across greenlets: SQLAlchemy's
     async layer does its IO in a greenlet whose first frame has no ``f_back``, so the app's ``async def`` that
-    awaited it is found through the parent greenlet's frame."""
+    awaited it is found through the parent greenlet's frame. Only for a frame of this thread (``own_thread``):
+    another thread's greenlets cannot be reached from here, so a stack sampled from outside stops at its end."""
     found: list[Site] = []
-    current = _greenlet()
+    current = _greenlet() if own_thread else None
     while frame is not None and len(found) < limit:
         code = frame.f_code
         mine = _mine.get(code)

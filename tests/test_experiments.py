@@ -364,7 +364,7 @@ def test_async_shared_session_breaks_only_under_concurrent_writes(
     result = _run("async-shared-session", tmp_path, results, backend)
     assert _seen(result, "fault", "Five writes, one at a time")["ok"] == 5, "one at a time, the shared session works"
     burst = _seen(result, "fault", "Twenty writes at once")
-    assert burst["server_errors"] >= 10 and "IllegalStateChangeError" in burst["error"], burst
+    assert burst["server_errors"] >= 10, burst  # the exception varies with the interleaving (the report shows it)
     # After the burst the session is broken (later writes fail) or recovers and also commits the burst's todos
     # that answered 500: either way the API's answers and the database disagree.
     after = _seen(result, "fault", "Five writes, one at a time, after the burst")

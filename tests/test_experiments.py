@@ -460,3 +460,21 @@ def test_async_naive_datetime_asyncpg_refuses_an_aware_value(tmp_path: Path, res
     assert "can't subtract offset-naive and offset-aware datetimes" in fault["error"], fault["error"]
     fix = _seen(result, "fix", created)
     assert fix["status"] == 201 and re.search(r'"created_at":"[^"]+(Z|\+00:00)"', fix["body"]), fix  # UTC, said so
+
+
+def test_no_statement_timeout_holds_the_pool_while_the_query_runs_and_the_timeout_gives_it_back(
+    tmp_path: Path, results: Cache
+) -> None:
+    result = _run("no-statement-timeout", tmp_path, results, "postgresql")
+    reports = "Two slow reports at once, each given 2 s"
+    reads = "Three reads of the list at once, while the reports run"
+    held = _seen(result, "fault", reports)
+    assert (held["timeouts"], held["requests_in_flight"], held["pool_checked_out"], held["pg_active"]) == (2, 2, 2, 2)
+    assert held["pg_active_longest_s"] >= 2 and "pg_sleep" in held["pg_active_query"], held
+    starved = _seen(result, "fault", reads)
+    assert starved["server_errors"] == 3 and "QueuePool limit of size 2" in starved["error"], starved
+    bounded = _step(result, "fix", reports).observation
+    assert bounded.values["server_errors"] == 2 and bounded.values["latency_max_ms"] < 1900, bounded.values
+    assert "psycopg.errors.QueryCanceled" in [link.type for link in bounded.exceptions[0].chain], bounded.exceptions
+    assert (bounded.values["pool_checked_out"], bounded.values["pg_active"]) == (0, 0), bounded.values
+    assert _seen(result, "fix", reads)["ok"] == 3, "the connections went back: the fast route is served"

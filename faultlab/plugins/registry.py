@@ -76,6 +76,7 @@ BUILTIN_PLUGINS = (
     "faultlab.witnesses.pool",
     "faultlab.witnesses.sqlite_files",
     "faultlab.witnesses.postgres",
+    "faultlab.witnesses.pg_queries",
     "faultlab.witnesses.rows",
     "faultlab.witnesses.statements",
     "faultlab.witnesses.server_errors",

@@ -18,7 +18,7 @@ SPECIMENS = {
     "missing-fix": "fix: required field is missing",
     "wrong-type": "steps[1].repeat: Input should be a valid integer",
     "unknown-step": "steps[1]: kind must be one of 'request', 'action', 'probe', not teleport",
-    "unknown-action": "steps[1]: action must be one of 'delete_db', 'gc_collect'",
+    "unknown-action": "steps[1]: action must be one of 'delete_db', 'drop_connections', 'gc_collect'",
     "unknown-observation": "names no known observation: latency (known: action, background_latency_max_ms,",
     "unknown-variant": "fault.variant: unknown variant 'missing_yeild'; did you mean 'missing_yield'",
     "code-outside-project": "code.fault: 'os.path' is not code of this project",
@@ -29,6 +29,9 @@ SPECIMENS = {
     "bad-matcher": "steps[1].expect.fault.status: expected a number, true/false, text, or a table",
     "restart-shared-server": "steps[1]: restart_database stops or signals the database server; set setup.database",
     "own-cluster-together": 'setup.database = "own-cluster": both runs share the server; use together = false',
+    "proxy-without-setup": 'steps[1]: set_proxy switches the fault proxy; set setup.network = "fault-proxy"',
+    "proxy-on-sqlite": 'setup.network = "fault-proxy" sits between the app and a database server: use backends',
+    "proxy-observed-without-setup": 'steps[1]: proxy_resets is seen by the fault proxy; set setup.network',
 }
 
 

@@ -478,3 +478,20 @@ def test_no_statement_timeout_holds_the_pool_while_the_query_runs_and_the_timeou
     assert "psycopg.errors.QueryCanceled" in [link.type for link in bounded.exceptions[0].chain], bounded.exceptions
     assert (bounded.values["pool_checked_out"], bounded.values["pg_active"]) == (0, 0), bounded.values
     assert _seen(result, "fix", reads)["ok"] == 3, "the connections went back: the fast route is served"
+
+
+def test_slow_network_turns_the_same_pool_into_pool_timeouts_and_a_pool_sized_for_it_serves_the_burst(
+    tmp_path: Path, results: Cache
+) -> None:
+    result = _run("slow-network", tmp_path, results, "postgresql")
+    fast, slow = "A burst of 20 reads at once, the network fast", "The same burst, the network slow"
+    assert [_seen(result, run, fast)["ok"] for run in ("fault", "fix")] == [20, 20], "a healthy pool, a fast network"
+    timed_out = _seen(result, "fault", slow)
+    assert timed_out["server_errors"] >= 5 and "QueuePool limit of size 5 overflow 0" in timed_out["error"], timed_out
+    # the same five connections, none new: only the time changed, and the proxy's bytes show the reads went through
+    assert (timed_out["proxy_open"], timed_out["proxy_connections"]) == (5, 0), timed_out
+    assert timed_out["proxy_faults"] == "latency 200 ms" and timed_out["proxy_bytes_down"] > 0, timed_out
+    served = _seen(result, "fix", slow)
+    assert (served["ok"], served["proxy_open"]) == (20, 20), served
+    assert served["latency_max_ms"] >= 600, "four round trips of 200 ms each: the latency is real in the fix too"
+    assert _seen(result, "fault", "The same burst once more")["ok"] == 20, "the pool recovers with the network"

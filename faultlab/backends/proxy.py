@@ -42,6 +42,13 @@ class Faults:
     blackhole: bool = False
     reset_new: bool = False
 
+    def describe(self) -> str:
+        """In words, as a report shows them."""
+        on = [f"latency {self.latency_s * 1000:g} ms"] if self.latency_s else []
+        on += ["blackhole"] if self.blackhole else []
+        on += ["new connections reset"] if self.reset_new else []
+        return ", ".join(on) or "no fault"
+
 
 @dataclass(frozen=True)
 class ProxyStats:
@@ -81,8 +88,26 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="lab-fault-proxy", daemon=True)
         self._server: asyncio.Server | None = None
 
+    @classmethod
+    def in_front_of(cls, url: str) -> FaultProxy:
+        """A proxy (not started) to the server of a database URL."""
+        from sqlalchemy import make_url
+
+        server = make_url(url)
+        return cls(server.host or "127.0.0.1", server.port or 5432)
+
+    def url_through(self, url: str) -> str:
+        """The same database URL, reaching its server through this proxy (once started)."""
+        from sqlalchemy import make_url
+
+        return make_url(url).set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
+
     # -- from the lab's threads -------------------------------------------------------------------------
     def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def start(self) -> FaultProxy:
+        """Listening once this returns; ``close()`` (or leaving the ``with`` block) stops it."""
         self._thread.start()
         try:
             self._call(self._start())

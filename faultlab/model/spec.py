@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from faultlab.model.setup import Row, Setup, setup_problem
 from faultlab.model.steps import (
     ActionStepBase,
     Match,
@@ -43,8 +44,10 @@ __all__ = [
     "ProbeStep",
     "Question",
     "RequestStep",
+    "Row",
     "RunName",
     "RunSpec",
+    "Setup",
     "matcher_problem",
     "schema",
 ]
@@ -74,29 +77,6 @@ class RunSpec(Strict):
                 "options; PYTHON*, LD_*, PATH and HOME could run code); use upper-case names such as DB_POOL_TIMEOUT"
             )
         return env
-
-
-class Row(Strict):
-    title: str
-    completed: bool = False
-
-
-class Setup(Strict):
-    """The database the server starts on; by default none (the app creates it)."""
-
-    migration: Literal["0001", "0002", "0003", "head"] | None = None
-    rows: list[Row] = Field(default_factory=list)
-    database: Literal["own-cluster"] | None = Field(
-        None,
-        description="own-cluster: a PostgreSQL server of the run's own (faultlab.backends.cluster), which the "
-        "experiment may stop, restart, kill or pause; by default the server given with --db",
-    )
-
-    @model_validator(mode="after")
-    def _rows_need_a_schema(self) -> Setup:
-        if self.rows and self.migration is None:
-            raise ValueError("rows need a migration to insert them into")
-        return self
 
 
 class Explanation(Strict):
@@ -227,21 +207,9 @@ class Experiment(Strict):
         return self
 
     @model_validator(mode="after")
-    def _own_cluster_alone(self) -> Experiment:
-        """A cluster of the run's own is PostgreSQL, and both runs share it one after the other."""
-        actions = registry.actions()
-        if self.setup.database == "own-cluster":
-            if self.backends != ("postgresql",):
-                raise ValueError('setup.database = "own-cluster" is a PostgreSQL server: use backends = ["postgresql"]')
-            if self.together:
-                raise ValueError('setup.database = "own-cluster": both runs share the server; use together = false')
-            return self
-        for number, step in enumerate(self.steps, 1):
-            if isinstance(step, ActionStepBase) and actions[step.action].needs_own_cluster:
-                raise ValueError(
-                    f"steps[{number}]: {step.action} stops or signals the database server; set setup.database = "
-                    '"own-cluster" (the user\'s own server is never touched)'
-                )
+    def _setup_fits_the_steps(self) -> Experiment:
+        if problem := setup_problem(self.setup, self.backends, self.together, self.steps):
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

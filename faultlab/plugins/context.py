@@ -12,6 +12,7 @@ import httpx
 
 from faultlab.backends.base import Backend, PostgresBackend
 from faultlab.backends.cluster import OwnCluster
+from faultlab.backends.proxy import FaultProxy
 from faultlab.errors import ServerError
 from faultlab.inside import stats, wire
 from faultlab.inside.statements import read_statements
@@ -35,6 +36,7 @@ class RunContext:
     step: int = 0  # the step being executed, 1-based as in the experiment file
     exceptions: list[ExceptionRecord] = field(default_factory=list)  # recorded since the last step ended
     marks: dict[str, Any] = field(default_factory=dict)  # what a witness read before the step (``before_step``)
+    fault_proxy: FaultProxy | None = None  # between the app and its database (``setup.network = "fault-proxy"``)
 
     def statements(self) -> dict[str, tuple[int, int]]:
         """The SQL the server now running has sent: each statement's count and latest run (``inside.statements``)."""
@@ -52,6 +54,12 @@ class RunContext:
         cluster = self.postgres.cluster
         assert cluster is not None, "an action that needs the run's own cluster on another server"
         return cluster
+
+    @property
+    def proxy(self) -> FaultProxy:
+        """The fault proxy between the app and its database, for the actions and witnesses that need it."""
+        assert self.fault_proxy is not None, "a fault-proxy action or witness in a run without the proxy"
+        return self.fault_proxy
 
     def counters(self, pids: set[int] | None = None) -> stats.Counters | None:
         """The harness's counters for the server now running (earlier servers of this run are left out);

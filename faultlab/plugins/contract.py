@@ -114,6 +114,9 @@ class Witness:
     # Its part inside the served process, if it needs one (counters of its own that ``observe`` reads with
     # ``ctx.plugin_counters``): ``"package.module:function"``, called with a ``faultlab.inside.extensions.Inside``.
     inside: ClassVar[str | None] = None
+    # It reads the fault proxy between the app and its database (``setup.network = "fault-proxy"``): made only in
+    # the runs that have one, and its observations are refused in an experiment without it.
+    needs_proxy: ClassVar[bool] = False
 
     def before_step(self, ctx: RunContext) -> None:
         """Read what the step's observations are measured from (a counter's value before it), if anything."""
@@ -151,6 +154,9 @@ class Action:
     # It stops or signals the database server itself: only on a server of the run's own (``setup.database =
     # "own-cluster"``, ``faultlab.backends.cluster``), reached as ``ctx.cluster``.
     needs_own_cluster: ClassVar[bool] = False
+    # It switches the fault proxy's faults (``setup.network = "fault-proxy"``, ``faultlab.backends.proxy``),
+    # reached as ``ctx.proxy``.
+    needs_proxy: ClassVar[bool] = False
     # Its part inside the served process, if it needs one (routes under /_lab/ that ``run`` calls with
     # ``ctx.harness``): ``"package.module:function"``, called with a ``faultlab.inside.extensions.Inside``.
     inside: ClassVar[str | None] = None

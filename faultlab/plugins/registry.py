@@ -77,6 +77,7 @@ BUILTIN_PLUGINS = (
     "faultlab.witnesses.sqlite_files",
     "faultlab.witnesses.postgres",
     "faultlab.witnesses.pg_queries",
+    "faultlab.witnesses.proxy",
     "faultlab.witnesses.rows",
     "faultlab.witnesses.statements",
     "faultlab.witnesses.server_errors",
@@ -86,6 +87,7 @@ BUILTIN_PLUGINS = (
     "faultlab.actions.migrate",
     "faultlab.actions.postgres",
     "faultlab.actions.cluster",
+    "faultlab.actions.proxy",
     "faultlab.actions.server",
     "faultlab.actions.wait",
 )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from faultlab import variants
 from faultlab.actions import request
 from faultlab.backends.base import Backend
+from faultlab.backends.proxy import FaultProxy
 from faultlab.backends.schema import prepare_database
 from faultlab.errors import ActionError, LabError
 from faultlab.inside import wire
@@ -62,25 +63,41 @@ class _Run:
     ) -> None:
         spec = getattr(experiment, run)
         self.variant = variant or variants.resolve(spec.variant)
+        # The app's way to its database: through a fault proxy of the run's own (set-up), or straight to it.
+        self.proxy = FaultProxy.in_front_of(backend.url) if experiment.setup.network == "fault-proxy" else None
         self.witnesses = [
             cls()
             for name, cls in registry.witnesses().items()
-            if backend.name in cls.backends and (only_witnesses is None or name in only_witnesses)
+            if backend.name in cls.backends
+            and (only_witnesses is None or name in only_witnesses)
+            and (self.proxy is not None or not cls.needs_proxy)
         ]
         used = [step.action for _, step in experiment.steps_for(run) if isinstance(step, ActionStepBase)]
         inside = registry.inside_parts(self.witnesses, used)
         self.server = LabServer(
             self.variant,
             workdir=workdir,
-            env={**spec.env, "DATABASE_URL": backend.url, **({wire.INSIDE_ENV: inside} if inside else {})},
+            env={**spec.env, **({wire.INSIDE_ENV: inside} if inside else {})},
             cwd=spec.cwd,
             workers=spec.workers,
         )
-        self.ctx = RunContext(run, workdir, backend, self.server)
+        self.ctx = RunContext(run, workdir, backend, self.server, fault_proxy=self.proxy)
         self.backend = backend
         self.errors = ErrorLog(workdir / wire.ERRORS_DIR)
         self.sampling = [w for w in self.witnesses if w.sampled]
         self.actions: dict[str, Action] = {}
+
+    def connect(self) -> None:
+        """Point the server at its database: start the proxy first when the app goes through one."""
+        url = self.backend.url
+        if self.proxy is not None:
+            url = self.proxy.start().url_through(url)
+        self.server.env["DATABASE_URL"] = url
+
+    def disconnect(self) -> None:
+        """Stop the proxy, if any (every link it holds is closed): once the server has stopped."""
+        if self.proxy is not None:
+            self.proxy.close()
 
     def action(self, name: str) -> Action:
         if name not in self.actions:
@@ -237,6 +254,7 @@ def execute_run(
             backend.create()
             setup = experiment.setup
             prepare_database(backend.url, setup.migration, [row.model_dump() for row in setup.rows])
+            state.connect()
             state.server.start(cancelled=cancelled)
             for number, step in experiment.steps_for(run):
                 if cancelled is not None and cancelled.is_set():
@@ -248,11 +266,12 @@ def execute_run(
             # A second Ctrl+C must not cut the clean-up short: it is noted, and ends the run below.
             with deferred() as pending:
                 problems += state.cleanup()
-                if finish_stop is None:
+                if finish_stop is None or state.proxy is not None:  # the proxy goes only once the server has
                     state.server.stop()
                 else:
                     state.server.terminate()
                     finish_stop(state.server)
+                state.disconnect()
             late_interrupt = bool(pending)
     except LabError as exc:
         result.status, result.error = "error", str(exc)

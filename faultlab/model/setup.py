@@ -1,0 +1,74 @@
+"""An experiment's ``[setup]``: the database its server starts on and what stands below the app (a PostgreSQL
+server of the run's own, the fault proxy), and the rules that tie the steps to it: an action that stops the
+database needs the run's own server, one that switches the proxy's faults needs the proxy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
+
+from faultlab.model.steps import ActionStepBase, Strict
+from faultlab.names import BackendName
+from faultlab.plugins import registry
+
+if TYPE_CHECKING:
+    from faultlab.model.steps import Step
+
+__all__ = ["Row", "Setup", "setup_problem"]
+
+
+class Row(Strict):
+    title: str
+    completed: bool = False
+
+
+class Setup(Strict):
+    """The database the server starts on; by default none (the app creates it)."""
+
+    migration: Literal["0001", "0002", "0003", "head"] | None = None
+    rows: list[Row] = Field(default_factory=list)
+    database: Literal["own-cluster"] | None = Field(
+        None,
+        description="own-cluster: a PostgreSQL server of the run's own (faultlab.backends.cluster), which the "
+        "experiment may stop, restart, kill or pause; by default the server given with --db",
+    )
+    network: Literal["fault-proxy"] | None = Field(
+        None,
+        description="fault-proxy: the app reaches its database through the lab's fault proxy "
+        "(faultlab.backends.proxy), whose faults the steps switch; by default it connects directly",
+    )
+
+    @model_validator(mode="after")
+    def _rows_need_a_schema(self) -> Setup:
+        if self.rows and self.migration is None:
+            raise ValueError("rows need a migration to insert them into")
+        return self
+
+
+def setup_problem(setup: Setup, backends: Sequence[BackendName], together: bool, steps: Sequence[Step]) -> str | None:
+    """What is wrong between the set-up and the rest of the experiment, in one sentence; None when nothing."""
+    actions, witnesses = registry.actions(), registry.witnesses()
+    if setup.database == "own-cluster":
+        if tuple(backends) != ("postgresql",):
+            return 'setup.database = "own-cluster" is a PostgreSQL server: use backends = ["postgresql"]'
+        if together:
+            return 'setup.database = "own-cluster": both runs share the server; use together = false'
+    if setup.network == "fault-proxy" and tuple(backends) != ("postgresql",):
+        return 'setup.network = "fault-proxy" sits between the app and a database server: use backends = ["postgresql"]'
+    proxied = {spec.name for cls in witnesses.values() if cls.needs_proxy for spec in cls.observations}
+    for number, step in enumerate(steps, 1):
+        if isinstance(step, ActionStepBase):
+            action = actions[step.action]
+            if action.needs_own_cluster and setup.database != "own-cluster":
+                return (
+                    f"steps[{number}]: {step.action} stops or signals the database server; set setup.database = "
+                    '"own-cluster" (the user\'s own server is never touched)'
+                )
+            if action.needs_proxy and setup.network != "fault-proxy":
+                return f'steps[{number}]: {step.action} switches the fault proxy; set setup.network = "fault-proxy"'
+        seen = sorted(proxied & {name for checks in step.expect.values() for name in checks})
+        if seen and setup.network != "fault-proxy":
+            return f'steps[{number}]: {", ".join(seen)} is seen by the fault proxy; set setup.network = "fault-proxy"'
+    return None

@@ -9,7 +9,7 @@ for this app pass ``create_async_app`` the same seams as ``create_app``: ``engin
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -37,6 +37,7 @@ from app.migrate import upgrade_on
 from app.models import Tag, Todo
 from app.schemas import TodoCount, TodoCreate, TodoUpdate
 
+AsyncPrepareSchema = Callable[[AsyncEngine], Awaitable[None]]
 WITH_TAGS = selectinload(Todo.tags)  # the response reads them: loaded with the todo, never lazily
 
 
@@ -106,15 +107,17 @@ async def migrate_to_head(engine: AsyncEngine) -> None:
 def create_async_app(
     *,
     engine: AsyncEngine | None = None,
+    prepare_schema: AsyncPrepareSchema = migrate_to_head,
     endpoints: Mapping[Endpoint, Endpoint] | None = None,
     route_options: Mapping[Endpoint, Mapping[str, Any]] | None = None,
 ) -> FastAPI:
-    """Build the async API; ``app.state.engine`` is the ``AsyncEngine`` it serves."""
+    """Build the async API; ``app.state.engine`` is the ``AsyncEngine`` it serves. ``prepare_schema`` runs at
+    start-up on the loop that serves: a connection it leaves in the pool belongs to that loop."""
     bound = engine or async_database.engine
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await migrate_to_head(bound)
+        await prepare_schema(bound)
         yield
         await bound.dispose()
 

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faultlab.inside import extensions, wire
 from faultlab.inside.extensions import Inside
-from faultlab.inside.identity import describe, find_engine, guard, load, load_engine
+from faultlab.inside.identity import describe, find_engine, import_target, load, load_engine
 from faultlab.inside.loop_sampler import LoopSampler
 from faultlab.inside.sites import CheckoutSites, LazyLoads, traceback_site
 from faultlab.inside.sites import describe as describe_site
@@ -304,8 +304,7 @@ def create_app() -> LabHarness:
     run_dir = os.environ.get(wire.RUN_DIR_ENV)
     if not reference or not run_dir:
         raise RuntimeError(f"{wire.TARGET_ENV} and {wire.RUN_DIR_ENV} must be set (the lab sets them)")
-    if only := os.environ.get(wire.ONLY_DB_ENV):
-        guard(only)  # before the app's first import: code that runs at import time is held to it too
+    import_target(reference)  # done at this module's import, unless the target was not set then
     module_name = reference.partition(":")[0]
     target = load(reference)
     engine_reference = os.environ.get(wire.ENGINE_ENV)
@@ -318,3 +317,12 @@ def create_app() -> LabHarness:
         identity=describe(target, module_name, engine),
         inside=os.environ.get(wire.INSIDE_ENV, ""),
     )
+
+
+# uvicorn imports an app named ``module:app`` before it starts its event loop (``uvicorn.main.run`` loads it to
+# fail fast), but calls a factory (``create_app``) inside the loop. The target is imported here, when uvicorn
+# imports this module, so that code an app runs at import (``asyncio.run(init_db())``) runs where it would under
+# ``uvicorn module:app``, not inside a running loop, which ``asyncio.run()`` refuses. Under ``--workers`` uvicorn
+# imports this module in each worker's loop, as it would the app. Unset when the lab itself imports the harness.
+if _target := os.environ.get(wire.TARGET_ENV):
+    import_target(_target)

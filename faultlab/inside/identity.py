@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event
 
 from faultlab.inside import wire
 
-__all__ = ["REFUSED", "as_engine", "describe", "find_engine", "guard", "load", "load_engine"]
+__all__ = ["REFUSED", "as_engine", "describe", "find_engine", "guard", "import_target", "load", "load_engine"]
 
 REFUSED = "faultlab: refused a connection"  # the doctor finds this in a server's log
 
@@ -112,6 +112,18 @@ def find_engine(target: Any, module_name: str) -> Engine | None:
         if (engine := as_engine(value)) is not None
     }
     return next(iter(found.values())) if len(found) == 1 else None
+
+
+_guarded: list[str] = []  # the guard is installed once per process
+
+
+def import_target(reference: str) -> None:
+    """Import the module of ``reference`` (``module:attribute``), under ``FAULTLAB_ONLY_DB``'s guard when it is
+    set: the guard comes first, so code the app runs at import time is held to it too."""
+    if (only := os.environ.get(wire.ONLY_DB_ENV)) and not _guarded:
+        guard(only)
+        _guarded.append(only)
+    importlib.import_module(reference.partition(":")[0])
 
 
 def load_engine(reference: str) -> Engine | None:

@@ -495,3 +495,19 @@ def test_slow_network_turns_the_same_pool_into_pool_timeouts_and_a_pool_sized_fo
     assert (served["ok"], served["proxy_open"]) == (20, 20), served
     assert served["latency_max_ms"] >= 600, "four round trips of 200 ms each: the latency is real in the fix too"
     assert _seen(result, "fault", "The same burst once more")["ok"] == 20, "the pool recovers with the network"
+
+
+def test_async_engine_other_loop_fails_the_first_request_and_orphans_its_session(
+    tmp_path: Path, results: Cache
+) -> None:
+    """On the versions measured (asyncpg 0.32): the connection asyncio.run() pooled fails its pre-ping on uvicorn's
+    loop; the pool throws it away but cannot close it, so PostgreSQL keeps the session until a collection."""
+    result = _run("async-engine-other-loop", tmp_path, results, "postgresql")
+    first = "The first request: it checks out the pooled connection"
+    fault, fix = _seen(result, "fault", first), _seen(result, "fix", first)
+    assert fault["status"] == 500 and "attached to a different loop" in fault["error"], fault
+    assert (fault["pool_invalidations"], fault["pg_idle_in_transaction"]) == (1, 1), fault
+    assert (fix["status"], fix["pool_invalidations"], fix["pg_idle_in_transaction"]) == (200, 0, 0), fix
+    more = _seen(result, "fault", "Five more")
+    assert (more["ok"], more["pg_idle_in_transaction"]) == (5, 1), "the pool recovers; the orphan stays"
+    assert _seen(result, "fault", "After the collection")["pg_idle_in_transaction"] == 0, "the collector ends it"

@@ -272,6 +272,31 @@ def test_a_postgresql_only_task_is_checked_on_a_throwaway_postgresql_database(tm
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
 
 
+def test_async_engine_other_loop_is_fixed_by_a_dispose_or_by_the_lifespan(tmp_path: Path) -> None:
+    """Both fixes its explanation gives pass: the import-time init ended with dispose(), or no import-time init."""
+    from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
+
+    if problem := postgres_problem(DEFAULT_POSTGRES_URL):
+        pytest.skip(f"no PostgreSQL server: {problem}")
+    workspace = _fix("async-engine-other-loop", tmp_path)
+    code = workspace / "init_db.py"
+    broken = run_lab("check", "async-engine-other-loop", cwd=tmp_path)
+    assert broken.returncode == 1 and "the HTTP status: yours 500, a fix gives 200" in broken.stdout, broken.stdout
+    original = code.read_text()
+    code.write_text(
+        original.replace(
+            "    await migrate_to_head(engine)\n", "    await migrate_to_head(engine)\n    await engine.dispose()\n"
+        )
+    )
+    disposed = run_lab("check", "async-engine-other-loop", cwd=tmp_path)
+    assert disposed.returncode == 0, disposed.stdout + disposed.stderr
+    in_lifespan = original.replace("asyncio.run(init_db())\n", "").replace("(prepare_schema=prepared_at_import)", "()")
+    assert in_lifespan.count("create_async_app()") == 1 and "asyncio.run(" not in in_lifespan, in_lifespan
+    code.write_text(in_lifespan)
+    lifespan = run_lab("check", "async-engine-other-loop", cwd=tmp_path)
+    assert lifespan.returncode == 0, lifespan.stdout + lifespan.stderr
+
+
 def test_a_check_whose_fault_expectations_hold_on_the_learners_run_proves_nothing(tmp_path: Path) -> None:
     """The baseline in ``check``: the fix run's checks all hold, but so do the fault run's, on the same run."""
     from faultlab.learn.check import check_file

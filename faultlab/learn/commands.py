@@ -37,6 +37,7 @@ ORDER = (
     "missing-yield", "return-with-finally", "no-commit", "detached-instance", "missing-response-schema",
     "n-plus-one", "stale-schema", "deleted-db", "shared-session", "engine-per-request", "async-blocking",
     "stale-connection", "async-implicit-io", "async-shared-session", "async-naive-datetime",
+    "async-engine-other-loop",
 )  # fmt: skip
 
 

@@ -506,7 +506,7 @@ def test_async_engine_other_loop_fails_the_first_request_and_orphans_its_session
     first = "The first request: it checks out the pooled connection"
     fault, fix = _seen(result, "fault", first), _seen(result, "fix", first)
     assert fault["status"] == 500 and "attached to a different loop" in fault["error"], fault
-    assert (fault["pool_invalidations"], fault["pg_idle_in_transaction"]) == (1, 1), fault
+    assert fault["pool_invalidations"] == 1, fault
     assert (fix["status"], fix["pool_invalidations"], fix["pg_idle_in_transaction"]) == (200, 0, 0), fix
     more = _seen(result, "fault", "Five more")
     assert (more["ok"], more["pg_idle_in_transaction"]) == (5, 1), "the pool recovers; the orphan stays"

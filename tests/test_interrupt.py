@@ -68,6 +68,10 @@ def test_keep_leaves_the_temp_dir_and_says_where(tmp_path: Path) -> None:
     workdir = Path(kept[0])
     try:
         assert (workdir / "fault" / "todos.db").is_file() and (workdir / "fix" / "server.log").is_file()
+        # Kept means the user's now: a later lab, sweeping what dead labs left, leaves it alone.
+        from faultlab.backends import sweep
+
+        assert str(workdir) not in sweep.sweep_temp_dirs(workdir.parent) and workdir.is_dir()
     finally:
         import shutil
 

@@ -141,7 +141,9 @@ def run_experiment(
             _stop_all(stopping)
             if cluster is not None:
                 cluster.remove()
-            if not keep:
+            if keep:  # asked for: no longer the lab's to remove, so a later lab's sweep leaves it alone
+                (workdir / sweep.OWNER_FILE).unlink(missing_ok=True)
+            else:
                 shutil.rmtree(workdir, ignore_errors=True)
     if result.verdict is Verdict.INTERRUPTED or interrupted_late:
         hold()  # a Ctrl+C still to come must not cut the verdict short: the lab ends with 130 anyway

@@ -122,7 +122,8 @@ def _cause(ctx: CheckupContext, loading: dict[str, Any] | None, where: Any) -> t
         return None, f"{owner}'s columns (deferred, or some expired) were loaded by no line of the app's code", loaded
     if where is not None:
         return locate(where, ctx.app_dir, "the app's line nearest the MissingGreenlet"), "", ""
-    return None, (
+    why = (
         "the exception passed through no line of the app's code (it was raised while the response was built) "
         "and the request loaded nothing the harness noted"
-    ), ""
+    )
+    return None, why, ""

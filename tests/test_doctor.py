@@ -177,6 +177,12 @@ def test_on_postgresql_sessions_left_idle_in_transaction_are_found(target: str, 
         assert reads["idle_in_transaction"] == [0, 1, 2, 3, 4], reads
         (leak,) = [f["evidence"] for f in report["findings"] if f["kind"] == "connection leak"][:1]
         assert "the operating system saw them too: TCP connections to PostgreSQL" in leak, leak
+        # Where the idle transactions began: the reads' first statement, in the session nothing closes.
+        idle_reads = [f for f in report["findings"] if f["kind"] == "idle in transaction"]
+        (where,) = [f["location"] for f in idle_reads if f["operation"] == "GET /todos"]
+        line = _line_of(PROJECT_ROOT / "app" / "main.py", "return list(db.scalars(todos_query(completed")
+        assert (where["file"], where["line"], where["function"]) == ("app/main.py", line, "list_todos"), where
+        assert "the session came from faults/missing_yield.py:" in where["role"], where
     else:
         assert report["findings"] == [] and code == 0, report["findings"]
         assert (report["verdict"], report["not_checked"], report["not_applicable"]) == ("nothing found", [], [])
@@ -192,12 +198,22 @@ def test_on_postgresql_a_transaction_kept_open_while_the_route_waits_is_found(tm
     assert found == [("idle in transaction", "GET /todos/{todo_id}")], report["findings"]
     (read,) = [c for c in report["checked"] if c["operation"] == "GET /todos/{todo_id}"]
     assert read["idle_during_ms"] >= 1000 and code == 1, read
+    # The connection checked out while the session sat idle was taken by the read's first statement.
+    where = report["findings"][0]["location"]
+    line = _line_of(PROJECT_ROOT / "app" / "main.py", "todo = db.get(Todo, todo_id)")
+    assert (where["file"], where["line"], where["function"]) == ("app/main.py", line, "_get_or_404"), where
 
 
 def test_on_postgresql_a_pool_without_pre_ping_is_found(tmp_path: Path) -> None:
     report, code = _on_postgresql("faults.no_pre_ping:app", tmp_path)
     assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("stale pooled connection", "GET /todos")]
     assert code == 1
+    # The create_engine call, and the fault's line that asked its helper for an engine without pre-ping.
+    where = report["findings"][0]["location"]
+    line = _line_of(PROJECT_ROOT / "app" / "database.py", "return create_engine(")
+    assert (where["file"], where["line"], where["function"]) == ("app/database.py", line, "make_engine"), where
+    called = _line_of(PROJECT_ROOT / "faults" / "no_pre_ping.py", "make_engine(pool_pre_ping=False)")
+    assert f"called from faults/no_pre_ping.py:{called} in <module>" in where["role"], where
 
 
 def test_schema_drift_against_a_database_of_yours_read_only(tmp_path: Path) -> None:

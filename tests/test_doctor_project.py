@@ -154,6 +154,14 @@ def test_the_project_is_served_by_its_own_venv_without_faultlab_in_it(project: P
     assert report["python"] == str(python) and report["app_file"] == str(project / "app" / "leaky.py"), report
     leaks = {o for f in report["findings"] if f["kind"] == "connection leak" for o in f["operations"]}
     assert {"GET /api/v1/items/", "POST /api/v1/items/"} <= leaks, report["findings"]
+    # One cause, one finding: the routes whose connection get_current_user takes (with the session the leaky
+    # get_db gave it) are found at that get_db, with those that take it themselves.
+    (leak,) = [f for f in report["findings"] if f["kind"] == "connection leak"]
+    assert {"GET /api/v1/users/me", "GET /api/v1/items/{id}"} <= set(leak["operations"]), leak["operations"]
+    source = (project / "app" / "leaky.py").read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(source, 1) if "return Session(engine)" in text)
+    where = leak["location"]
+    assert (where["file"], where["line"], where["function"]) == ("app/leaky.py", line, "get_db_returning"), where
     assert result.returncode == 1
 
 

@@ -174,6 +174,8 @@ def _markdown(report: Report) -> str:
         if finding.location is not None:
             role = f" ({prose(finding.location.role)})" if finding.location.role else ""
             where = f" At {code_span(str(finding.location))}{role}."
+        elif finding.unlocated:
+            where = f" Line: n/a ({prose(finding.unlocated)})."
         lines.append(f"- **{prose(finding.kind)}** on {operations}: {prose(finding.evidence)}.{where}")
     if report.disagreements:
         lines += ["", "Where the witnesses disagree:"]
@@ -294,7 +296,7 @@ def _finish(report: Report, args: argparse.Namespace, console: Console, errors: 
     for finding in report.findings:
         where = f"[bold red]{escape(finding.kind)}[/] on {escape(', '.join(finding.operations))}"
         console.print(f"  {where}: {escape(finding.evidence)}")
-        if finding.location is not None:
+        if finding.where:
             console.print(f"    [bold]{escape(finding.where)}[/]")
     for disagreement in report.disagreements:
         console.print(

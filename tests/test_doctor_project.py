@@ -265,3 +265,34 @@ def test_what_the_reports_show_of_secrets_is_their_names() -> None:
         "curl -H '***' -u '***' http://h/seed"
     )
     assert shown_command("mysql -ph4x -h db < seed.sql") == "mysql '-p***' -h db '<' seed.sql"
+
+
+def test_an_app_that_echoes_a_secret_it_was_given_is_shown_with_it_masked(tmp_path: Path) -> None:
+    """Settings named as secrets, headers and the login's fields never come back out, whatever the app says."""
+    (tmp_path / "echo.py").write_text(
+        "import os\nraise ValueError(f\"bad settings: SECRET_KEY={os.environ['SECRET_KEY']!r}, "
+        "ENVIRONMENT={os.environ['ENVIRONMENT']!r}\")\n"
+    )
+    result = run_lab(
+        "doctor", "echo:app", "--app-dir", tmp_path, "--json", "--env", "SECRET_KEY=hunter2hunter2",
+        "--env", "ENVIRONMENT=staging", "--header", "X-Api-Key: k3y-s3cret", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "hunter2" not in result.stdout + result.stderr and "SECRET_KEY='***'" in result.stderr, result.stderr
+    assert "ENVIRONMENT='staging'" in result.stderr  # a setting not named as a secret stays readable
+
+    from faultlab.doctor.checkup import Project
+    from faultlab.doctor.credentials import Credentials, parse_header, parse_login
+    from faultlab.doctor.report import Finding, Report
+    from faultlab.doctor.secrets import Secrets
+    from faultlab.doctor.settings import AppSettings, parse_env
+
+    project = Project(
+        settings=AppSettings(parse_env(["API_TOKEN=t0ken-value", "DEBUG=1"])),
+        credentials=Credentials([parse_header("Authorization: Bearer s3cret-bearer")], parse_login(LOGIN)),
+    )
+    echoed = Finding("server error", "GET /x", "echoed t0ken-value, s3cret-bearer")
+    report = Report("m:app", "sqlite", findings=[echoed])
+    report.findings[0].operations.append("GET /y changethis")
+    Secrets.given(project).mask_all(report)
+    assert report.findings[0].evidence == "echoed ***, ***" and report.findings[0].operations[-1] == "GET /y ***"

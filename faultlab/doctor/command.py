@@ -15,6 +15,7 @@ from faultlab.doctor.checkup import Project, checkup
 from faultlab.doctor.credentials import Credentials, parse_header, parse_login
 from faultlab.doctor.html import render_doctor_html, setting
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, Report, tally
+from faultlab.doctor.secrets import Secrets
 from faultlab.doctor.settings import AppSettings, parse_env
 from faultlab.doctor.setup import project_python, shown_command
 from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE, NotRun
@@ -255,6 +256,12 @@ def _failed(errors: Console, code: int, message: str, as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json, highlight=False)
     errors = Console(stderr=True, highlight=False)
+    project: Project | None = None
+
+    def masked(text: str) -> str:
+        """The secrets the user gave (settings, headers, the login, its token) never printed back."""
+        return Secrets.given(project).mask(text)
+
     try:
         if not _TARGET.match(args.target):
             raise UsageError(f"{args.target!r}: name your app as MODULE:ATTRIBUTE, e.g. myproject.main:app")
@@ -279,16 +286,21 @@ def run(args: argparse.Namespace) -> int:
             served=lambda report: _served(console, report),
         )
     except UsageError as exc:
-        return _failed(errors, EXIT_USAGE, str(exc), args.json)
+        return _failed(errors, EXIT_USAGE, masked(str(exc)), args.json)
     except CheckupInterrupted as interrupted:
         errors.print("[yellow]interrupted[/]: what was found so far is reported")
-        _finish(interrupted.report, args, console, errors)
+        _finish(_masked_report(interrupted.report, project), args, console, errors)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         return _failed(errors, EXIT_INTERRUPTED, "interrupted", args.json)
     except LabError as exc:
-        return _failed(errors, EXIT_FINDINGS, str(exc), args.json)
-    return _finish(report, args, console, errors)
+        return _failed(errors, EXIT_FINDINGS, masked(str(exc)), args.json)
+    return _finish(_masked_report(report, project), args, console, errors)
+
+
+def _masked_report(report: Report, project: Project | None) -> Report:
+    """What the app said (exceptions, log lines) may repeat a secret it was given: masked before it is shown."""
+    return Secrets.given(project).mask_all(report)
 
 
 def _finish(report: Report, args: argparse.Namespace, console: Console, errors: Console) -> int:

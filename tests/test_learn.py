@@ -237,7 +237,7 @@ def test_an_experiment_without_a_task_points_to_the_task_for_its_fault(tmp_path:
 
 
 def test_every_task_has_its_place_in_the_order_a_newcomer_meets_them(registry: Registry) -> None:
-    from faultlab.learn.commands import ORDER
+    from faultlab.learn.progress import ORDER
     from faultlab.model.catalogue import load_catalogue
 
     learnable = {entry.experiment.name for entry in load_catalogue(registry, []) if entry.experiment.learn is not None}

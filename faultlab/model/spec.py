@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import threading
-import weakref
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field, create_model, field_validator, model_validator
@@ -147,10 +146,9 @@ class Learn(Strict):
 
 
 class Experiment(Strict):
-    """An experiment file, validated. This class is the shape; ``schema(registry)`` gives the model that reads a
-    file, its steps built from that registry's actions (and bound to it, as ``registry``)."""
+    """An experiment file, validated: the shape of the model ``schema(registry)`` builds (steps of its actions)."""
 
-    registry: ClassVar[Registry]
+    registry: ClassVar[Registry]  # the registry its model was built from: what its steps may do and expect
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     title: Annotated[str, Field(min_length=1, max_length=100)]
     backends: tuple[BackendName, ...] = Field(("sqlite",), min_length=1, strict=False)  # a TOML array is a list
@@ -258,8 +256,7 @@ class Experiment(Strict):
 
 
 _SCHEMA = threading.Lock()
-# One model per registry, built the first time a file is read with it (a cache, filled at run time only).
-_SCHEMAS: weakref.WeakKeyDictionary[Registry, type[Experiment]] = weakref.WeakKeyDictionary()
+_SCHEMAS: dict[Registry, type[Experiment]] = {}  # one model per registry (a process loads one; tests, a few)
 
 
 def schema(registry: Registry) -> type[Experiment]:

@@ -16,13 +16,14 @@ pass or a fail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from faultlab.errors import PluginError
 from faultlab.names import BACKENDS, BackendName
 from faultlab.plugins.domain import FLAGS, NON_NEGATIVE, TEXTS, WHOLE_NON_NEGATIVE, Domain
 
@@ -40,7 +41,9 @@ __all__ = [
     "Produced",
     "Unobservable",
     "Witness",
+    "check_returned",
     "is_marked",
+    "plugin_name",
     "register_action",
     "register_witness",
 ]
@@ -186,6 +189,24 @@ class Action:
 
     def cleanup(self, ctx: RunContext) -> None:
         """Undo what must not outlive the run. Called once per run, whether or not ``run`` was."""
+
+
+def plugin_name(cls: type) -> str:
+    """How an error names a plugin: its class, with its module."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def check_returned(witness: Witness, what: str, returned: Mapping[str, Any], declared: Iterable[str]) -> None:
+    """What ``observe`` or ``sample`` returned must be among what the witness declares (a typo would otherwise
+    be a check that fails with "saw None" on every run); ``observe`` returns every observation that every
+    step produces (one produced by request steps only may be left out of another step's)."""
+    expected = set(declared)
+    required = expected if what == "sample" else {s.name for s in witness.observations if s.produced == "any"}
+    extra, missing = sorted(set(returned) - expected), sorted(required - set(returned))
+    problems = [f"returned {', '.join(extra)}, which it does not declare"] if extra else []
+    problems += [f"did not return {', '.join(missing)}"] if missing else []
+    if problems:
+        raise PluginError(f"witness {plugin_name(type(witness))}: {what}() {'; '.join(problems)}")
 
 
 # The mark the decorators leave on a class: in its own namespace, so that a subclass is not registered by

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType, ModuleType
-from typing import Any
 
 from faultlab.errors import PluginError
 from faultlab.names import BACKENDS, POSTGRESQL_ONLY, SQLITE_ONLY, BackendName
@@ -33,7 +32,9 @@ from faultlab.plugins.contract import (
     Produced,
     Unobservable,
     Witness,
+    check_returned,
     is_marked,
+    plugin_name,
     register_action,
     register_witness,
 )
@@ -99,10 +100,6 @@ STEP_OBSERVATIONS = ObservationGroup(
     ),
 )
 _INSIDE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-
-def _plugin_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _derived(cls: type[Witness]) -> list[ObservationSpec]:
@@ -184,13 +181,13 @@ class Registry:
 
     def _verify_witness(self, cls: type[Witness]) -> None:
         """The contract a witness keeps, checked once, at registration; the error names the plugin and the rule."""
-        where = _plugin_name(cls)
+        where = plugin_name(cls)
         for attribute in ("name", "title", "observations"):
             if not getattr(cls, attribute, None):
                 raise PluginError(f"witness {where}: needs a {attribute}")
         if cls.name in self._witnesses:
             raise PluginError(
-                f"witness {where}: the name {cls.name!r} is taken by {_plugin_name(self._witnesses[cls.name])}"
+                f"witness {where}: the name {cls.name!r} is taken by {plugin_name(self._witnesses[cls.name])}"
             )
         declared = {spec.name for spec in cls.observations}
         if unknown := sorted(set(cls.sampled) - declared):
@@ -204,13 +201,13 @@ class Registry:
         _verify_inside(f"witness {where}", cls.inside)
 
     def add_action(self, cls: type[Action]) -> None:
-        where = _plugin_name(cls)
+        where = plugin_name(cls)
         for attribute in ("name", "summary"):
             if not getattr(cls, attribute, None):
                 raise PluginError(f"action {where}: needs a {attribute}")
         if cls.name in self._actions:
             raise PluginError(
-                f"action {where}: the name {cls.name!r} is taken by {_plugin_name(self._actions[cls.name])}"
+                f"action {where}: the name {cls.name!r} is taken by {plugin_name(self._actions[cls.name])}"
             )
         _verify_inside(f"action {where}", cls.inside)
         if clash := sorted(STEP_FIELDS & set(cls.Params.model_fields)):
@@ -239,7 +236,7 @@ class Registry:
             self.add_action(cls)
         else:
             raise PluginError(
-                f"{where}: {_plugin_name(cls)} is marked as a plugin but is neither a Witness nor an Action"
+                f"{where}: {plugin_name(cls)} is marked as a plugin but is neither a Witness nor an Action"
             )
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -255,19 +252,6 @@ class Registry:
         """The in-server parts of these witnesses and actions, for ``FAULTLAB_INSIDE``: only what the run uses."""
         parts = [w.inside for w in witnesses] + [self._actions[name].inside for name in actions]
         return ",".join(dict.fromkeys(p for p in parts if p))
-
-
-def check_returned(witness: Witness, what: str, returned: Mapping[str, Any], declared: Iterable[str]) -> None:
-    """What ``observe`` or ``sample`` returned must be among what the witness declares (a typo would otherwise
-    be a check that fails with "saw None" on every run); ``observe`` returns every observation that every
-    step produces (one produced by request steps only may be left out of another step's)."""
-    expected = set(declared)
-    required = expected if what == "sample" else {s.name for s in witness.observations if s.produced == "any"}
-    extra, missing = sorted(set(returned) - expected), sorted(required - set(returned))
-    problems = [f"returned {', '.join(extra)}, which it does not declare"] if extra else []
-    problems += [f"did not return {', '.join(missing)}"] if missing else []
-    if problems:
-        raise PluginError(f"witness {_plugin_name(type(witness))}: {what}() {'; '.join(problems)}")
 
 
 # Which threads are loading plugins now: a plugin that calls load_plugins() while it is being loaded (at its

@@ -36,8 +36,8 @@ from faultlab.doctor.values import Values
 from faultlab.errors import LabError, ServerError, UsageError
 from faultlab.inside import wire
 from faultlab.interrupts import deferred
-from faultlab.plugins import registry
 from faultlab.plugins.context import RunContext
+from faultlab.plugins.registry import Registry
 from faultlab.running.orchestrate import make_run_dir
 from faultlab.server.launch import LabServer
 from faultlab.variants import Variant
@@ -158,6 +158,7 @@ def _run_checks(
 
 
 def checkup(
+    registry: Registry,
     target: str,
     *,
     app_dir: Path,
@@ -175,7 +176,8 @@ def checkup(
     compare the app's models with that database's tables too. ``project`` says how to run it as at home
     (interpreter, settings, credentials, set-up commands); unless its settings ask for the configured database,
     nothing is sent to an app whose engine is on another database. ``served(report)`` is told once the app
-    answers (its file, its engine's URL), ``progress(checked, findings)`` of each operation as it is done."""
+    answers (its file, its engine's URL), ``progress(checked, findings)`` of each operation as it is done.
+    ``registry`` holds the actions whose parts inside the server the checks use (the garbage collector's)."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
     project = project or Project()
     workdir = make_run_dir("doctor")
@@ -224,9 +226,7 @@ def checkup(
             live.pool = counters is not None and bool(counters.engine)
             live.pool_size = counters.pool_size if counters is not None else -1
             options = {"compare_db": compare_db} if compare_db else {}
-            _run_checks(
-                live, report, every, progress, target=target, app_dir=app_dir, options=options, openapi=openapi
-            )
+            _run_checks(live, report, every, progress, target=target, app_dir=app_dir, options=options, openapi=openapi)
         finally:
             live.client.close()
         return report

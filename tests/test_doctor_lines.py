@@ -106,14 +106,14 @@ def test_two_causes_stay_two_and_a_dependency_that_queries_joins_the_sessions_ca
 
 
 def test_a_finding_without_a_line_says_why_in_every_report() -> None:
-    from faultlab.doctor.command import _markdown
+    from faultlab.doctor.markdown import render_doctor_markdown
     from faultlab.doctor.html import render_doctor_html
     from faultlab.doctor.report import Finding, Report
 
     why = "the exception passed through no line of the app's code"
     report = Report("x:app", "sqlite", findings=[Finding("implicit IO", "GET /a", "500", unlocated=why)])
     assert report.findings[0].where == f"line: n/a ({why})"
-    assert f"Line: n/a ({why})." in _markdown(report)
+    assert f"Line: n/a ({why})." in render_doctor_markdown(report)
     assert f"line: n/a ({why})" in html.unescape(render_doctor_html(report))
     assert report.as_json()["findings"][0]["unlocated"] == why
 

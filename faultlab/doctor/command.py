@@ -142,6 +142,10 @@ def _series(label: str, values: list[int]) -> str:
 def _line(console: Console, checked: Checked, findings: list[Finding], os_label: str) -> None:
     found = sorted({f.kind for f in findings if checked.operation in f.operations})
     mark = f"[bold red]✗ {escape(', '.join(found))}[/]" if found else "[green]✓[/]"
+    if not found and checked.statuses and all(400 <= status < 500 for status in checked.statuses):
+        # Refused every time (a login with the doctor's made-up values, an id that is not there): nothing wrong
+        # was seen, but the route's own work may never have run, so no tick.
+        mark = "[yellow]~ refused every time (4xx): its work past the checks may not have run[/]"
     if checked.not_checked:
         mark = f"[yellow]not checked: {escape(checked.not_checked)}[/]"
     statuses = tally(checked.statuses)

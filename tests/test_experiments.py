@@ -495,3 +495,19 @@ def test_slow_network_turns_the_same_pool_into_pool_timeouts_and_a_pool_sized_fo
     assert (served["ok"], served["proxy_open"]) == (20, 20), served
     assert served["latency_max_ms"] >= 600, "four round trips of 200 ms each: the latency is real in the fix too"
     assert _seen(result, "fault", "The same burst once more")["ok"] == 20, "the pool recovers with the network"
+
+
+def test_pgbouncer_prepared_statements_fail_under_a_burst_and_the_caches_off_serve_it(
+    tmp_path: Path, results: Cache
+) -> None:
+    """asyncpg's cached, named prepared statements behind PgBouncer 1.18 in transaction mode."""
+    result = _run("pgbouncer-prepared-statements", tmp_path, results, "postgresql")
+    burst = "Thirty reads, ten at a time"
+    broken = _step(result, "fault", burst).observation
+    assert broken.values["server_errors"] >= 1, broken.values
+    assert re.search(r'prepared statement "__asyncpg_stmt_\w+__" does not exist', broken.values["error"]), broken.values
+    assert "InvalidSQLStatementNameError" in [link.type.rsplit(".", 1)[-1] for link in broken.exceptions[0].chain]
+    served = _seen(result, "fix", burst)
+    assert (served["ok"], served["exceptions"]) == (30, 0), served
+    assert served["pg_tcp"] >= 1 and served["pg_connections"] >= 2, "through PgBouncer, to several server sessions"
+    assert _seen(result, "fix", "Ten reads, one at a time, after the burst")["ok"] == 10

@@ -84,7 +84,7 @@ class OwnCluster:
     """``with OwnCluster(run_dir) as cluster:`` a running cluster; ``admin_url`` reaches it as its superuser
     (with a random password: the password never leaves this object and the run's own processes)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, max_connections: int | None = None) -> None:
         problem = cluster_problem()
         if problem:
             raise BackendError(problem)
@@ -94,6 +94,8 @@ class OwnCluster:
         self.log_path = self.root / "postgres.log"  # the server's own
         self._tools_log = self.root / "tools.log"  # initdb's and pg_ctl's
         self.port = 0
+        # The server's whole budget of sessions (superusers' reserved 3 included), when an experiment sets it.
+        self.settings = {**SETTINGS, **({"max_connections": str(max_connections)} if max_connections else {})}
         self._password = secrets.token_urlsafe(18)
         self._user = server_user()
         self._run_dir = run_dir
@@ -172,7 +174,7 @@ class OwnCluster:
         for attempt in range(3):  # a free port can be taken between the probe and the bind: pick another
             self.port = _free_port()
             with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
-                conf.write("".join(f"{k} = {v}\n" for k, v in {**SETTINGS, "port": str(self.port)}.items()))
+                conf.write("".join(f"{k} = {v}\n" for k, v in {**self.settings, "port": str(self.port)}.items()))
             try:
                 self.start()
                 return

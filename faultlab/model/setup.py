@@ -34,6 +34,13 @@ class Setup(Strict):
         description="own-cluster: a PostgreSQL server of the run's own (faultlab.backends.cluster), which the "
         "experiment may stop, restart, kill or pause; by default the server given with --db",
     )
+    max_connections: int | None = Field(
+        None,
+        ge=10,
+        le=200,
+        description="own-cluster only: the server's max_connections (3 of them reserved for superusers, the lab's "
+        "reads among them); by default 60",
+    )
     network: Literal["fault-proxy"] | None = Field(
         None,
         description="fault-proxy: the app reaches its database through the lab's fault proxy "
@@ -61,6 +68,8 @@ def setup_problem(setup: Setup, backends: Sequence[BackendName], together: bool,
             return 'setup.database = "own-cluster" is a PostgreSQL server: use backends = ["postgresql"]'
         if together:
             return 'setup.database = "own-cluster": both runs share the server; use together = false'
+    if setup.max_connections is not None and setup.database != "own-cluster":
+        return 'setup.max_connections is a setting of a server of the run\'s own: set setup.database = "own-cluster"'
     if setup.network == "fault-proxy" and tuple(backends) != ("postgresql",):
         return 'setup.network = "fault-proxy" sits between the app and a database server: use backends = ["postgresql"]'
     if setup.pooler == "pgbouncer" and tuple(backends) != ("postgresql",):

@@ -106,8 +106,8 @@ def test_two_causes_stay_two_and_a_dependency_that_queries_joins_the_sessions_ca
 
 
 def test_a_finding_without_a_line_says_why_in_every_report() -> None:
-    from faultlab.doctor.markdown import render_doctor_markdown
     from faultlab.doctor.html import render_doctor_html
+    from faultlab.doctor.markdown import render_doctor_markdown
     from faultlab.doctor.report import Finding, Report
 
     why = "the exception passed through no line of the app's code"

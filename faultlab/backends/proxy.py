@@ -1,16 +1,15 @@
-"""A TCP fault proxy between the app and its database: latency, a blackhole, resets (Toxiproxy's faults, small).
+"""A TCP fault proxy between the app and its database: Toxiproxy's faults, small.
 
 Toxiproxy is the reference for the faults and their names, but no Debian or PyPI package ships its server, so
 the lab has this one: an asyncio loop in a thread of the lab's own, listening on a free port of 127.0.0.1
 and forwarding each connection to the database. The app is given the proxy's port instead of the database's.
 
-Faults are switched with ``set(...)``, which swaps one immutable ``Faults`` value: every chunk forwarded
-after the switch reads the new value, on the connections already open too, and none sees half of it.
-``latency_s`` delays what the database sends (Toxiproxy's ``latency`` on the downstream: a round trip
-gains it once); ``blackhole`` keeps every connection open and forwards nothing, either way (Toxiproxy's
-``timeout`` with 0: the database seems to hang); ``reset_new`` answers each new connection with an RST
-(``reset_peer``). ``drop_all()`` resets every open connection at once, as a failover or a NAT table flush
-does. ``stats()`` counts what went through (bytes, connections, resets) for a witness.
+Faults are switched with ``set(...)``, which swaps one immutable ``Faults`` value (``faultlab.backends.toxics``
+says what each does, which Toxiproxy toxic it maps to, and what an open connection sees when one switches
+mid-stream: each chunk takes the value of the moment it was read, whole). ``reset_new`` answers each new
+connection with an RST (``reset_peer``). ``drop_all()`` resets every open connection at once, as a failover or
+a NAT table flush does. ``stats()`` counts what went through (bytes, connections, resets, bytes delayed and
+throttled, connections closed by ``limit_data``) for a witness.
 
 ``with FaultProxy(host, port) as proxy:`` starts it; leaving the block closes every connection and stops
 the thread, however the block ends.
@@ -20,34 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import struct
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from faultlab.backends.toxics import Faults, LimitCount, LimitReached, Pipe
 from faultlab.errors import BackendError
 
 __all__ = ["FaultProxy", "Faults", "ProxyStats"]
 
 READY_DEADLINE_S = 5.0
-CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Faults:
-    """What the proxy does to the traffic now; a new value replaces the old one whole."""
-
-    latency_s: float = 0.0
-    blackhole: bool = False
-    reset_new: bool = False
-
-    def describe(self) -> str:
-        """In words, as a report shows them."""
-        on = [f"latency {self.latency_s * 1000:g} ms"] if self.latency_s else []
-        on += ["blackhole"] if self.blackhole else []
-        on += ["new connections reset"] if self.reset_new else []
-        return ", ".join(on) or "no fault"
 
 
 @dataclass(frozen=True)
@@ -58,6 +42,9 @@ class ProxyStats:
     bytes_up: int  # forwarded from the app to the database
     bytes_down: int  # forwarded from the database to the app
     swallowed: int  # bytes the blackhole ate
+    delayed: int  # bytes held back by latency or jitter
+    throttled: int  # bytes paced by the bandwidth
+    limit_closes: int  # connections closed by limit_data
 
 
 @dataclass(eq=False)
@@ -65,6 +52,7 @@ class _Link:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    limit: LimitCount = field(default_factory=LimitCount)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -77,11 +65,14 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 class FaultProxy:
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, *, seed: int | None = None) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.port = 0
         self._faults = Faults()
-        self._counts = dict.fromkeys(("connections", "resets", "bytes_up", "bytes_down", "swallowed"), 0)
+        self._counts = dict.fromkeys(
+            ("connections", "resets", "bytes_up", "bytes_down", "swallowed", "delayed", "throttled", "limit_closes"), 0
+        )
+        self._rng = random.Random(seed)  # jitter's draws; a seed makes them repeatable
         self._links: set[_Link] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._loop = asyncio.new_event_loop()
@@ -121,7 +112,7 @@ class FaultProxy:
 
     def set(self, **faults: Any) -> Faults:
         """Switch faults on or off (``set(latency_s=0.2)``, ``set(blackhole=False)``); the others stay."""
-        self._faults = replace(self._faults, **faults)  # one assignment: atomic for every reader
+        self._faults = self._faults.switched(**faults)  # one assignment: atomic for every reader
         return self._faults
 
     @property
@@ -186,51 +177,30 @@ class FaultProxy:
             return
         link = _Link(writer)
         self._links.add(link)
+        limited = False
         try:
             up_reader, link.upstream = await asyncio.open_connection(*self.upstream)
-            link.tasks = [
-                asyncio.create_task(self._pipe(reader, link.upstream, "bytes_up", delayed=False)),
-                asyncio.create_task(self._pipe(up_reader, writer, "bytes_down", delayed=True)),
-            ]
+            pipes = [self._pipe(reader, link.upstream, link, False), self._pipe(up_reader, writer, link, True)]
+            link.tasks = [asyncio.create_task(step()) for pipe in pipes for step in (pipe.read, pipe.deliver)]
             done, _ = await asyncio.wait(link.tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:  # a reset by either end ends the link; retrieved, so asyncio does not log it
                 if not task.cancelled():
-                    task.exception()
+                    limited |= isinstance(task.exception(), LimitReached)
         except OSError:
             pass  # the database refused: the app sees its connection closed
         finally:
             self._links.discard(link)
             for task in link.tasks:
                 task.cancel()
+            if limited:  # limit_data closes (FIN both ways), what was written having been drained
+                self._counts["limit_closes"] += 1
             for end in (writer, link.upstream):
-                if end is not None:
+                if end is not None and limited:
+                    end.close()
+                elif end is not None:
                     end.transport.abort()
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, counter: str, *, delayed: bool) -> None:
-        """Forward ``src`` to ``dst``; each chunk is due ``latency_s`` after it arrived (order is kept)."""
-        due: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-        async def deliver() -> None:
-            while True:
-                at, chunk = await due.get()
-                if not chunk:
-                    break
-                await asyncio.sleep(max(0.0, at - self._loop.time()))
-                dst.write(chunk)
-                await dst.drain()
-                self._counts[counter] += len(chunk)
-            if dst.can_write_eof():
-                dst.write_eof()
-
-        sender = asyncio.create_task(deliver())
-        try:
-            while chunk := await src.read(CHUNK):
-                faults = self._faults
-                if faults.blackhole:
-                    self._counts["swallowed"] += len(chunk)
-                    continue
-                due.put_nowait((self._loop.time() + (faults.latency_s if delayed else 0.0), chunk))
-            due.put_nowait((0.0, b""))
-            await sender
-        finally:
-            sender.cancel()
+    def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, link: _Link, downstream: bool) -> Pipe:
+        """One direction of ``link``, reading the proxy's faults as they are when each chunk arrives."""
+        faults, counts, rng = (lambda: self._faults), self._counts, self._rng
+        return Pipe(src, dst, downstream=downstream, faults=faults, limit=link.limit, counts=counts, rng=rng)

@@ -1,5 +1,6 @@
 """What went through the fault proxy between the app and its database during a step (``setup.network =
-"fault-proxy"``): connections, resets, bytes each way, and the faults it applies. Read from the proxy's own
+"fault-proxy"``): connections, resets, bytes each way, what its toxics did to them (bytes swallowed, delayed,
+throttled; connections closed by ``limit_data``), and the faults it applies. Read from the proxy's own
 counters in the lab's process: nothing is sent to the server or the database."""
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ _GROWING = {
     "proxy_bytes_up": ("bytes_up", "bytes forwarded from the app to the database during the step"),
     "proxy_bytes_down": ("bytes_down", "bytes forwarded from the database to the app during the step"),
     "proxy_swallowed": ("swallowed", "bytes the blackhole swallowed during the step"),
+    "proxy_delayed": ("delayed", "bytes held back by latency or jitter during the step"),
+    "proxy_throttled": ("throttled", "bytes paced by the bandwidth during the step"),
+    "proxy_limit_closes": ("limit_closes", "connections closed by limit_data during the step"),
 }
+
+# What a report line adds when it happened during the step: connections ended, bytes a toxic touched.
+_CLOSED = {"proxy_resets": "reset", "proxy_limit_closes": "closed by limit_data"}
+_TOXIC = {"proxy_swallowed": "swallowed", "proxy_delayed": "delayed", "proxy_throttled": "throttled"}
 
 
 @register_witness
@@ -48,8 +56,11 @@ class Proxy(Witness):
     def parts(cls, values: Mapping[str, Any]) -> list[str]:
         if values.get("proxy_open") is None:
             return []
-        resets = f", {values['proxy_resets']} reset" if values.get("proxy_resets") else ""
+        closed = [f"{values[name]} {word}" for name, word in _CLOSED.items() if values.get(name)]
+        toxic = [f"{values[name]} B {word}" for name, word in _TOXIC.items() if values.get(name)]
+        links = ", ".join([f"{values['proxy_open']} open", f"{values['proxy_connections']} new", *closed])
+        touched = f" ({', '.join(toxic)})" if toxic else ""
         return [
-            f"proxy: {values['proxy_faults']}; {values['proxy_open']} open, {values['proxy_connections']} new{resets}, "
-            f"{values['proxy_bytes_up']} B up, {values['proxy_bytes_down']} B down"
+            f"proxy: {values['proxy_faults']}; {links}, "
+            f"{values['proxy_bytes_up']} B up, {values['proxy_bytes_down']} B down{touched}"
         ]

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
-from faultlab.backends.base import postgres_problem
 from faultlab.actions.proxy import ProxyParams, SetProxy
+from faultlab.backends.base import postgres_problem
 from faultlab.backends.proxy import FaultProxy
 from faultlab.backends.toxics import Faults
 from faultlab.witnesses.proxy import Proxy

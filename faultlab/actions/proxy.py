@@ -76,10 +76,9 @@ class SetProxy(Action):
         )
 
     def run(self, ctx: RunContext, params: ProxyParams) -> str:
-        faults = ctx.proxy.set(**params.changes())
-        return (
-            f"the fault proxy now applies: {faults.describe()} (to the {ctx.proxy.stats().open} connections open too)"
-        )
+        faults, open_now = ctx.proxy.set(**params.changes()), ctx.proxy.stats().open
+        links = f"{open_now} connection{'' if open_now == 1 else 's'}"
+        return f"the fault proxy now applies: {faults.describe()} (to the {links} open too)"
 
     def cleanup(self, ctx: RunContext) -> None:
         ctx.proxy.set(latency_s=0.0, jitter_s=0.0, bandwidth_kb_s=0.0, limit_data=0, blackhole=False, reset_new=False)

@@ -1,13 +1,15 @@
 """What does noting *where* cost (``faultlab.inside.sites``)? The harness walks the stack at every checkout
 and every ORM select; this times a request's worth of database work with and without those notes.
 
-    python benchmarks/bench_sites.py [--loops 5000] [--rounds 5] [--depth 40]
+    python benchmarks/bench_sites.py [--loops 5000] [--rounds 5] [--depth 40] [--writes]
 
 One unit is what a route does: open a session on a SQLite file, read 20 rows through the ORM, close it (one
 checkout, one check-in, one ORM select). It runs ``--depth`` frames deep (a served request's stack is 30-50
 frames: uvicorn, starlette, anyio, FastAPI), alternately without and with the listeners the harness adds
-(``checkout``/``checkin`` to ``CheckoutSites``, ``do_orm_execute`` to ``LazyLoads``). Prints the median time
-per unit of each kind over the rounds and the difference: the notes' cost per request.
+(``checkout``/``checkin`` to ``CheckoutSites``, ``do_orm_execute`` to ``LazyLoads`` and ``RequestLoads``, the
+flush and transaction events to ``UncommittedWrites``). ``--writes``: each unit also adds a row, flushes it and
+rolls it back, the writes' notes' costliest path (two stack walks and a note kept). Prints the median time per
+unit of each kind over the rounds and the difference: the notes' cost per request.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from faultlab.inside.loading import RequestLoads
 from faultlab.inside.sites import CheckoutSites, LazyLoads
+from faultlab.inside.writes import UncommittedWrites
+
+_WRITES = ("after_flush", "after_commit", "after_transaction_end")
 
 
 class Base(DeclarativeBase):
@@ -47,10 +52,14 @@ def _deep(depth: int, work: Callable[[], None]) -> None:
         work()
 
 
-def _time(engine: Any, loops: int, depth: int) -> float:
+def _time(engine: Any, loops: int, depth: int, writes: bool) -> float:
     def unit() -> None:
         with Session(engine) as session:
             list(session.scalars(select(Row)))
+            if writes:
+                session.add(Row(name="lost"))
+                session.flush()
+                session.rollback()
 
     started = time.perf_counter()
     for _ in range(loops):
@@ -63,6 +72,7 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--depth", type=int, default=40)
+    parser.add_argument("--writes", action="store_true", help="each unit also flushes a row and rolls it back")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{tmp}/bench.db")
@@ -72,6 +82,9 @@ def main() -> None:
             session.commit()
         sites, lazy, loads = CheckoutSites(), LazyLoads(), RequestLoads()
         loads.begin()  # one request's notes, as the harness opens for each request
+        written = UncommittedWrites()
+        written.begin({"method": "POST", "path": "/rows"})
+        handlers = [getattr(written, f"_{name}") for name in _WRITES]
 
         def checkout(dbapi: Any, record: Any, proxy: Any) -> None:
             sites.checkout(id(record))
@@ -80,21 +93,26 @@ def main() -> None:
             sites.checkin(id(record))
 
         without, with_notes = [], []
-        _time(engine, args.loops // 10, args.depth)  # warm up
+        _time(engine, args.loops // 10, args.depth, args.writes)  # warm up
         for _ in range(args.rounds):
-            without.append(_time(engine, args.loops, args.depth))
+            without.append(_time(engine, args.loops, args.depth, args.writes))
             event.listen(engine, "checkout", checkout)
             event.listen(engine, "checkin", checkin)
             event.listen(Session, "do_orm_execute", lazy.executed)
             event.listen(Session, "do_orm_execute", loads.executed)
-            with_notes.append(_time(engine, args.loops, args.depth))
+            for name, handler in zip(_WRITES, handlers, strict=True):
+                event.listen(Session, name, handler)
+            with_notes.append(_time(engine, args.loops, args.depth, args.writes))
             event.remove(engine, "checkout", checkout)
             event.remove(engine, "checkin", checkin)
             event.remove(Session, "do_orm_execute", lazy.executed)
             event.remove(Session, "do_orm_execute", loads.executed)
+            for name, handler in zip(_WRITES, handlers, strict=True):
+                event.remove(Session, name, handler)
         engine.dispose()
     a, b = statistics.median(without), statistics.median(with_notes)
-    print(f"per unit (session, 20-row ORM select, close; {args.depth} frames deep), median of {args.rounds} rounds:")
+    unit = "20-row ORM select" + (", a row flushed and rolled back" if args.writes else "")
+    print(f"per unit (session, {unit}, close; {args.depth} frames deep), median of {args.rounds} rounds:")
     print(f"  without the notes: {a:.1f} µs   with them: {b:.1f} µs   cost: {b - a:+.1f} µs ({(b - a) / a:+.1%})")
 
 

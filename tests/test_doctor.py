@@ -252,10 +252,10 @@ def test_schema_drift_against_a_database_of_yours_read_only(tmp_path: Path) -> N
     ids=["detached-instance", "no-commit"],
 )
 def test_a_symptom_at_an_endpoint_is_found_on_its_operation(
-    target: str, kind: str, operation: str, evidence: str, tmp_path: Path
+    target: str, kind: str, operation: str, evidence: str, doctor_runs: DoctorRuns
 ) -> None:
-    result = _doctor(target, "--json", "--out", tmp_path / "o", cwd=tmp_path)
-    report = json.loads(result.stdout)
+    result = doctor_runs.get(target, PROJECT_ROOT)  # shared with tests/test_doctor_lines.py
+    report = result.report
     found = [(f["operation"], f["evidence"]) for f in report["findings"] if f["kind"] == kind]
     assert [where for where, _ in found] == [operation] and evidence in found[0][1], report["findings"]
     assert result.returncode == 1

@@ -116,6 +116,9 @@ def test_one_session_shared_by_every_request_is_found_by_a_burst_of_creates(tmp_
     (shared,) = [f for f in report["findings"] if f["kind"] == "shared session"]
     assert shared["operation"] == "POST /todos" and "IllegalStateChangeError" in shared["evidence"], shared
     assert "one session per request" in shared["evidence"], shared["evidence"]
+    # Where (tests/test_doctor_lines.py has the fixture app's): the global that holds it, and a line of the app's.
+    assert "held by a module global: faults.async_shared_session.shared_session" in shared["evidence"], shared
+    assert shared["location"]["file"].startswith("app/"), shared["location"]
     (create,) = [c for c in report["checked"] if c["operation"] == "POST /todos"]
     assert set(create["statuses"]) == {201}, create
     assert code == 1

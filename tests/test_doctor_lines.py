@@ -4,8 +4,14 @@ catalogue's faults, the expected line found in the fixture's own source, never w
 from __future__ import annotations
 
 import html
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from faultlab.variants import PROJECT_ROOT
 from tests.doctor_runs import DoctorRun, DoctorRuns
@@ -140,3 +146,125 @@ def test_implicit_io_names_what_the_request_was_loading_or_says_why_not(tmp_path
     assert where is None and "no commit of the request's session" in why, why
     where, why, _ = _cause(Context(), None, None)  # type: ignore[arg-type]
     assert where is None and "passed through no line of the app's code" in why, why
+
+
+@pytest.mark.parametrize(
+    ("target", "app_dir", "file", "flushed", "function", "ended"),
+    [
+        # Sync: the session's end is the app's dependency, on the stack when it closes.
+        ("faults.no_commit:app", PROJECT_ROOT, "faults/no_commit.py", "db.flush()", "create_todo_without_commit",
+         "at app/database.py:"),
+        # Async: AsyncSession closes in a task of its own, so no line of the app's is on the stack then.
+        ("books_unsaved:api", APPS, "books_unsaved.py", "await db.flush()", "add_author_unsaved",
+         "when the session ended (no line of the app's code on the stack)"),
+    ],
+    ids=["sync", "async"],
+)  # fmt: skip
+def test_a_create_that_never_commits_names_the_line_that_flushed_it(
+    target: str, app_dir: Path, file: str, flushed: str, function: str, ended: str, doctor_runs: DoctorRuns
+) -> None:
+    _, report, out = _doctor(target, app_dir, doctor_runs)
+    (lost,) = [f for f in report["findings"] if f["kind"] == "created, then not found"]
+    where = lost["location"]
+    line = _line_of(app_dir / file, flushed)
+    assert (where["file"], where["line"], where["function"]) == (file, line, function), lost
+    assert "flushed here, never committed" in where["role"] and ended in where["role"], where
+    assert "rolled back " + ended in lost["evidence"], lost["evidence"]
+    assert f"`{file}:{line} in {function}`" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_lost_write_without_a_rollback_seen_names_the_create_s_endpoint_or_says_why(tmp_path: Path) -> None:
+    """The harness saw no write of the create rolled back (it may write to another database): its endpoint's
+    ``def`` line, said to be that; with no endpoint known either, no line, and why."""
+    from types import SimpleNamespace
+
+    from faultlab.doctor.checks.answers import _lost_at
+
+    endpoint = {"file": str(tmp_path / "api.py"), "line": 12, "function": "create"}
+    sites = {"endpoints": {"POST /a": endpoint}}
+    ctx: Any = SimpleNamespace(app_dir=tmp_path, live=SimpleNamespace(sites=lambda: sites))
+    where, why, seen = _lost_at(ctx, "POST /a")
+    assert seen.startswith("; none of its writes was seen rolled back"), seen
+    assert str(where) == "api.py:12 in create" and why == "", (where, why)
+    assert where is not None and where.role.startswith("the create's endpoint: none of its writes was seen rolled back")
+    ctx.live.sites = lambda: {"uncommitted": [], "endpoints": {}}
+    where, why, _ = _lost_at(ctx, "POST /a")
+    assert where is None and "no route of the app has an endpoint for POST /a" in why, why
+
+
+def test_a_shared_session_names_the_line_that_was_refused_and_the_global_that_holds_it(doctor_runs: DoctorRuns) -> None:
+    _, report, _ = _doctor("books_shared:api", APPS, doctor_runs)
+    (shared,) = [f for f in report["findings"] if f["kind"] == "shared session"]
+    where = shared["location"]
+    assert (where["file"], where["function"]) == ("books.py", "add_author"), shared
+    assert where["line"] == _line_of(APPS / "books.py", "await db.commit()"), where
+    assert "held by a module global: books_shared.shared" in shared["evidence"], shared["evidence"]
+
+
+def test_a_server_error_once_rows_exist_names_the_line_that_raised(doctor_runs: DoctorRuns) -> None:
+    _, report, _ = _doctor("shop_prices:api", APPS, doctor_runs)
+    (error,) = [f for f in report["findings"] if f["kind"] == "server error"]
+    assert error["operation"] == "GET /prices" and "once they made rows" in error["evidence"], error
+    where = error["location"]
+    assert (where["file"], where["line"]) == ("shop_prices.py", _line_of(APPS / "shop_prices.py", "item.currency"))
+
+
+def test_a_leak_the_os_sees_outside_any_engine_says_why_it_has_no_line(doctor_runs: DoctorRuns) -> None:
+    _, report, out = _doctor("notes_leaky:api", APPS, doctor_runs)
+    leaks = [f for f in report["findings"] if f["kind"] == "connection leak (seen by the OS)"]
+    assert leaks and all(f["location"] is None for f in leaks), leaks
+    why = "no checkout was recorded: the doctor watches no SQLAlchemy engine"
+    assert all(f["unlocated"].startswith(why) for f in leaks), leaks
+    assert "Line: n/a (no checkout was recorded" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_schema_drift_names_the_model_s_line_that_declares_the_column(tmp_path: Path) -> None:
+    """The SQLModel shop against a database whose ``item`` lacks ``price_cents`` and that has a table of its own:
+    the column's line, and n/a with why for the table no model declares."""
+    import sqlite3
+
+    database = tmp_path / "yours.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE item (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR NOT NULL)")
+        connection.execute("CREATE TABLE legacy (id INTEGER PRIMARY KEY)")
+    connection.close()
+    result = run_lab(
+        "doctor", "shop:api", "--app-dir", APPS, "--compare-db", f"sqlite:///{database}", "--json",
+        "--out", tmp_path / "o", cwd=tmp_path,
+    )  # fmt: skip
+    drift = {f["evidence"]: f for f in json.loads(result.stdout)["findings"] if f["kind"] == "schema drift"}
+    column = drift["column item.price_cents: in the models, not in the database"]
+    where = column["location"]
+    assert (where["file"], where["function"]) == ("shop.py", "Item"), column
+    source = (APPS / "shop.py").read_text(encoding="utf-8").splitlines()
+    item = _line_of(APPS / "shop.py", "class Item(SQLModel, table=True)")  # not ItemIn's field of the same name
+    assert where["line"] == next(n for n in range(item, len(source)) if "price_cents" in source[n - 1]), where
+    legacy = drift["table legacy: in the database, not in the models"]
+    assert legacy["location"] is None and "no model declares it" in legacy["unlocated"], legacy
+
+
+def test_schema_drift_in_an_async_app_s_models_names_the_class_or_the_column(tmp_path: Path) -> None:
+    """The async books app's models (plain declarative), compared without serving it (``faultlab.doctor.drift``):
+    a column the database lacks at its line, a column only the database has at the class's line."""
+    import sqlite3
+
+    database = tmp_path / "yours.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE authors (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(50) NOT NULL)")
+        connection.execute(
+            "CREATE TABLE books (id INTEGER NOT NULL PRIMARY KEY, author_id INTEGER NOT NULL REFERENCES authors(id),"
+            " isbn TEXT)"
+        )
+    connection.close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(APPS), str(PROJECT_ROOT)])}
+    env["FAULTLAB_COMPARE_URL"] = f"sqlite:///{database}"
+    done = subprocess.run(
+        [sys.executable, "-m", "faultlab.doctor.drift", "books"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=60, check=True,
+    )  # fmt: skip
+    found = {d["text"]: d for d in json.loads(done.stdout.strip().splitlines()[-1])["differences"]}
+    title = found["column books.title: in the models, not in the database"]
+    assert title["where"]["line"] == _line_of(APPS / "books.py", "title: Mapped[str]"), title
+    isbn = found["column books.isbn: in the database, not in the models"]
+    book = _line_of(APPS / "books.py", "class Book(")
+    assert (isbn["where"]["function"], isbn["where"]["line"]) == ("Book", book), isbn

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.doctor_runs import DoctorRuns
 from tests.lab_cli import run_lab
 
 APPS = Path(__file__).parent / "fixtures" / "doctor_apps"
@@ -22,8 +23,9 @@ def _doctor(target: str, tmp_path: Path) -> tuple[dict[str, Any], subprocess.Com
     return json.loads(result.stdout), result
 
 
-def test_a_connection_never_closed_without_an_engine_is_seen_by_the_os(tmp_path: Path) -> None:
-    report, result = _doctor("notes_leaky:api", tmp_path)
+def test_a_connection_never_closed_without_an_engine_is_seen_by_the_os(doctor_runs: DoctorRuns) -> None:
+    result = doctor_runs.get("notes_leaky:api", APPS)  # shared with tests/test_doctor_lines.py
+    report = result.report
     seen = "connection leak (seen by the OS)"
     leaks = {f["operation"]: f["evidence"] for f in report["findings"] if f["kind"] == seen}
     assert set(leaks) == NOTES, report["findings"]
@@ -107,7 +109,7 @@ def test_where_the_pool_and_the_os_disagree_the_report_says_so() -> None:
     from faultlab.doctor.checks.os_leak import OsLeak
     from faultlab.doctor.contract import Exercised
     from faultlab.doctor.openapi import Operation
-    from faultlab.doctor.report import Checked, Finding, Report
+    from faultlab.doctor.report import Checked, Finding, Location, Report
 
     report = Report("x:app", "sqlite")
     ctx: Any = SimpleNamespace(live=SimpleNamespace(os=SimpleNamespace(what="file descriptors on the database files")))
@@ -123,11 +125,16 @@ def test_where_the_pool_and_the_os_disagree_the_report_says_so() -> None:
     assert "file descriptors on the database files 1→2→3→4→5 over 4 requests" in found.evidence, found
     (note,) = report.disagreements
     assert "opened outside the engine the doctor watches" in note.evidence, note
+    # No checkout was recorded for them: no line, and why (the pool's checkouts are where lines come from).
+    assert found.unlocated.startswith("no checkout was recorded for these connections") and found.where, found
+    assert note.location is None and note.unlocated == found.unlocated, note
 
     pooled = Checked("GET /y", [200] * 4, [0, 1, 2, 3, 4], os_open=[5, 5, 5, 5, 5], os_after_collection=5)
-    leak = Finding("connection leak", "GET /y", "checked out 0→1→2→3→4")
+    at = Location("shop.py", 12, "get_session", role="returns the route's session")
+    leak = Finding("connection leak", "GET /y", "checked out 0→1→2→3→4", location=at)
     assert _seen_by_os(pooled, [leak]) == [] and leak.evidence == "checked out 0→1→2→3→4"
     assert "handed out connections it already held open" in report.disagreements[1].evidence, report.disagreements
+    assert report.disagreements[1].location == at, report.disagreements  # the same connections: the pool's line
 
     both = Checked("GET /z", [200] * 4, [0, 1, 2, 3, 4], os_open=[1, 1, 2, 3, 4], os_after_collection=5)
     leak = Finding("connection leak", "GET /z", "checked out 0→1→2→3→4")

@@ -15,6 +15,8 @@ import os
 import sys
 from typing import Any
 
+from faultlab.doctor.declared import Declared
+
 __all__ = ["differences"]
 
 
@@ -40,7 +42,9 @@ def _metadata(module_name: str) -> Any:
     return list(found.values())
 
 
-def differences(module_name: str, url: str) -> list[str]:
+def differences(module_name: str, url: str) -> list[dict[str, Any]]:
+    """Each difference in words (``text``), with where the models declare it (``where`` and ``role``, from
+    ``faultlab.doctor.declared``) or why no line can be named (``unlocated``)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine, make_url
@@ -57,9 +61,11 @@ def differences(module_name: str, url: str) -> list[str]:
             if engine.dialect.name == "postgresql":
                 connection.exec_driver_sql("SET TRANSACTION READ ONLY")
             context = MigrationContext.configure(connection)
-            for metadata in _metadata(module_name):
+            metadatas = _metadata(module_name)
+            declared = Declared()
+            for metadata in metadatas:
                 for diff in compare_metadata(context, metadata):
-                    found.append(_describe(diff))
+                    found.append({"text": _describe(diff), **_declared_at(declared, diff)})
             connection.rollback()
     finally:
         engine.dispose()
@@ -87,6 +93,29 @@ def _describe(diff: Any) -> str:
     if kind == "modify_nullable":
         return f"column {diff[2]}.{diff[3]}: nullable {diff[5]} in the database, {diff[6]} in the models"
     return f"{kind}: {' '.join(str(part) for part in diff[1:])}"
+
+
+def _declared_at(declared: Declared, diff: Any) -> dict[str, Any]:
+    """Where the models declare what differs (a modification's list: its first change), or why nowhere."""
+    first = diff[0] if isinstance(diff, list) else diff
+    kind = first[0]
+    if kind == "add_table":
+        return declared.table(first[1].name, f"declares table {first[1].name}, which the database lacks")
+    if kind == "remove_table":
+        return {"unlocated": f"table {first[1].name} is in the database only: no model declares it"}
+    if kind in ("add_column", "remove_column"):
+        table, column = first[2], first[3].name
+        if kind == "add_column":
+            return declared.column(table, column, f"declares {table}.{column}, which the database lacks")
+        return declared.table(table, f"the model of {table}, which declares no {column}: the database has it")
+    if kind in ("modify_type", "modify_nullable"):
+        return declared.column(first[2], first[3], f"declares {first[2]}.{first[3]}, which the database has otherwise")
+    if kind in ("add_index", "remove_index"):
+        index, table = first[1], first[1].table.name
+        role = f"the index {index.name} on {table} differs from the database's"
+        columns = [column.name for column in index.columns]
+        return declared.column(table, columns[0], role) if len(columns) == 1 else declared.table(table, role)
+    return {"unlocated": f"alembic's {kind} difference is not tied to a model's line"}
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from faultlab.doctor.report import Location
+from faultlab.doctor.report import Finding, Location
 
-__all__ = ["excerpt", "locate"]
+__all__ = ["excerpt", "locate", "server_error"]
 
 AROUND = 3  # lines shown before and after the one pointed to
+NEAREST_RAISE = "the app's line nearest the raise"
+NO_APP_FRAME = "no frame of the app's code in its traceback: a library raised it"
 
 
 def locate(where: Any, app_dir: Path, role: str = "") -> Location | None:
@@ -39,3 +41,16 @@ def excerpt(location: Location, around: int = AROUND) -> list[tuple[int, str]]:
         return []
     first = max(1, location.line - around)
     return [(number, lines[number - 1]) for number in range(first, min(len(lines), location.line + around) + 1)]
+
+
+def server_error(ctx: Any, operation: str, evidence: str, raised: list[str], seen: list[Any]) -> Finding:
+    """A 5xx as a finding: its first exception, at the app's line nearest the raise (the first exception of the
+    request's records whose traceback passed through the app's code, ``seen``), else no line and why.
+    ``ctx`` is the checkup's context (``app_dir`` is what is read)."""
+    what = f": {raised[0][:300]}" if raised else " (no exception reached the harness)"
+    location = locate(next((where for where in seen if where is not None), None), ctx.app_dir, NEAREST_RAISE)
+    unlocated = ""
+    if location is None:
+        unlocated = NO_APP_FRAME if raised else "no exception reached the harness, so no traceback was seen"
+        what += f" ({NO_APP_FRAME})" if raised else ""
+    return Finding("server error", operation, evidence + what, location=location, unlocated=unlocated)

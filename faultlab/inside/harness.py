@@ -31,13 +31,15 @@ from faultlab.inside import extensions, wire
 from faultlab.inside.chain import describe_chain
 from faultlab.inside.engine_sites import EngineSites
 from faultlab.inside.extensions import Inside
-from faultlab.inside.identity import describe, find_engine, import_target, load, load_engine
+from faultlab.inside.identity import describe, find_engine, import_target, load, load_engine, module_sessions
 from faultlab.inside.loading import RequestLoads
 from faultlab.inside.loop_sampler import LoopSampler
+from faultlab.inside.providers import endpoints
 from faultlab.inside.sites import CheckoutSites, LazyLoads
 from faultlab.inside.sites import describe as describe_site
 from faultlab.inside.statements import StatementWriter
 from faultlab.inside.stats import StatsWriter
+from faultlab.inside.writes import UncommittedWrites
 
 __all__ = ["LabHarness", "create_app", "describe_chain", "find_engine", "load"]
 
@@ -167,8 +169,10 @@ class LabHarness:
         self.pool_watch = _PoolWatch(engine, self.stats, sites=sites) if engine is not None else None
         self.sql_watch = _SqlWatch(StatementWriter(stats_dir), sites=sites)
         self.loads = RequestLoads() if sites else None  # what each request was loading, for its exception
-        if self.loads is not None:
-            self.loads.install()
+        self.writes = UncommittedWrites() if sites else None  # writes flushed and never committed, and where
+        for notes in (self.loads, self.writes):
+            if notes is not None:
+                notes.install()
         errors_dir.mkdir(parents=True, exist_ok=True)
         self.errors_path = errors_dir / f"{os.getpid()}.jsonl"
         self._errors_lock = threading.Lock()
@@ -192,6 +196,7 @@ class LabHarness:
             return
         self.stats.add("requests_started")
         notes = self.loads.begin() if self.loads is not None else None
+        writes = self.writes.begin(scope) if self.writes is not None else None
         try:
             await self.target(scope, receive, send)
         except Exception as exc:
@@ -202,6 +207,8 @@ class LabHarness:
             self.stats.add("requests_finished")
             if self.loads is not None and notes is not None:
                 self.loads.end(notes)
+            if self.writes is not None and writes is not None:
+                self.writes.end(writes)
 
     def _record(self, exc: BaseException, scope: Scope) -> None:
         record = {
@@ -251,6 +258,11 @@ class LabHarness:
                 "lazy_loads": lazy.snapshot() if lazy is not None else [],
                 # The app's frames where its engine was created; null: its creation was not seen.
                 "engine_created_at": [describe_site(site) for site in created] if created is not None else None,
+                # Writes flushed and never committed (``inside.writes``), each route's endpoint, sessions held by
+                # the app's module globals (``inside.identity.module_sessions``).
+                "uncommitted": self.writes.snapshot() if self.writes is not None else [],
+                "endpoints": {label: describe_site(site) for label, site in endpoints(self.target).items()},
+                "module_sessions": module_sessions() if lazy is not None else [],
             }
         )
 

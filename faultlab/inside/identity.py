@@ -19,8 +19,19 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from faultlab.inside import wire
+from faultlab.inside.sites import is_users_file
 
-__all__ = ["REFUSED", "as_engine", "describe", "find_engine", "guard", "import_target", "load", "load_engine"]
+__all__ = [
+    "REFUSED",
+    "as_engine",
+    "describe",
+    "find_engine",
+    "guard",
+    "import_target",
+    "load",
+    "load_engine",
+    "module_sessions",
+]
 
 REFUSED = "faultlab: refused a connection"  # the doctor finds this in a server's log
 
@@ -112,6 +123,23 @@ def find_engine(target: Any, module_name: str) -> Engine | None:
         if (engine := as_engine(value)) is not None
     }
     return next(iter(found.values())) if len(found) == 1 else None
+
+
+def module_sessions() -> list[str]:
+    """``module.name`` of each ``Session`` or ``AsyncSession`` held by a global of the app's own modules: one
+    session made at import serves every request that uses it, concurrent ones too. Read from the modules'
+    globals as they are now (no line: which line made it is not recorded)."""
+    from sqlalchemy.orm import Session
+
+    asyncio_ext = sys.modules.get("sqlalchemy.ext.asyncio")
+    kinds: tuple[type, ...] = (Session, asyncio_ext.AsyncSession) if asyncio_ext is not None else (Session,)
+    found = []
+    for name, module in sorted(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or not is_users_file(file):
+            continue
+        found += [f"{name}.{key}" for key, value in list(vars(module).items()) if isinstance(value, kinds)]
+    return found
 
 
 _guarded: list[str] = []  # the guard is installed once per process

@@ -17,7 +17,7 @@ import sys
 from types import CodeType
 from typing import Any
 
-__all__ = ["session_provider"]
+__all__ = ["endpoints", "session_provider"]
 
 _MAX_WRAPPERS = 8
 _MAX_NODES = 10_000  # a dependency tree this large is walked no further
@@ -114,3 +114,31 @@ def session_provider(target: object, codes: set[CodeType]) -> tuple[CodeType, in
         if call is node.call:  # an override's dependencies are not these
             pending += list(getattr(node, "dependencies", []))
     return None
+
+
+def _def_line(call: Any, code: CodeType) -> int:
+    """The line of the ``def`` itself: a decorated function's code starts at its first decorator."""
+    try:
+        lines, first = inspect.getsourcelines(call)
+    except (OSError, TypeError):
+        return code.co_firstlineno
+    for offset, line in enumerate(lines):
+        if line.lstrip().startswith(("def ", "async def ")):
+            return first + offset
+    return code.co_firstlineno
+
+
+def endpoints(target: object) -> dict[str, tuple[CodeType, int]]:
+    """Each route's endpoint function and the line of its ``def``, by ``METHOD /path`` as the OpenAPI document
+    names the operation (what FastAPI calls for it: an endpoint is no dependency, so no override replaces it)."""
+    found: dict[str, tuple[CodeType, int]] = {}
+    for route in _routes(target)[0]:
+        endpoint, path = getattr(route, "endpoint", None), getattr(route, "path", None)
+        if not callable(endpoint) or not isinstance(path, str):
+            continue
+        call = inspect.unwrap(endpoint)
+        if (code := getattr(call, "__code__", None)) is None:
+            continue
+        for method in sorted(getattr(route, "methods", None) or ()):
+            found.setdefault(f"{method} {path}", (code, _def_line(call, code)))
+    return found

@@ -24,7 +24,7 @@ from typing import Any
 
 from faultlab.inside.providers import session_provider
 
-__all__ = ["CheckoutSites", "LazyLoads", "Site", "traceback_site", "user_frames"]
+__all__ = ["CheckoutSites", "LazyLoads", "Site", "is_users_file", "traceback_site", "user_frames"]
 
 Site = tuple[CodeType, int]  # a code object and the line it was at
 
@@ -42,7 +42,12 @@ _mine: dict[CodeType, bool] = {}
 
 
 def _is_users(code: CodeType) -> bool:
-    name = code.co_filename
+    return is_users_file(code.co_filename)
+
+
+def is_users_file(name: str) -> bool:
+    """Whether a file is the app's code: not ``<string>``, not the standard library's, an installed package's
+    or faultlab's."""
     if name.startswith("<"):
         return False
     real = os.path.realpath(name)

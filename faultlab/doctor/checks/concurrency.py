@@ -10,7 +10,9 @@ import httpx
 
 from faultlab.doctor.contract import ANSWER_FINDINGS, Check, CheckupContext
 from faultlab.doctor.openapi import Operation
-from faultlab.doctor.report import Checked, Finding
+from faultlab.doctor.report import Checked, Finding, Location
+from faultlab.doctor.where import locate
+from faultlab.plugins.observations import ExceptionRecord
 from faultlab.server import client
 
 __all__ = ["MARKS", "SharedSession"]
@@ -61,21 +63,36 @@ class SharedSession(Check):
             with ThreadPoolExecutor(max_workers=AT_ONCE, thread_name_prefix="doctor-at-once") as pool:
                 statuses = list(pool.map(send, range(AT_ONCE)))
         live.settled()
-        raised = [str(record) for record in live.errors.read_new()]
+        records = live.errors.read_new()
         ctx.report.checked.append(Checked(f"{operation.label}, {AT_ONCE} at once", statuses, []))
-        concurrent = [exception for exception in raised if any(mark in exception for mark in MARKS)]
+        concurrent = [record for record in records if any(mark in str(record) for mark in MARKS)]
         failed = [status for status in statuses if status >= 500 or status == 0]
         if not failed or not concurrent:
             return
+        location, unlocated, held = _where(ctx, concurrent)
         ctx.report.findings.append(
             Finding(
                 "shared session",
                 operation.label,
                 f"{len(failed)} of {AT_ONCE} sent at once failed ({client_statuses(statuses)}), while one at a time it "
-                f"answered 2xx: {concurrent[0].split(chr(10), 1)[0][:300]}; one session (or connection) was used by "
-                f"concurrent requests, which SQLAlchemy and the drivers refuse. Fix: {FIX}",
+                f"answered 2xx: {str(concurrent[0]).split(chr(10), 1)[0][:300]}; one session (or connection) was used "
+                f"by concurrent requests, which SQLAlchemy and the drivers refuse{held}. Fix: {FIX}",
+                location=location,
+                unlocated=unlocated,
             )
         )
+
+
+def _where(ctx: CheckupContext, concurrent: list[ExceptionRecord]) -> tuple[Location | None, str, str]:
+    """The app's line nearest the first refusal's raise (as a server error's), and, for the evidence, the sessions
+    the app's module globals hold (``faultlab.inside.identity.module_sessions``): named, never given a line."""
+    held = ctx.live.sites().get("module_sessions", [])
+    shared = f" (a session made once and held by a module global: {', '.join(held)})" if held else ""
+    role = "the app's line nearest the raise, in a request that found its session in use by another"
+    seen = next((record.where for record in concurrent if record.where is not None), None)
+    if (location := locate(seen, ctx.app_dir, role)) is not None:
+        return location, "", shared
+    return None, f"no frame of the app's code in the refusals' tracebacks{shared}", shared
 
 
 def client_statuses(statuses: list[int]) -> str:

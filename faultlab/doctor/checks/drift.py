@@ -12,6 +12,7 @@ import tempfile
 from faultlab.backends.base import redact
 from faultlab.doctor.contract import Check, CheckupContext
 from faultlab.doctor.report import Checked, Finding, NotRun
+from faultlab.doctor.where import locate
 from faultlab.variants import PROJECT_ROOT
 
 __all__ = ["SchemaDrift"]
@@ -50,4 +51,9 @@ class SchemaDrift(Check):
             report.not_checked.append(NotRun(f"schema drift against {redact(url)}", redact(answer["error"]), _REMEDY))
             return
         report.checked.append(Checked(f"models against {redact(url)}", [], []))
-        report.findings += [Finding("schema drift", "(the models)", difference) for difference in answer["differences"]]
+        for difference in answer["differences"]:
+            location = locate(difference.get("where"), ctx.app_dir, difference.get("role", ""))
+            unlocated = "" if location else difference.get("unlocated", "the comparison named no model's line")
+            report.findings.append(
+                Finding("schema drift", "(the models)", difference["text"], location=location, unlocated=unlocated)
+            )

@@ -15,7 +15,7 @@ from typing import Any
 from faultlab.doctor.contract import ANSWER_FINDINGS, Check, CheckupContext, Exercised
 from faultlab.doctor.openapi import Operation, is_collection_read
 from faultlab.doctor.report import Finding, Location
-from faultlab.doctor.where import locate
+from faultlab.doctor.where import locate, server_error
 
 __all__ = ["MARK", "ImplicitIO", "is_implicit_io"]
 
@@ -76,9 +76,9 @@ class ImplicitIO(Check):
         if record := next((r for r in records if MARK in str(r)), None):
             finding = _finding(ctx, operation.label, evidence, str(record), record.loading, record.where)
             ctx.report.findings.append(finding)
-        else:
-            what = f": {str(records[0])[:300]}" if records else " (no exception reached the harness)"
-            ctx.report.findings.append(Finding("server error", operation.label, evidence + what))
+        else:  # located as ``ServerErrors`` locates its own
+            raised, seen = [str(record) for record in records], [record.where for record in records]
+            ctx.report.findings.append(server_error(ctx, operation.label, evidence, raised, seen))
 
 
 def _finding(

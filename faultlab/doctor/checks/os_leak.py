@@ -12,6 +12,16 @@ from faultlab.doctor.report import Checked, Finding, NotRun
 __all__ = ["OsLeak"]
 
 _REMEDY = "run the doctor on Linux, as a user who may read the server's /proc entries"
+# Why these findings name no line: the harness notes where a connection is taken only at the watched pool's checkout.
+OUTSIDE = (
+    "no checkout was recorded for these connections: they were opened outside the engine the doctor watches, "
+    "and the operating system's count says how many, not where"
+)
+NO_ENGINE_WATCHED = (
+    "no checkout was recorded: the doctor watches no SQLAlchemy engine of the app, and the operating system's "
+    "count says how many connections, not where they were opened"
+)
+UNSEEN_POOL = "the pool's leak names no line either"
 
 
 def _judged(checked: Checked) -> bool:
@@ -68,6 +78,9 @@ class OsLeak(Check):
                     f"the pool kept connections checked out ({checked_out}) while the operating system saw no new "
                     f"one ({what} {seen}): the pool handed out connections it already held open, which the OS had "
                     "counted before; here the pool's count is the one that shows the leak",
+                    # The pool's leak, where it says it is: the same connections.
+                    location=pool_leak.location,
+                    unlocated=pool_leak.unlocated or ("" if pool_leak.location else UNSEEN_POOL),
                 )
             )
         if not os_leak:
@@ -95,6 +108,7 @@ class OsLeak(Check):
                     f"the operating system saw {what} climb ({seen}) while the pool gave every connection back "
                     f"(checked out {checked_out}): connections opened outside the engine the doctor watches (the "
                     "database driver used directly, or another engine)",
+                    unlocated=OUTSIDE,
                 )
             )
         return [
@@ -103,6 +117,7 @@ class OsLeak(Check):
                 checked.operation,
                 f"{what} {seen} over {len(after)} requests with the collector off (before, then after each): {kept} "
                 f"more open, about {kept / len(after):g} per request{then}",
+                unlocated=OUTSIDE if checked.checked_out else NO_ENGINE_WATCHED,
             )
         ]
 

@@ -37,10 +37,12 @@ def create_app_without_sql_watch() -> Any:
     import faultlab.inside.harness
 
     class NoWatch:
-        def __init__(self, *args: object) -> None:
+        lazy_loads = None
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
             pass
 
-    faultlab.inside.harness._SqlWatch = NoWatch  # type: ignore[assignment,misc]
+    faultlab.inside.harness.SqlWatch = NoWatch  # type: ignore[assignment,misc]
     return faultlab.inside.harness.create_app()
 
 

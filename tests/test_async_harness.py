@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from faultlab.inside.harness import _PoolWatch
 from faultlab.inside.identity import find_engine
+from faultlab.inside.listeners import PoolWatch
 from faultlab.inside.stats import StatsWriter, read_all
 
 
@@ -41,7 +41,7 @@ def test_the_one_async_engine_of_a_loaded_module_is_found(tmp_path: Path, monkey
 def test_the_pool_watch_counts_an_async_engines_checkouts(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     stats_dir = tmp_path / "stats"
-    _PoolWatch(engine.sync_engine, StatsWriter(stats_dir))
+    PoolWatch(engine.sync_engine, StatsWriter(stats_dir))
 
     async def use() -> tuple[int, int]:
         async with engine.connect() as connection:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from faultlab.inside.harness import _PoolWatch
+from faultlab.inside.listeners import PoolWatch
 from faultlab.inside.stats import StatsWriter, read_all
 
 
@@ -22,7 +22,7 @@ def test_a_checkin_inside_a_checkout_neither_deadlocks_nor_leaves_a_stale_count(
 ) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'todos.db'}")
     stats = StatsWriter(tmp_path)
-    watch = _PoolWatch(engine, stats)
+    watch = PoolWatch(engine, stats)
     leaked, fresh = object(), object()
     watch._checkout(None, leaked, None)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from faultlab.backends.base import Backend, PostgresBackend, SqliteBackend
+from faultlab.backends.cluster import OwnCluster, cluster_problem
 from faultlab.doctor.checks import checks
 from faultlab.doctor.contract import Check, CheckupContext
 from faultlab.doctor.credentials import LOGIN_EXAMPLE, Credentials
@@ -42,7 +43,9 @@ from faultlab.running.orchestrate import make_run_dir
 from faultlab.server.launch import LabServer
 from faultlab.variants import Variant
 
-__all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Project", "Report", "checkup", "tally"]
+__all__ = ["OWN_CLUSTER", "Checked", "CheckupInterrupted", "Finding", "NotRun", "Project", "Report", "checkup", "tally"]
+
+OWN_CLUSTER = "own-cluster"  # --db: a PostgreSQL server of the checkup's own (``faultlab.backends.cluster``)
 
 Progress = Callable[[Checked, list[Finding]], object]
 _SHOWN = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -168,9 +171,11 @@ def checkup(
     progress: Progress | None = None,
     project: Project | None = None,
     served: Callable[[Report], object] | None = None,
+    own_cluster: bool = False,
 ) -> Report:
     """Serve ``target`` (``module:app``) from ``app_dir`` on a SQLite file in a private temp dir (or a
-    throwaway database and role on the PostgreSQL server at ``postgres_url``), and exercise every operation
+    throwaway database and role on the PostgreSQL server at ``postgres_url``, or with ``own_cluster`` on a server of
+    the checkup's own, which the "database restart" check may restart), and exercise every operation
     of its OpenAPI document (the app's own, or ``openapi``: a file or a URL path); with ``compare_db``,
     compare the app's models with that database's tables too. ``project`` says how to run it as at home
     (interpreter, settings, credentials, set-up commands); unless its settings ask for the configured database,
@@ -178,15 +183,21 @@ def checkup(
     answers (its file, its engine's URL), ``progress(checked, findings)`` of each operation as it is done."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
     project = project or Project()
+    if own_cluster and (problem := cluster_problem()):
+        raise UsageError(f"--db own-cluster: {problem}")
     workdir = make_run_dir("doctor")
-    backend: Backend = SqliteBackend(workdir) if postgres_url is None else PostgresBackend(postgres_url, "doctor")
+    cluster = OwnCluster(workdir) if own_cluster else None  # a server of the checkup's own, that it may restart
+    backend: Backend = _backend(workdir, postgres_url, cluster)
     report = Report(target=target, database=backend.name)
     report.python = str(project.python or sys.executable)
     report.settings, report.configured_db = project.settings.names(), project.settings.use_configured_db
     report.setup = [shown_command(command) for command in project.setup]
     env = {"DATABASE_URL": backend.url, **project.settings.environment(backend.url)}
-    # The collector's routes: the checks switch it off, and collect, to see a leak as it is.
-    env[wire.INSIDE_ENV] = registry.inside_parts([], ["gc_collect", "gc_disable"])
+    # The collector's routes: the checks switch it off, and collect, to see a leak as it is; and the parts of the
+    # checks that apply here.
+    parts = [registry.inside_parts([], ["gc_collect", "gc_disable"])]
+    parts += [check.inside for check in every if check.inside and backend.name in check.backends]
+    env[wire.INSIDE_ENV] = ",".join(dict.fromkeys(filter(None, parts)))
     env[wire.SITES_ENV] = "1"  # where each leak and lazy load came from, for the findings
     if not project.settings.use_configured_db:
         env[wire.ONLY_DB_ENV] = only_db(backend.url)  # the harness refuses SQLAlchemy any other database
@@ -199,6 +210,8 @@ def checkup(
         python=str(project.python) if project.python else None,
     )
     try:
+        if cluster is not None:
+            cluster.create()
         backend.create()
         if project.setup:
             _set_up(target, project, app_dir=app_dir, engine=engine, env=env, url=backend.url, workdir=workdir)
@@ -224,9 +237,7 @@ def checkup(
             live.pool = counters is not None and bool(counters.engine)
             live.pool_size = counters.pool_size if counters is not None else -1
             options = {"compare_db": compare_db} if compare_db else {}
-            _run_checks(
-                live, report, every, progress, target=target, app_dir=app_dir, options=options, openapi=openapi
-            )
+            _run_checks(live, report, every, progress, target=target, app_dir=app_dir, options=options, openapi=openapi)
         finally:
             live.client.close()
         return report
@@ -243,7 +254,18 @@ def checkup(
             try:
                 backend.drop()
             finally:
+                if cluster is not None:
+                    cluster.remove()
                 shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _backend(workdir: Path, postgres_url: str | None, cluster: OwnCluster | None) -> Backend:
+    """A SQLite file in the run's dir, or a throwaway database and role on the user's server or on the checkup's own."""
+    if cluster is not None:
+        made = PostgresBackend(cluster.admin_url, "doctor")
+        made.cluster = cluster
+        return made
+    return SqliteBackend(workdir) if postgres_url is None else PostgresBackend(postgres_url, "doctor")
 
 
 def _set_up(

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from faultlab.backends.base import database_choice
-from faultlab.doctor.checkup import Project, checkup
+from faultlab.doctor.checkup import OWN_CLUSTER, Project, checkup
 from faultlab.doctor.credentials import Credentials, parse_header, parse_login
 from faultlab.doctor.html import render_doctor_html, setting
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, Report, tally
@@ -44,7 +44,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--db",
         default="sqlite",
         metavar="BACKEND",
-        help="sqlite (default), or postgresql[://URL]: a throwaway database and role on that server",
+        help="sqlite (default), postgresql[://URL]: a throwaway database and role on that server, or own-cluster: "
+        "a PostgreSQL server of the doctor's own (initdb, on a free loopback port, removed after), which the database "
+        "restart check restarts; yours is never restarted",
     )
     parser.add_argument(
         "--compare-db",
@@ -258,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.target!r}: name your app as MODULE:ATTRIBUTE, e.g. myproject.main:app")
         if not args.app_dir.is_dir():
             raise UsageError(f"--app-dir {args.app_dir}: not a directory")
-        postgres_url = database_choice(args.db)
+        own_cluster = args.db == OWN_CLUSTER
+        postgres_url = None if own_cluster else database_choice(args.db)
         if args.compare_db:
             _compare_url(args.compare_db)
         project = _project(args, args.app_dir.resolve())
@@ -275,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda checked, findings: _line(console, checked, findings, _os_label(args.db)),
             project=project,
             served=lambda report: _served(console, report),
+            own_cluster=own_cluster,
         )
     except UsageError as exc:
         return _failed(errors, EXIT_USAGE, str(exc), args.json)

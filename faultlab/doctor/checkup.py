@@ -186,7 +186,7 @@ def checkup(
     if own_cluster and (problem := cluster_problem()):
         raise UsageError(f"--db own-cluster: {problem}")
     workdir = make_run_dir("doctor")
-    cluster = OwnCluster(workdir) if own_cluster else None  # a server of the checkup's own, that it may restart
+    cluster = _start_cluster(workdir) if own_cluster else None  # a server of the checkup's own, that it may restart
     backend: Backend = _backend(workdir, postgres_url, cluster)
     report = Report(target=target, database=backend.name)
     report.python = str(project.python or sys.executable)
@@ -210,8 +210,6 @@ def checkup(
         python=str(project.python) if project.python else None,
     )
     try:
-        if cluster is not None:
-            cluster.create()
         backend.create()
         if project.setup:
             _set_up(target, project, app_dir=app_dir, engine=engine, env=env, url=backend.url, workdir=workdir)
@@ -257,6 +255,20 @@ def checkup(
                 if cluster is not None:
                     cluster.remove()
                 shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _start_cluster(workdir: Path) -> OwnCluster:
+    """A PostgreSQL server of the checkup's own, running (its port is known only then); removed with the run's dir if
+    it cannot start, or on Ctrl+C while it starts."""
+    cluster = OwnCluster(workdir)
+    try:
+        cluster.create()
+    except BaseException:
+        with deferred():
+            cluster.remove()
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return cluster
 
 
 def _backend(workdir: Path, postgres_url: str | None, cluster: OwnCluster | None) -> Backend:

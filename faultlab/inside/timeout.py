@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from faultlab.inside.extensions import Inside
+from faultlab.inside.identity import as_engine
 
 __all__ = ["install", "made_at"]
 
@@ -79,7 +80,7 @@ def made_at(engine: Engine) -> dict[str, Any] | None:
         if name.startswith(("sqlalchemy", "faultlab.")) or not file:
             continue
         for attribute, value in list(vars(module).items()):
-            if value is engine or getattr(value, "sync_engine", None) is engine:
+            if as_engine(value) is engine:  # by type: a module's other objects may answer any attribute asked
                 line = _assigned_at(Path(file), attribute)
                 if line is not None:
                     return {"file": str(file), "line": line, "function": "<module>"}

@@ -55,7 +55,7 @@ def test_a_clean_app_without_an_engine_is_incomplete_never_nothing_found(tmp_pat
     assert {e["check"]: e["remedy"] for e in report["not_applicable"]} == {
         "statement timeout": "run with --db postgresql to include it",
         "idle in transaction": "run with --db postgresql to include it",
-        "database restart": "run with --db own-cluster to include it (a PostgreSQL server of the doctor's own)",
+        "database restart": "run with --db own-cluster to include it: a PostgreSQL server of the doctor's own",
     }, report["not_applicable"]
     terminal = result.stderr  # with --json the terminal's lines go to stderr
     assert "verdict: incomplete: nothing found, but 3 check(s) did not run (exit 3)" in terminal, terminal

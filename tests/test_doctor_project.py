@@ -216,6 +216,9 @@ def test_with_a_login_on_postgresql_the_leak_is_found_and_the_clean_project_is_c
     else:  # the template's engine sets no statement timeout: on PostgreSQL that is its one finding
         assert (found, result.returncode) == ({("no statement timeout", "(the engine)")}, 1), report["findings"]
         assert report["not_checked"] == [], report["not_checked"]
+        (location,) = [f["location"] for f in report["findings"]]
+        assert (location["file"], location["line"]) == ("app/core/db.py", 7), location  # engine = create_engine(...)
+        assert "verdict: 1 finding(s) (exit 1)" in result.stderr, result.stderr[-3000:]
     assert _pg_snapshot(configured_postgres) == before
 
 

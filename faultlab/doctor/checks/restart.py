@@ -22,7 +22,7 @@ from faultlab.errors import BackendError, LabError
 __all__ = ["OWN_CLUSTER_REMEDY", "DatabaseRestart"]
 
 AFTER = 3  # reads after the restart: the first meets the pool as the restart left it, the others how it recovered
-OWN_CLUSTER_REMEDY = "run with --db own-cluster to include it (a PostgreSQL server of the doctor's own)"
+OWN_CLUSTER_REMEDY = "run with --db own-cluster to include it: a PostgreSQL server of the doctor's own"
 
 
 class DatabaseRestart(Check):

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from faultlab.doctor.checks.event_loop import BLOCKED_SHARE  # noqa: E402
 from faultlab.doctor.checkup import checkup  # noqa: E402
 from faultlab.doctor.exercise import stall_threshold_ms  # noqa: E402
+from faultlab.plugins.registry import load_plugins  # noqa: E402
 
 OLD_ANSWERS = 2  # the rule before: at most this many probes answered while the request ran
 
@@ -37,9 +38,10 @@ def main() -> int:
     parser.add_argument("--operation", default="GET /stats", help="the route that blocks")
     args = parser.parse_args()
     found_runs, margins, old_found = 0, [], 0
+    registry = load_plugins()
     print("run  took  stalled  bar  margin  longest  baseline  threshold  answered  old-rule  found")
     for run in range(1, args.runs + 1):
-        report = checkup(args.target, app_dir=args.app_dir.resolve())
+        report = checkup(registry, args.target, app_dir=args.app_dir.resolve())
         (checked,) = [c for c in report.checked if c.operation == args.operation]
         took, stalled = checked.took_ms or 0.0, checked.stalled_ms or 0.0
         bar = BLOCKED_SHARE * took

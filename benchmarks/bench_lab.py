@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from faultlab import variants  # noqa: E402
 from faultlab.model.catalogue import load_catalogue  # noqa: E402
+from faultlab.plugins.registry import load_plugins  # noqa: E402
 from faultlab.server import spare  # noqa: E402
 from faultlab.server.launch import LabServer  # noqa: E402
 
@@ -54,7 +55,7 @@ def timed_run(args: list[str], cold: float, *, spares: bool = True) -> tuple[flo
     steps (from the journals; restarts are steps), summed (one run at a time), and with the two runs' longer
     one only where they go together."""
     env = {**os.environ, spare.DISABLE_ENV: "" if spares else "1"}
-    catalogue = load_catalogue()
+    catalogue = load_catalogue(load_plugins())
     with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
         started = time.perf_counter()
         done = subprocess.run(
@@ -93,7 +94,7 @@ def main() -> None:
     print(f"run_lab.py --list: {listing:.2f} s (goal: well under a second; no server is started)")
     cold = cold_start_s(args.repeat)
     print(f"server cold start (spawn to first answer), median of {args.repeat}: {cold:.2f} s")
-    all_names = [e.experiment.name for e in load_catalogue() if "sqlite" in e.experiment.backends]
+    all_names = [e.experiment.name for e in load_catalogue(load_plugins()) if "sqlite" in e.experiment.backends]
     jobs = os.cpu_count() or 1
     for label, argv, parallel in (
         ("missing-yield", ["missing-yield"], 1),

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from faultlab.backends.base import DEFAULT_POSTGRES_URL, BackendName, postgres_problem  # noqa: E402
 from faultlab.model.catalogue import Entry, load_catalogue  # noqa: E402
 from faultlab.model.results import ExperimentResult  # noqa: E402
-from faultlab.plugins import registry  # noqa: E402
+from faultlab.plugins.registry import Registry, load_plugins  # noqa: E402
 from faultlab.running.orchestrate import run_experiment  # noqa: E402
 
 KEY = ("pool_checked_out_peak", "pool_checked_out_max_during", "pool_checked_out", "db_fds", "pg_idle_in_transaction")
@@ -44,10 +44,10 @@ def key_values(result: ExperimentResult) -> dict[tuple[str, int, str], Any]:
     }
 
 
-def once(entry: Entry, backend: BackendName, witnesses: frozenset[str] | None) -> ExperimentResult:
+def once(registry: Registry, entry: Entry, backend: BackendName, witnesses: frozenset[str] | None) -> ExperimentResult:
     with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as out:
         return run_experiment(
-            entry, Path(out), backend=backend, postgres_url=DEFAULT_POSTGRES_URL, only_witnesses=witnesses
+            registry, entry, Path(out), backend=backend, postgres_url=DEFAULT_POSTGRES_URL, only_witnesses=witnesses
         )
 
 
@@ -61,16 +61,17 @@ def main() -> int:
     if backend == "postgresql" and (problem := postgres_problem(DEFAULT_POSTGRES_URL)):
         print(f"skipped: {problem}")
         return 0
-    entries = [e for e in load_catalogue() if backend in e.experiment.backends]
+    registry = load_plugins()
+    entries = [e for e in load_catalogue(registry) if backend in e.experiment.backends]
     if args.names:
         entries = [e for e in entries if e.experiment.name in args.names]
-    every = frozenset(name for name, cls in registry.witnesses().items() if backend in cls.backends)
+    every = frozenset(name for name, cls in registry.witnesses.items() if backend in cls.backends)
     same_verdicts = same_values = 0
     for entry in entries:
         experiment = entry.experiment
         fewest = registry.witnesses_needed(experiment.observations_checked()) & every
-        few = once(entry, backend, fewest)
-        alls = [once(entry, backend, None) for _ in range(args.repeat)]
+        few = once(registry, entry, backend, fewest)
+        alls = [once(registry, entry, backend, None) for _ in range(args.repeat)]
         seen_few, seen_all = key_values(few), [key_values(r) for r in alls]
         shared = sorted(set(seen_few) & set(seen_all[0]))
         differ = [(k, seen_few[k], seen_all[0][k]) for k in shared if seen_few[k] != seen_all[0][k]]

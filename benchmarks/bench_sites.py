@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from faultlab.inside.loading import RequestLoads
 from faultlab.inside.sites import CheckoutSites, LazyLoads
 
 
@@ -69,7 +70,8 @@ def main() -> None:
         with Session(engine) as session:
             session.add_all(Row(id=i, name=f"row {i}") for i in range(20))
             session.commit()
-        sites, lazy = CheckoutSites(), LazyLoads()
+        sites, lazy, loads = CheckoutSites(), LazyLoads(), RequestLoads()
+        loads.begin()  # one request's notes, as the harness opens for each request
 
         def checkout(dbapi: Any, record: Any, proxy: Any) -> None:
             sites.checkout(id(record))
@@ -84,10 +86,12 @@ def main() -> None:
             event.listen(engine, "checkout", checkout)
             event.listen(engine, "checkin", checkin)
             event.listen(Session, "do_orm_execute", lazy.executed)
+            event.listen(Session, "do_orm_execute", loads.executed)
             with_notes.append(_time(engine, args.loops, args.depth))
             event.remove(engine, "checkout", checkout)
             event.remove(engine, "checkin", checkin)
             event.remove(Session, "do_orm_execute", lazy.executed)
+            event.remove(Session, "do_orm_execute", loads.executed)
         engine.dispose()
     a, b = statistics.median(without), statistics.median(with_notes)
     print(f"per unit (session, 20-row ORM select, close; {args.depth} frames deep), median of {args.rounds} rounds:")

@@ -19,11 +19,14 @@ from faultlab.backends.base import DEFAULT_POSTGRES_URL, BackendName, postgres_p
 from faultlab.backends.cluster import cluster_problem
 from faultlab.model.catalogue import load_catalogue
 from faultlab.model.results import ExperimentResult
+from faultlab.plugins.registry import load_plugins
 from faultlab.running.orchestrate import run_experiment
 
-__all__ = ["CATALOGUE", "POSTGRES_URL", "Cache"]
+__all__ = ["CATALOGUE", "POSTGRES_URL", "REGISTRY", "Cache"]
 
-CATALOGUE = load_catalogue()
+# Loaded when the tests are collected (they are parametrized by the catalogue), so not the session fixture.
+REGISTRY = load_plugins()
+CATALOGUE = load_catalogue(REGISTRY)
 POSTGRES_URL = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
@@ -53,7 +56,9 @@ class Cache:
                 if saved.exists():
                     result = ExperimentResult.model_validate_json(saved.read_text(encoding="utf-8"))
                 else:
-                    result = run_experiment(CATALOGUE.get(name), stem, backend=backend, postgres_url=POSTGRES_URL)
+                    result = run_experiment(
+                        REGISTRY, CATALOGUE.get(name), stem, backend=backend, postgres_url=POSTGRES_URL
+                    )
                     saved.write_text(result.model_dump_json(), encoding="utf-8")
             self.memo[name, backend] = result
         return self.memo[name, backend]

@@ -13,6 +13,7 @@ import pytest
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
+    from faultlab.plugins.registry import Registry
     from tests.catalogue_runs import Cache
     from tests.doctor_runs import DoctorRuns
 
@@ -87,6 +88,14 @@ _LONGEST_FIRST = (
     "test_app_errors",
     "test_hostile_files",
 )
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    """The plugins, loaded once per session, as the command line loads them once per command."""
+    from faultlab.plugins.registry import load_plugins
+
+    return load_plugins()
 
 
 @pytest.fixture(scope="session")

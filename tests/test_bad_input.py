@@ -8,6 +8,7 @@ import pytest
 
 from faultlab.errors import ExperimentFileError, UsageError
 from faultlab.model.catalogue import load_catalogue, load_file
+from faultlab.plugins.registry import Registry
 from tests.lab_cli import run_lab
 
 BROKEN = Path(__file__).parent / "fixtures" / "broken"
@@ -40,10 +41,10 @@ def test_every_specimen_is_covered() -> None:
 
 
 @pytest.mark.parametrize("specimen", sorted(SPECIMENS))
-def test_broken_specimen_is_reported_with_path_and_field(specimen: str) -> None:
+def test_broken_specimen_is_reported_with_path_and_field(registry: Registry, specimen: str) -> None:
     path = BROKEN / f"{specimen}.toml"
     with pytest.raises(ExperimentFileError) as caught:
-        load_file(path)
+        load_file(registry, path)
     message = str(caught.value)
     assert str(path) in message
     assert SPECIMENS[specimen] in message, message
@@ -66,12 +67,12 @@ def test_a_missing_experiments_dir_is_a_usage_error(tmp_path: Path) -> None:
     assert "nowhere: not a directory of .toml experiment files" in result.stderr
 
 
-def test_a_user_experiment_cannot_shadow_a_catalogue_one(tmp_path: Path) -> None:
+def test_a_user_experiment_cannot_shadow_a_catalogue_one(registry: Registry, tmp_path: Path) -> None:
     from faultlab.model.catalogue import CATALOGUE_DIR
 
     (tmp_path / "stale-schema.toml").write_text((CATALOGUE_DIR / "stale-schema.toml").read_text())
     with pytest.raises(UsageError, match="two experiments are named 'stale-schema'"):
-        load_catalogue([tmp_path])
+        load_catalogue(registry, [tmp_path])
 
 
 def test_out_pointing_at_a_file_is_refused_before_anything_starts(tmp_path: Path) -> None:

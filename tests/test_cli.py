@@ -13,23 +13,24 @@ import pytest
 
 from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
 from faultlab.model.catalogue import CATALOGUE_DIR, load_catalogue
+from faultlab.plugins.registry import Registry
 from tests.lab_cli import RUN_LAB, run_lab
 
 
-def test_list_shows_every_experiment_with_its_backends(tmp_path: Path) -> None:
+def test_list_shows_every_experiment_with_its_backends(registry: Registry, tmp_path: Path) -> None:
     result = run_lab("--list", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    for entry in load_catalogue():
+    for entry in load_catalogue(registry):
         assert entry.experiment.name in result.stdout
     assert "sqlite" in result.stdout
     assert not (tmp_path / "lab-reports").exists(), "listing must not run anything"
 
 
-def test_list_as_json_is_the_catalogue_for_a_program(tmp_path: Path) -> None:
+def test_list_as_json_is_the_catalogue_for_a_program(registry: Registry, tmp_path: Path) -> None:
     result = run_lab("--list", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     listed = {e["name"]: e for e in json.loads(result.stdout)["experiments"]}
-    assert set(listed) == {entry.experiment.name for entry in load_catalogue()}
+    assert set(listed) == {entry.experiment.name for entry in load_catalogue(registry)}
     assert listed["stale-connection"]["backends"] == ["postgresql"] and listed["n-plus-one"]["fix_it_yourself"]
 
 
@@ -207,7 +208,7 @@ def test_the_command_word_goes_first_wherever_it_was(argv: list[str], parsed: li
     assert _command_first(argv, _takes_value(parser())) == parsed
 
 
-def test_options_before_the_command_word_still_reach_it(tmp_path: Path) -> None:
+def test_options_before_the_command_word_still_reach_it(registry: Registry, tmp_path: Path) -> None:
     listed = run_lab("--experiments", str(tmp_path), "list", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    assert {e["name"] for e in json.loads(listed.stdout)["experiments"]} == set(load_catalogue().names())
+    assert {e["name"] for e in json.loads(listed.stdout)["experiments"]} == set(load_catalogue(registry).names())

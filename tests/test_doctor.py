@@ -182,6 +182,12 @@ def test_on_postgresql_sessions_left_idle_in_transaction_are_found(target: str, 
         assert reads["idle_in_transaction"] == [0, 1, 2, 3, 4], reads
         (leak,) = [f["evidence"] for f in report["findings"] if f["kind"] == "connection leak"][:1]
         assert "the operating system saw them too: TCP connections to PostgreSQL" in leak, leak
+        # Where the idle transactions began: the reads' first statement, in the session nothing closes.
+        idle_reads = [f for f in report["findings"] if f["kind"] == "idle in transaction"]
+        (where,) = [f["location"] for f in idle_reads if f["operation"] == "GET /todos"]
+        line = _line_of(PROJECT_ROOT / "app" / "main.py", "return list(db.scalars(todos_query(completed")
+        assert (where["file"], where["line"], where["function"]) == ("app/main.py", line, "list_todos"), where
+        assert "the session came from faults/missing_yield.py:" in where["role"], where
     else:
         assert report["findings"] == [] and code == 0, report["findings"]
         assert (report["verdict"], report["not_checked"]) == ("nothing found", []), report["not_checked"]
@@ -201,6 +207,10 @@ def test_on_postgresql_a_transaction_kept_open_while_the_route_waits_is_found(tm
     assert found == [("idle in transaction", "GET /todos/{todo_id}")], report["findings"]
     (read,) = [c for c in report["checked"] if c["operation"] == "GET /todos/{todo_id}"]
     assert read["idle_during_ms"] >= 1000 and code == 1, read
+    # The connection checked out while the session sat idle was taken by the read's first statement.
+    where = report["findings"][0]["location"]
+    line = _line_of(PROJECT_ROOT / "app" / "main.py", "todo = db.get(Todo, todo_id)")
+    assert (where["file"], where["line"], where["function"]) == ("app/main.py", line, "_get_or_404"), where
 
 
 def _on_own_cluster(target: str, tmp_path: Path) -> tuple[dict[str, Any], int]:
@@ -229,6 +239,12 @@ def test_a_database_restart_on_a_server_of_the_doctors_own(target: str, pre_ping
         evidence = report["findings"][0]["evidence"]
         for said in ("pg_ctl restart", "terminating connection", "recovered: request 2 of 3", "pool_pre_ping=True"):
             assert said in evidence, evidence
+        # The create_engine call, and the fault's line that asked its helper for an engine without pre-ping.
+        where = report["findings"][0]["location"]
+        line = _line_of(PROJECT_ROOT / "app" / "database.py", "return create_engine(")
+        assert (where["file"], where["line"], where["function"]) == ("app/database.py", line, "make_engine"), where
+        called = _line_of(PROJECT_ROOT / "faults" / "no_pre_ping.py", "make_engine(pool_pre_ping=False)")
+        assert f"called from faults/no_pre_ping.py:{called} in <module>" in where["role"], where
     assert report["engine_url"].startswith("postgresql+psycopg://faultlab_doctor_"), report["engine_url"]
     port = int(report["engine_url"].rsplit(":", 1)[1].split("/")[0])
     assert port != 5432 and not _answers(port), f"the doctor's server on port {port} outlived the checkup"
@@ -246,8 +262,9 @@ def test_on_postgresql_an_engine_without_a_statement_timeout_is_found_where_it_i
     report, code = _on_postgresql("shop:api", tmp_path, APPS)
     assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("no statement timeout", "(the engine)")]
     (finding,) = report["findings"]
-    line = next(n for n, text in enumerate((APPS / "shop.py").read_text().splitlines(), 1) if "create_engine(" in text)
+    line = _line_of(APPS / "shop.py", "create_engine(")
     assert (finding["location"]["file"], finding["location"]["line"]) == ("shop.py", line), finding["location"]
+    assert "connect_args" in finding["location"]["role"], finding["location"]
     for said in ("statement_timeout = 0", 'connect_args={"options": "-c statement_timeout=30000"}'):
         assert said in finding["evidence"], finding["evidence"]
     assert "SHOW statement_timeout on a pooled connection: 0" in [c["operation"] for c in report["checked"]]

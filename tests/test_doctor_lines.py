@@ -87,3 +87,56 @@ def test_a_server_error_names_the_line_that_raised(doctor_runs: DoctorRuns) -> N
     where = error["location"]
     assert (where["file"], where["line"], where["function"]) == ("shop_failing.py", line, "broken_report"), error
     assert f"`shop_failing.py:{line} in broken_report`" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_two_causes_stay_two_and_a_dependency_that_queries_joins_the_sessions_cause(doctor_runs: DoctorRuns) -> None:
+    """GET /summary's connection is taken in ``item_count``, a dependency FastAPI calls (the route is not on the
+    stack), with the session of the leaking dependency: the same cause as the routes that take it directly. The
+    route that opens a session of its own is another cause, and stays another finding."""
+    _, report, _ = _doctor("shop_two_leaks:api", APPS, doctor_runs)
+    source = APPS / "shop_two_leaks.py"
+    # The route's own session takes its connection at its first statement, not where it is made.
+    returned, own = _line_of(source, "return Session(shop_engine)"), _line_of(source, "own.exec(select(Item)")
+    leaks = {f["location"]["line"]: f for f in report["findings"] if f["kind"] == "connection leak"}
+    assert sorted(leaks) == sorted([returned, own]), report["findings"]
+    assert {leak["location"]["file"] for leak in leaks.values()} == {"shop_two_leaks.py"}, leaks
+    assert set(leaks[returned]["operations"]) == {"GET /items", "GET /summary", "POST /items", "GET /items/{item_id}"}
+    assert leaks[returned]["location"]["function"] == "session_never_closed", leaks[returned]
+    assert (leaks[own]["operations"], leaks[own]["location"]["function"]) == (["GET /cheapest"], "cheapest")
+
+
+def test_a_finding_without_a_line_says_why_in_every_report() -> None:
+    from faultlab.doctor.html import render_doctor_html
+    from faultlab.doctor.markdown import render_doctor_markdown
+    from faultlab.doctor.report import Finding, Report
+
+    why = "the exception passed through no line of the app's code"
+    report = Report("x:app", "sqlite", findings=[Finding("implicit IO", "GET /a", "500", unlocated=why)])
+    assert report.findings[0].where == f"line: n/a ({why})"
+    assert f"Line: n/a ({why})." in render_doctor_markdown(report)
+    assert f"line: n/a ({why})" in html.unescape(render_doctor_html(report))
+    assert report.as_json()["findings"][0]["unlocated"] == why
+
+
+def test_implicit_io_names_what_the_request_was_loading_or_says_why_not(tmp_path: Path) -> None:
+    """The lines an implicit-IO finding can name, from the harness's note of the request's load, in order."""
+    from faultlab.doctor.checks.implicit_io import _cause
+
+    class Live:
+        pool = True
+
+    class Context:
+        live, app_dir = Live(), tmp_path
+
+    query = {"file": str(tmp_path / "books.py"), "line": 9, "function": "all"}
+    commit = {"file": str(tmp_path / "books.py"), "line": 97, "function": "add"}
+    lazy = {"kind": "lazy load", "attribute": "Author.books", "read_at": None, "query_at": query}
+    where, why, _ = _cause(Context(), lazy, None)  # type: ignore[arg-type]
+    assert (str(where), why) == ("books.py:9 in all", "") and "selectinload(Author.books)" in where.role  # type: ignore[union-attr]
+    expired = {"kind": "expired columns", "class": "Author", "read_at": None, "commit_at": commit}
+    where, why, _ = _cause(Context(), expired, None)  # type: ignore[arg-type]
+    assert str(where) == "books.py:97 in add" and "expire_on_commit" in where.role  # type: ignore[union-attr]
+    where, why, _ = _cause(Context(), {**expired, "commit_at": None}, None)  # type: ignore[arg-type]
+    assert where is None and "no commit of the request's session" in why, why
+    where, why, _ = _cause(Context(), None, None)  # type: ignore[arg-type]
+    assert where is None and "passed through no line of the app's code" in why, why

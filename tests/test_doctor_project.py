@@ -154,6 +154,14 @@ def test_the_project_is_served_by_its_own_venv_without_faultlab_in_it(project: P
     assert report["python"] == str(python) and report["app_file"] == str(project / "app" / "leaky.py"), report
     leaks = {o for f in report["findings"] if f["kind"] == "connection leak" for o in f["operations"]}
     assert {"GET /api/v1/items/", "POST /api/v1/items/"} <= leaks, report["findings"]
+    # One cause, one finding: the routes whose connection get_current_user takes (with the session the leaky
+    # get_db gave it) are found at that get_db, with those that take it themselves.
+    (leak,) = [f for f in report["findings"] if f["kind"] == "connection leak"]
+    assert {"GET /api/v1/users/me", "GET /api/v1/items/{id}"} <= set(leak["operations"]), leak["operations"]
+    source = (project / "app" / "leaky.py").read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(source, 1) if "return Session(engine)" in text)
+    where = leak["location"]
+    assert (where["file"], where["line"], where["function"]) == ("app/leaky.py", line, "get_db_returning"), where
     assert result.returncode == 1
 
 
@@ -219,6 +227,9 @@ def test_with_a_login_on_postgresql_the_leak_is_found_and_the_clean_project_is_c
         (location,) = [f["location"] for f in report["findings"]]
         assert (location["file"], location["line"]) == ("app/core/db.py", 7), location  # engine = create_engine(...)
         assert "verdict: 1 finding(s) (exit 1)" in result.stderr, result.stderr[-3000:]
+        # The login, sent the doctor's made-up values, answered 400 every time: no tick for work it never did.
+        progress = " ".join(result.stderr.split())
+        assert "POST /api/v1/login/access-token ~ refused every time (4xx)" in progress, progress
     assert _pg_snapshot(configured_postgres) == before
 
 
@@ -261,3 +272,34 @@ def test_what_the_reports_show_of_secrets_is_their_names() -> None:
         "curl -H '***' -u '***' http://h/seed"
     )
     assert shown_command("mysql -ph4x -h db < seed.sql") == "mysql '-p***' -h db '<' seed.sql"
+
+
+def test_an_app_that_echoes_a_secret_it_was_given_is_shown_with_it_masked(tmp_path: Path) -> None:
+    """Settings named as secrets, headers and the login's fields never come back out, whatever the app says."""
+    (tmp_path / "echo.py").write_text(
+        "import os\nraise ValueError(f\"bad settings: SECRET_KEY={os.environ['SECRET_KEY']!r}, "
+        "ENVIRONMENT={os.environ['ENVIRONMENT']!r}\")\n"
+    )
+    result = run_lab(
+        "doctor", "echo:app", "--app-dir", tmp_path, "--json", "--env", "SECRET_KEY=hunter2hunter2",
+        "--env", "ENVIRONMENT=staging", "--header", "X-Api-Key: k3y-s3cret", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "hunter2" not in result.stdout + result.stderr and "SECRET_KEY='***'" in result.stderr, result.stderr
+    assert "ENVIRONMENT='staging'" in result.stderr  # a setting not named as a secret stays readable
+
+    from faultlab.doctor.checkup import Project
+    from faultlab.doctor.credentials import Credentials, parse_header, parse_login
+    from faultlab.doctor.report import Finding, Report
+    from faultlab.doctor.secrets import Secrets
+    from faultlab.doctor.settings import AppSettings, parse_env
+
+    project = Project(
+        settings=AppSettings(parse_env(["API_TOKEN=t0ken-value", "DEBUG=1"])),
+        credentials=Credentials([parse_header("Authorization: Bearer s3cret-bearer")], parse_login(LOGIN)),
+    )
+    echoed = Finding("server error", "GET /x", "echoed t0ken-value, s3cret-bearer")
+    report = Report("m:app", "sqlite", findings=[echoed])
+    report.findings[0].operations.append("GET /y changethis")
+    Secrets.given(project).mask_all(report)
+    assert report.findings[0].evidence == "echoed ***, ***" and report.findings[0].operations[-1] == "GET /y ***"

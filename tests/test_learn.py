@@ -13,6 +13,7 @@ import pytest
 
 from faultlab.errors import ExperimentFileError
 from faultlab.model.catalogue import CATALOGUE_DIR, load_file
+from faultlab.plugins.registry import Registry
 from tests.lab_cli import RUN_LAB, Lines, run_lab
 
 WATCH_DEADLINE_S = 90.0
@@ -143,13 +144,15 @@ def test_a_task_without_code_wants_predictions_before_it_runs(tmp_path: Path) ->
         ("missing-yield", 'starter = "faults.missing_yield"', 'starter = "app.main"'),
     ],
 )
-def test_a_bad_learn_table_is_refused_with_its_field(tmp_path: Path, name: str, change: str, problem: str) -> None:
+def test_a_bad_learn_table_is_refused_with_its_field(
+    registry: Registry, tmp_path: Path, name: str, change: str, problem: str
+) -> None:
     source = (CATALOGUE_DIR / f"{name}.toml").read_text()
     assert change in source
     path = tmp_path / "bad.toml"
     path.write_text(source.replace(change, problem, 1))
     with pytest.raises(ExperimentFileError) as error:
-        load_file(path)
+        load_file(registry, path)
     assert "learn" in str(error.value), str(error.value)
 
 
@@ -233,11 +236,11 @@ def test_an_experiment_without_a_task_points_to_the_task_for_its_fault(tmp_path:
     assert not (tmp_path / "faultlab-work").exists()
 
 
-def test_every_task_has_its_place_in_the_order_a_newcomer_meets_them() -> None:
-    from faultlab.learn.commands import ORDER
+def test_every_task_has_its_place_in_the_order_a_newcomer_meets_them(registry: Registry) -> None:
+    from faultlab.learn.progress import ORDER
     from faultlab.model.catalogue import load_catalogue
 
-    learnable = {entry.experiment.name for entry in load_catalogue([]) if entry.experiment.learn is not None}
+    learnable = {entry.experiment.name for entry in load_catalogue(registry, []) if entry.experiment.learn is not None}
     assert learnable == set(ORDER), learnable ^ set(ORDER)
 
 
@@ -297,7 +300,9 @@ def test_async_engine_other_loop_is_fixed_by_a_dispose_or_by_the_lifespan(tmp_pa
     assert lifespan.returncode == 0, lifespan.stdout + lifespan.stderr
 
 
-def test_a_check_whose_fault_expectations_hold_on_the_learners_run_proves_nothing(tmp_path: Path) -> None:
+def test_a_check_whose_fault_expectations_hold_on_the_learners_run_proves_nothing(
+    registry: Registry, tmp_path: Path
+) -> None:
     """The baseline in ``check``: the fix run's checks all hold, but so do the fault run's, on the same run."""
     from faultlab.learn.check import check_file
     from faultlab.model.catalogue import Entry
@@ -313,6 +318,6 @@ def test_a_check_whose_fault_expectations_hold_on_the_learners_run_proves_nothin
     )
     learner = tmp_path / "get_db.py"
     learner.write_text((CATALOGUE_DIR.parent / "faults" / "missing_yield.py").read_text())
-    outcome = check_file(Entry(load_file(path), path), learner)
+    outcome = check_file(registry, Entry(load_file(registry, path), path), learner)
     assert not outcome.fixed and outcome.headline.startswith("proves nothing"), outcome
     assert outcome.details == ["held on both: step 1 status = 404"], outcome

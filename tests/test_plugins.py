@@ -1,5 +1,6 @@
-"""The plugin contract (``plugins.registry``): refused at registration with the plugin's name and the rule, and a
-witness from another distribution, found through its entry point, taking part in a run like a built-in one."""
+"""The plugin contract (``plugins.registry``): refused at registration with the plugin's name and the rule, a
+registry that is an object built by ``load_plugins`` (nothing registered at import), and a witness from another
+distribution, found through its entry point, taking part in a run like a built-in one."""
 
 from __future__ import annotations
 
@@ -15,8 +16,17 @@ import pytest
 from pydantic import BaseModel
 
 from faultlab.errors import PluginError
-from faultlab.plugins import registry
-from faultlab.plugins.registry import Action, Kind, ObservationSpec, Witness
+from faultlab.plugins.registry import (
+    ENTRY_POINT_GROUP,
+    Action,
+    Kind,
+    ObservationSpec,
+    Registry,
+    Witness,
+    check_returned,
+    load_plugins,
+    register_witness,
+)
 from tests.lab_cli import run_lab
 
 
@@ -63,21 +73,43 @@ REFUSED = {
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_a_plugin_that_breaks_the_contract_is_refused_with_its_name_and_the_rule(case: str) -> None:
     cls, rule = REFUSED[case]
-    register = registry.register_action if issubclass(cls, Action) else registry.register_witness
-    before = (set(registry.witnesses()), set(registry.actions()), set(registry.observations()))
+    registry = load_plugins()  # one of its own: this test tries to change it
+    register = registry.add_action if issubclass(cls, Action) else registry.add_witness
+    before = (set(registry.witnesses), set(registry.actions), set(registry.observations))
     with pytest.raises(PluginError) as caught:
         register(cls)  # type: ignore[arg-type]
     assert f"tests.test_plugins.{cls.__qualname__}" in str(caught.value) and rule in str(caught.value), caught.value
-    assert (set(registry.witnesses()), set(registry.actions()), set(registry.observations())) == before
+    assert (set(registry.witnesses), set(registry.actions), set(registry.observations)) == before
 
 
-def test_a_witness_that_returns_a_name_it_does_not_declare_is_named() -> None:
-    witness = registry.witnesses()["pool"]()
+def test_a_witness_that_returns_a_name_it_does_not_declare_is_named(registry: Registry) -> None:
+    witness = registry.witnesses["pool"]()
     with pytest.raises(PluginError) as caught:
-        registry.check_returned(witness, "observe", {"pool_checked_ot": 1}, ["pool_checked_out"])
+        check_returned(witness, "observe", {"pool_checked_ot": 1}, ["pool_checked_out"])
     message = str(caught.value)
     assert "faultlab.witnesses.pool.Pool: observe() returned pool_checked_ot, which it does not declare" in message
     assert "did not return pool_checked_out" in message
+
+
+def test_each_load_is_a_registry_of_its_own_and_marking_registers_nothing(registry: Registry) -> None:
+    """The decorators only mark a class; what a registry holds is what its load collected (pluggy's way), so
+    a class marked after a load, or a change to another registry, reaches no registry that exists."""
+
+    @register_witness
+    class Late(Witness):
+        name = "test_late"
+        title = "t"
+        observations = (ObservationSpec("test_late_value", Kind.COUNT, "d"),)
+
+        def observe(self, ctx: Any) -> dict[str, Any]:
+            return {"test_late_value": 1}
+
+    other = load_plugins()
+    other.add_witness(Late)
+    assert "test_late" in other.witnesses and "test_late_value" in other.observations
+    assert "test_late" not in registry.witnesses and "test_late_value" not in registry.observations
+    assert "test_late" not in load_plugins().witnesses
+    assert list(load_plugins().observations) == list(registry.observations), "the same plugins, in the same order"
 
 
 PLUGIN = '''
@@ -162,7 +194,7 @@ def _distribution(root: Path, module: str, source: str, others: dict[str, str] |
     info = root / f"{module}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\n{module} = {module}\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{module} = {module}\n")
     return root
 
 
@@ -190,9 +222,19 @@ def test_a_witness_from_another_distribution_takes_part_in_the_schema_the_run_th
     assert "threads of the server&#39;s processes" in (report / "report.html").read_text()
 
 
+# What the command line does first: load the plugins, then read a file with the registry's schema.
+LOAD = """
+from faultlab.model.catalogue import CATALOGUE_DIR, load_file
+from faultlab.plugins.registry import load_plugins
+registry = load_plugins()
+load_file(registry, CATALOGUE_DIR / "missing-yield.toml")
+print(len(registry.observations))
+"""
+
+
 def _registry_from(site: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from faultlab.plugins import registry; print(len(registry.observations()))"],
+        [sys.executable, "-c", LOAD],
         cwd=tmp_path,
         env={**os.environ, **_with(site)},
         capture_output=True,
@@ -203,8 +245,8 @@ def _registry_from(site: Path, tmp_path: Path) -> subprocess.CompletedProcess[st
 
 
 def test_a_plugin_may_import_the_experiment_model_at_its_top(tmp_path: Path) -> None:
-    """Nothing is built from the registry at import (the schema is built when the first file is read), so a
-    plugin's natural top-level import of the model neither fails nor leaves a half-built schema."""
+    """Nothing is built from the registry at import (the schema is built from a registry, when it is asked for),
+    so a plugin's natural top-level import of the model neither fails nor leaves a half-built schema."""
     site = _distribution(tmp_path / "site", "faultlab_eager", "from faultlab.model.spec import RunName, schema\n")
     done = _registry_from(site, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -214,7 +256,7 @@ def test_a_plugin_may_import_the_experiment_model_at_its_top(tmp_path: Path) -> 
 def test_a_plugin_that_asks_for_the_registry_while_it_loads_gets_a_clear_error(tmp_path: Path) -> None:
     """Asked for at the plugin's top (while the registry loads it), the registry names the problem, rather than
     "Cannot take a Union of no types" or a half-built schema."""
-    asks = "from faultlab.plugins import registry\nregistry.actions()\n"
+    asks = "from faultlab.plugins.registry import load_plugins\nload_plugins()\n"
     done = _registry_from(_distribution(tmp_path / "site", "faultlab_eager", asks), tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     last = done.stderr.strip().splitlines()[-1]

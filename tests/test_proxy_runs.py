@@ -11,6 +11,7 @@ import pytest
 from faultlab.backends.base import postgres_problem
 from faultlab.model.catalogue import Entry, load_file
 from faultlab.model.results import Verdict
+from faultlab.plugins.registry import Registry
 from faultlab.running.orchestrate import run_experiment
 from tests.catalogue_runs import POSTGRES_URL
 
@@ -56,13 +57,17 @@ remember = "r"
 """
 
 
-def test_a_run_goes_through_its_proxy_and_leaves_none_behind(tmp_path: Path) -> None:
+def test_a_run_goes_through_its_proxy_and_leaves_none_behind(registry: Registry, tmp_path: Path) -> None:
     if problem := postgres_problem(POSTGRES_URL):
         pytest.skip(problem)
     path = tmp_path / "proxy-drop.toml"
     path.write_text(EXPERIMENT, encoding="utf-8")
     result = run_experiment(
-        Entry(load_file(path), path), tmp_path / "out", backend="postgresql", postgres_url=POSTGRES_URL
+        registry,
+        Entry(load_file(registry, path), path),
+        tmp_path / "out",
+        backend="postgresql",
+        postgres_url=POSTGRES_URL,
     )
     failed = [
         f"{run} {step.number}: {check.observation} {check.expected}, saw {check.observed!r}"

@@ -5,19 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from faultlab.model.catalogue import load_catalogue
-from faultlab.plugins import registry
+from faultlab.plugins.registry import Registry
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
-def test_every_observation_and_action_is_documented() -> None:
-    missing = [f"observation {name}" for name in registry.observations() if f"`{name}`" not in README]
-    missing += [f"action {name}" for name in registry.actions() if f"`{name}`" not in README]
+def test_every_observation_and_action_is_documented(registry: Registry) -> None:
+    missing = [f"observation {name}" for name in registry.observations if f"`{name}`" not in README]
+    missing += [f"action {name}" for name in registry.actions if f"`{name}`" not in README]
     assert not missing, f"add to README.md: {', '.join(missing)}"
 
 
-def test_every_experiment_is_in_the_catalogue_table() -> None:
-    missing = [entry.experiment.name for entry in load_catalogue() if f"`{entry.experiment.name}`" not in README]
+def test_every_experiment_is_in_the_catalogue_table(registry: Registry) -> None:
+    missing = [
+        entry.experiment.name for entry in load_catalogue(registry) if f"`{entry.experiment.name}`" not in README
+    ]
     assert not missing, f"add to the README's catalogue table: {', '.join(missing)}"
 
 

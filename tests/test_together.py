@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 
 from faultlab.model.catalogue import load_catalogue
+from faultlab.plugins.registry import Registry
 from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
 from tests.servers import lab_processes
 
@@ -33,8 +34,8 @@ def _runs(out: Path, name: str) -> dict[str, tuple[datetime, datetime]]:
     }
 
 
-def test_experiments_that_time_things_never_run_together() -> None:
-    marked = {e.experiment.name for e in load_catalogue() if e.experiment.together}
+def test_experiments_that_time_things_never_run_together(registry: Registry) -> None:
+    marked = {e.experiment.name for e in load_catalogue(registry) if e.experiment.together}
     assert marked and not marked & TIMED, marked & TIMED
 
 

@@ -16,6 +16,7 @@ from faultlab.model.judge import judge
 from faultlab.model.results import Verdict
 from faultlab.model.spec import Match
 from faultlab.plugins.observations import Observation
+from faultlab.plugins.registry import Registry
 from faultlab.running.orchestrate import run_experiment
 from faultlab.server import procfs
 from tests.catalogue_runs import Cache
@@ -109,33 +110,35 @@ REJECTED = {
 
 
 @pytest.mark.parametrize("case", sorted(REJECTED))
-def test_an_expectation_that_can_never_be_judged_is_rejected_at_load(case: str, tmp_path: Path) -> None:
+def test_an_expectation_that_can_never_be_judged_is_rejected_at_load(
+    registry: Registry, case: str, tmp_path: Path
+) -> None:
     steps, message = REJECTED[case]
     with pytest.raises(ExperimentFileError) as caught:
-        load_file(_experiment(tmp_path, steps))
+        load_file(registry, _experiment(tmp_path, steps))
     assert message in str(caught.value), str(caught.value)
 
 
-def test_an_action_is_refused_on_a_backend_it_does_not_exist_on(tmp_path: Path) -> None:
+def test_an_action_is_refused_on_a_backend_it_does_not_exist_on(registry: Registry, tmp_path: Path) -> None:
     steps = (
         '[[steps]]\nkind = "action"\naction = "terminate_backends"\n'
         + REQUEST
         + "expect.fault = { ok = 1 }\nexpect.fix = { ok = 1 }\n"
     )
     with pytest.raises(ExperimentFileError, match="terminate_backends cannot run on sqlite; list only postgresql"):
-        load_file(_experiment(tmp_path, steps, backends='["sqlite", "postgresql"]'))
+        load_file(registry, _experiment(tmp_path, steps, backends='["sqlite", "postgresql"]'))
 
 
-def test_a_missing_value_passes_no_matcher_not_even_not_contains() -> None:
+def test_a_missing_value_passes_no_matcher_not_even_not_contains(registry: Registry) -> None:
     observation = Observation(values={"error": None, "body": "fine"})
-    (check,) = judge({"error": Match(not_contains="Timeout")}, observation, backend="sqlite")
+    (check,) = judge(registry, {"error": Match(not_contains="Timeout")}, observation, backend="sqlite")
     assert check.outcome == "fail"
-    (check,) = judge({"body": Match(not_contains="Timeout")}, observation, backend="sqlite")
+    (check,) = judge(registry, {"body": Match(not_contains="Timeout")}, observation, backend="sqlite")
     assert check.outcome == "pass"
 
 
 def test_without_proc_file_descriptors_are_na_and_a_run_with_nothing_else_is_not_judged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As on a Mac: no /proc. The fds checks are n/a, not failures; a run left with none is 'not judged'."""
     monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
@@ -145,7 +148,7 @@ def test_without_proc_file_descriptors_are_na_and_a_run_with_nothing_else_is_not
         + "expect.fault = { ok = 3, db_fds = { min = 1 } }\nexpect.fix = { db_fds = { min = 1 } }\n"
     )
     path = _experiment(tmp_path, steps)
-    result = run_experiment(load_catalogue([path.parent]).get("probe-me"), tmp_path / "out")
+    result = run_experiment(registry, load_catalogue(registry, [path.parent]).get("probe-me"), tmp_path / "out")
     fault_checks = {c.observation: c for c in result.runs["fault"].checks}
     assert fault_checks["ok"].outcome == "pass"
     assert fault_checks["db_fds"].outcome == "n/a" and "no-proc" in (fault_checks["db_fds"].reason or "")
@@ -172,21 +175,21 @@ def test_the_terminal_says_why_a_run_is_not_judged(
 
 
 def test_deleted_db_without_proc_still_reproduces_with_its_fd_checks_na(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
-    result = run_experiment(load_catalogue().get("deleted-db"), tmp_path)
+    result = run_experiment(registry, load_catalogue(registry).get("deleted-db"), tmp_path)
     assert result.verdict is Verdict.AS_EXPECTED
     na = {c.observation for run in result.runs.values() for c in run.checks if c.outcome == "n/a"}
     assert na == {"db_fds_deleted"}, na
 
 
 def test_relative_db_path_without_proc_still_reproduces_with_which_file_is_open_na(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The file count needs no /proc; which file the server holds does: n/a, not a guessed "open ?"."""
     monkeypatch.setattr(procfs, "PROC_ROOT", tmp_path / "no-proc")
-    result = run_experiment(load_catalogue().get("relative-db-path"), tmp_path)
+    result = run_experiment(registry, load_catalogue(registry).get("relative-db-path"), tmp_path)
     assert result.verdict is Verdict.AS_EXPECTED
     checks = [c for run in result.runs.values() for c in run.checks]
     assert {c.observation for c in checks if c.outcome == "n/a"} == {"db_files"}
@@ -221,7 +224,7 @@ def test_main_puts_back_the_sigterm_handler_it_found(
     run = results.get("stale-schema")
     during = []
 
-    def the_sessions_run(entry: object, out_dir: Path, **options: object) -> object:
+    def the_sessions_run(registry: object, entry: object, out_dir: Path, **options: object) -> object:
         during.append(signal.getsignal(signal.SIGTERM))
         return run
 
@@ -260,10 +263,12 @@ def test_an_exception_from_an_earlier_step_is_shown_late_not_lost_nor_counted_he
     assert values["late_errors"] == "step 2: TimeoutError: QueuePool limit reached"
 
 
-def test_each_problem_of_a_step_is_a_line_of_its_own_naming_the_step_and_the_run(tmp_path: Path) -> None:
+def test_each_problem_of_a_step_is_a_line_of_its_own_naming_the_step_and_the_run(
+    registry: Registry, tmp_path: Path
+) -> None:
     steps = REQUEST + 'expect.fault = { ok = { min = 0 } }\nexpect.fix = { ok = 1, body = { contains = "" } }\n'
     with pytest.raises(ExperimentFileError) as caught:
-        load_file(_experiment(tmp_path, steps))
+        load_file(registry, _experiment(tmp_path, steps))
     assert caught.value.problems == [
         "steps[1]: expect.fault.ok: every value passes, so it can never fail (counts are whole numbers ≥ 0); give a "
         "bound that some counts miss",
@@ -273,10 +278,10 @@ def test_each_problem_of_a_step_is_a_line_of_its_own_naming_the_step_and_the_run
 
 
 @pytest.mark.parametrize("name", ["all", "doctor", "validate"])
-def test_an_experiment_named_like_a_command_is_refused(name: str, tmp_path: Path) -> None:
+def test_an_experiment_named_like_a_command_is_refused(registry: Registry, name: str, tmp_path: Path) -> None:
     path = _experiment(tmp_path, REQUEST + "expect.fault = { status = 404 }\nexpect.fix = { ok = 1 }\n")
     path = path.rename(tmp_path / f"{name}.toml")
     path.write_text(path.read_text().replace('name = "probe-me"', f'name = "{name}"'))
     with pytest.raises(ExperimentFileError) as caught:
-        load_file(path)
+        load_file(registry, path)
     assert f"name: {name!r} is a word of the command line" in str(caught.value), caught.value

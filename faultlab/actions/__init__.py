@@ -1,1 +1,2 @@
-"""Actions: each module registers what a step can do (``faultlab.plugins.registry.register_action``)."""
+"""Actions: each module marks what a step can do (``faultlab.plugins.registry.register_action``), and
+``load_plugins`` collects it into a registry."""

@@ -1,6 +1,7 @@
 """A request step: send the step's requests (with background load, if any), time them, and say what came back.
 
-Its observations are registered here like a witness's, so expectations on them are checked at load.
+Its observations are declared here like a witness's (``GROUP``, collected by ``load_plugins``), so expectations on
+them are checked at load.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from faultlab.inside import wire
-from faultlab.plugins import registry
 from faultlab.plugins.domain import Numbers
-from faultlab.plugins.registry import Kind, ObservationSpec
+from faultlab.plugins.registry import Kind, ObservationGroup, ObservationSpec
 
 if TYPE_CHECKING:
     from faultlab.model.spec import RequestStep
     from faultlab.plugins.context import RunContext
     from faultlab.server import client
 
-__all__ = ["OBSERVATIONS", "execute", "parts", "percentile"]
+__all__ = ["GROUP", "OBSERVATIONS", "execute", "parts", "percentile"]
 
 OBSERVATIONS = (
     ObservationSpec("requests", Kind.COUNT, "requests sent in this step", "request"),
@@ -54,7 +54,7 @@ OBSERVATIONS = (
         "background_latency_max_ms", Kind.NUMBER, "slowest background answer (or wait), in ms", "background"
     ),
 )
-registry.register_observations("request step", OBSERVATIONS, registry.BACKENDS)
+GROUP = ObservationGroup("request step", OBSERVATIONS)
 
 
 def percentile(values: Sequence[float], share: float) -> float:

@@ -27,10 +27,11 @@ from faultlab.cli.options import (
 )
 from faultlab.cli.progress import print_catalogue
 from faultlab.cli.runs import run_all, sweep_left_behind
-from faultlab.errors import UsageError
+from faultlab.errors import PluginError, UsageError
 from faultlab.exit_codes import ExitCode
 from faultlab.interrupts import raise_interrupt
 from faultlab.model.catalogue import load_catalogue
+from faultlab.plugins.registry import Registry, load_plugins
 
 __all__ = ["COMMANDS", "main", "parser"]
 
@@ -83,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         args = top.parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage line, or the help
         return ExitCode.USAGE if exit_.code else ExitCode.OK
-    code: int = args.command_run(args)
+    try:
+        registry = load_plugins()  # once, for the whole command: every part that needs it is given it
+    except PluginError as exc:
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        if getattr(args, "json", False):
+            print(json.dumps({"exit_code": ExitCode.USAGE, "error": str(exc)}, indent=2))
+        return ExitCode.USAGE
+    code: int = args.command_run(args, registry)
     return code
 
 
@@ -112,7 +120,7 @@ def _command_first(argv: list[str], takes_value: frozenset[str]) -> list[str]:
     return ["run", *argv]
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, registry: Registry) -> int:
     """``run``, ``validate`` and ``list``."""
     validate, names = getattr(args, "validate", False), args.names
     console = Console(stderr=args.json, highlight=False)
@@ -120,9 +128,9 @@ def _run(args: argparse.Namespace) -> int:
     from faultlab.running.parallel import OPTIONS_ENV
 
     if (given := os.environ.get(OPTIONS_ENV)) is not None:
-        return as_child(args.names, Options.from_parent(given), errors)
+        return as_child(registry, args.names, Options.from_parent(given), errors)
     try:
-        catalogue = load_catalogue(args.experiments)
+        catalogue = load_catalogue(registry, args.experiments)
         if args.list and args.json:
             listing = [
                 {"name": e.experiment.name, "title": e.experiment.title, "backends": list(e.experiment.backends),
@@ -169,18 +177,18 @@ def _run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         sweep_left_behind(errors, options)
-        return run_all(selected, options, console, errors)
+        return run_all(registry, selected, options, console, errors)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def as_child(names: list[str], options: Options, errors: Console) -> int:
+def as_child(registry: Registry, names: list[str], options: Options, errors: Console) -> int:
     """A ``-j`` child: its experiment by name, with the parent's options (checked by the parent already)."""
     previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        selected = [load_catalogue(options.experiment_dirs).get(name) for name in names]
-        return run_all(selected, options, Console(stderr=True, highlight=False), errors)
+        selected = [load_catalogue(registry, options.experiment_dirs).get(name) for name in names]
+        return run_all(registry, selected, options, Console(stderr=True, highlight=False), errors)
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         print(json.dumps({"exit_code": ExitCode.USAGE, "error": str(exc), "experiments": []}, indent=2))

@@ -14,6 +14,7 @@ from faultlab.interrupts import lost_terminal
 from faultlab.model.catalogue import Catalogue
 from faultlab.model.results import StepResult
 from faultlab.names import RunName
+from faultlab.plugins.registry import Registry
 from faultlab.reports.summary import check_line, witness_parts
 
 __all__ = ["Progress", "print_catalogue"]
@@ -25,8 +26,9 @@ class Progress:
 
     LEGEND = "✓ every expectation of the step held, ✗ one did not; per expectation: ✅ held, ❌ did not, ➖ n/a here"
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, registry: Registry) -> None:
         self.console = console
+        self.registry = registry  # whose witnesses put the evidence in words
         self.explained: set[str] = set()
 
     def _print(self, *renderables: Any) -> None:
@@ -54,7 +56,7 @@ class Progress:
             self._line(Text(f"({self.LEGEND})", style="dim italic"), 8)
         evidence = Text()
         new_witnesses = []
-        for title, part in witness_parts(step.observation):
+        for title, part in witness_parts(self.registry, step.observation):
             if evidence:
                 evidence.append(" · ", style="dim")
             evidence.append(part, style="red" if part.startswith("server") else "dim")

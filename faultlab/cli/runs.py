@@ -15,6 +15,7 @@ from faultlab.errors import LabError
 from faultlab.exit_codes import ExitCode
 from faultlab.model.catalogue import Entry
 from faultlab.model.results import ExperimentResult, Verdict
+from faultlab.plugins.registry import Registry
 
 __all__ = ["run_all", "sweep_left_behind"]
 
@@ -35,7 +36,7 @@ def sweep_left_behind(errors: Console, options: Options) -> None:
         errors.print(f"[yellow]{escape(swept.line())}[/]", soft_wrap=True)
 
 
-def run_all(selected: list[Entry], options: Options, console: Console, errors: Console) -> int:
+def run_all(registry: Registry, selected: list[Entry], options: Options, console: Console, errors: Console) -> int:
     from faultlab.backends.cluster import cluster_problem
     from faultlab.running.orchestrate import Interrupted, run_experiment
 
@@ -63,9 +64,10 @@ def run_all(selected: list[Entry], options: Options, console: Console, errors: C
                 skipped[experiment.name] = reason
                 continue
             result = run_experiment(
+                registry,
                 entry,
                 options.out,
-                listener=Progress(console),
+                listener=Progress(console, registry),
                 keep=options.keep,
                 backend=options.backend,
                 postgres_url=options.postgres_url,
@@ -77,7 +79,7 @@ def run_all(selected: list[Entry], options: Options, console: Console, errors: C
             if options.predictions:
                 from faultlab.learn.predict import show
 
-                show(console, experiment, result, options.predictions.get(experiment.name, []))
+                show(registry, console, experiment, result, options.predictions.get(experiment.name, []))
             if options.validate:
                 print_baselines(console, result)
             if result.verdict.exit_code:

@@ -37,8 +37,8 @@ from faultlab.doctor.values import Values
 from faultlab.errors import LabError, ServerError, UsageError
 from faultlab.inside import wire
 from faultlab.interrupts import deferred
-from faultlab.plugins import registry
 from faultlab.plugins.context import RunContext
+from faultlab.plugins.registry import Registry
 from faultlab.running.orchestrate import make_run_dir
 from faultlab.server.launch import LabServer
 from faultlab.variants import Variant
@@ -161,6 +161,7 @@ def _run_checks(
 
 
 def checkup(
+    registry: Registry,
     target: str,
     *,
     app_dir: Path,
@@ -180,7 +181,8 @@ def checkup(
     compare the app's models with that database's tables too. ``project`` says how to run it as at home
     (interpreter, settings, credentials, set-up commands); unless its settings ask for the configured database,
     nothing is sent to an app whose engine is on another database. ``served(report)`` is told once the app
-    answers (its file, its engine's URL), ``progress(checked, findings)`` of each operation as it is done."""
+    answers (its file, its engine's URL), ``progress(checked, findings)`` of each operation as it is done.
+    ``registry`` holds the actions whose parts inside the server the checks use (the garbage collector's)."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
     project = project or Project()
     if own_cluster and (problem := cluster_problem()):

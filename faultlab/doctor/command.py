@@ -13,13 +13,15 @@ from rich.markup import escape
 from faultlab.backends.base import database_choice
 from faultlab.doctor.checkup import OWN_CLUSTER, Project, checkup
 from faultlab.doctor.credentials import Credentials, parse_header, parse_login
-from faultlab.doctor.html import render_doctor_html, setting
+from faultlab.doctor.html import render_doctor_html
+from faultlab.doctor.markdown import render_doctor_markdown
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, Report, tally
+from faultlab.doctor.secrets import Secrets
 from faultlab.doctor.settings import AppSettings, parse_env
 from faultlab.doctor.setup import project_python, shown_command
-from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE, NotRun
+from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE
 from faultlab.errors import LabError, UsageError
-from faultlab.reports.markdown import code_span, prose
+from faultlab.plugins.registry import Registry
 
 __all__ = ["add_command", "run"]
 
@@ -142,6 +144,10 @@ def _series(label: str, values: list[int]) -> str:
 def _line(console: Console, checked: Checked, findings: list[Finding], os_label: str) -> None:
     found = sorted({f.kind for f in findings if checked.operation in f.operations})
     mark = f"[bold red]✗ {escape(', '.join(found))}[/]" if found else "[green]✓[/]"
+    if not found and checked.statuses and all(400 <= status < 500 for status in checked.statuses):
+        # Refused every time (a login with the doctor's made-up values, an id that is not there): nothing wrong
+        # was seen, but the route's own work may never have run, so no tick.
+        mark = "[yellow]~ refused every time (4xx): its work past the checks may not have run[/]"
     if checked.not_checked:
         mark = f"[yellow]not checked: {escape(checked.not_checked)}[/]"
     statuses = tally(checked.statuses)
@@ -150,74 +156,11 @@ def _line(console: Console, checked: Checked, findings: list[Finding], os_label:
     console.print(f"  {escape(checked.operation)} {mark} [dim]statuses {statuses}{seen}{idle}[/]")
 
 
-def _not_run(entry: NotRun) -> str:
-    """A check that did not run, why, and what to do, in one Markdown item."""
-    todo = f" What you can do: {prose(entry.remedy)}." if entry.remedy else ""
-    return f"- **{prose(entry.check)}**: {prose(entry.reason)}.{todo}"
-
-
-def _markdown(report: Report) -> str:
-    lines = [f"# faultlab doctor: {code_span(report.target)}", ""]
-    summary = report.summary
-    os_count = f" and the operating system's count of {report.os_witness}" if report.os_witness else ""
-    lines += [
-        f"**{summary[0].upper() + summary[1:]}.** {setting(report)} Each operation was sent a few times with the "
-        f"garbage collector off, the pool's checked-out count (where the engine was found){os_count} read before "
-        "and after each request.",
-        "",
-        f"OpenAPI document: {prose(report.openapi)}."
-        + (f" Pool budget sent at once: {code_span(report.pool_route)}." if report.pool_route else ""),
-        "",
-    ]
-    lines += [*_served_lines(report), ""]
-    for finding in report.findings:
-        operations = ", ".join(code_span(operation) for operation in finding.operations)
-        where = ""
-        if finding.location is not None:
-            role = f" ({prose(finding.location.role)})" if finding.location.role else ""
-            where = f" At {code_span(str(finding.location))}{role}."
-        lines.append(f"- **{prose(finding.kind)}** on {operations}: {prose(finding.evidence)}.{where}")
-    if report.disagreements:
-        lines += ["", "Where the witnesses disagree:"]
-        lines += [f"- {code_span(d.operation)}: {prose(d.evidence)}" for d in report.disagreements]
-    os_column = f"{report.os_witness} (OS), before and after each" if report.os_witness else "seen by the OS"
-    lines += ["", f"| operation | statuses | checked out, before and after each | {os_column} |", "|---|---|---|---|"]
-    for checked in report.checked:
-        series = "→".join(map(str, checked.checked_out)) or "n/a"
-        seen = "→".join(map(str, checked.os_open)) or "n/a"
-        statuses = tally(checked.statuses) + (" (not checked)" if checked.not_checked else "")
-        lines.append(f"| {code_span(checked.operation, in_table=True)} | {statuses} | {series} | {seen} |")
-    if report.not_checked:
-        lines += ["", 'Did not run (without them the verdict cannot be "nothing found"):']
-        lines += [_not_run(entry) for entry in report.not_checked]
-    if report.not_applicable:
-        lines += ["", "Not applicable to this run:", *[_not_run(entry) for entry in report.not_applicable]]
-    return "\n".join(lines) + "\n"
-
-
-def _served_lines(report: Report) -> list[str]:
-    """Which app was served, by which interpreter, on which database, with what: names only, never a value."""
-    where = (
-        "its configured database, as asked with `--use-configured-db`" if report.configured_db else "the throwaway one"
-    )
-    engine = f"{code_span(report.engine_url)} ({where})" if report.engine_url else "no SQLAlchemy engine found"
-    lines = [
-        f"- App loaded from {code_span(report.app_file) if report.app_file else 'an unknown file'}, "
-        f"served by {code_span(report.python)}",
-        f"- Its engine's database: {engine}",
-    ]
-    if report.settings:
-        lines.append(f"- Settings given (values not shown): {', '.join(code_span(n) for n in report.settings)}")
-    lines += [f"- Credentials: {prose(given)}" for given in report.credentials]
-    lines += [f"- Set-up, before the app started: {code_span(command)}" for command in report.setup]
-    return lines
-
-
 def _write(report: Report, out: Path) -> Path:
     name = re.sub(r"[^\w.-]", "-", report.target)
     target = out / f"doctor-{name}"
     target.mkdir(parents=True, exist_ok=True)
-    (target / "report.md").write_text(_markdown(report), encoding="utf-8")
+    (target / "report.md").write_text(render_doctor_markdown(report), encoding="utf-8")
     (target / "journal.json").write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
     (target / "report.html").write_text(render_doctor_html(report), encoding="utf-8")
     return target / "report.md"
@@ -252,9 +195,15 @@ def _failed(errors: Console, code: int, message: str, as_json: bool) -> int:
     return code
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, registry: Registry) -> int:
     console = Console(stderr=args.json, highlight=False)
     errors = Console(stderr=True, highlight=False)
+    project: Project | None = None
+
+    def masked(text: str) -> str:
+        """The secrets the user gave (settings, headers, the login, its token) never printed back."""
+        return Secrets.given(project).mask(text)
+
     try:
         if not _TARGET.match(args.target):
             raise UsageError(f"{args.target!r}: name your app as MODULE:ATTRIBUTE, e.g. myproject.main:app")
@@ -269,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         for command in project.setup:
             console.print(f"  setup: {escape(shown_command(command))}")
         report = checkup(
+            registry,
             args.target,
             app_dir=args.app_dir.resolve(),
             engine=args.engine,
@@ -281,16 +231,21 @@ def run(args: argparse.Namespace) -> int:
             own_cluster=own_cluster,
         )
     except UsageError as exc:
-        return _failed(errors, EXIT_USAGE, str(exc), args.json)
+        return _failed(errors, EXIT_USAGE, masked(str(exc)), args.json)
     except CheckupInterrupted as interrupted:
         errors.print("[yellow]interrupted[/]: what was found so far is reported")
-        _finish(interrupted.report, args, console, errors)
+        _finish(_masked_report(interrupted.report, project), args, console, errors)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         return _failed(errors, EXIT_INTERRUPTED, "interrupted", args.json)
     except LabError as exc:
-        return _failed(errors, EXIT_FINDINGS, str(exc), args.json)
-    return _finish(report, args, console, errors)
+        return _failed(errors, EXIT_FINDINGS, masked(str(exc)), args.json)
+    return _finish(_masked_report(report, project), args, console, errors)
+
+
+def _masked_report(report: Report, project: Project | None) -> Report:
+    """What the app said (exceptions, log lines) may repeat a secret it was given: masked before it is shown."""
+    return Secrets.given(project).mask_all(report)
 
 
 def _finish(report: Report, args: argparse.Namespace, console: Console, errors: Console) -> int:
@@ -298,7 +253,7 @@ def _finish(report: Report, args: argparse.Namespace, console: Console, errors: 
     for finding in report.findings:
         where = f"[bold red]{escape(finding.kind)}[/] on {escape(', '.join(finding.operations))}"
         console.print(f"  {where}: {escape(finding.evidence)}")
-        if finding.location is not None:
+        if finding.where:
             console.print(f"    [bold]{escape(finding.where)}[/]")
     for disagreement in report.disagreements:
         console.print(

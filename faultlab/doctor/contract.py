@@ -96,6 +96,9 @@ class LoopProbe:
     answered: int  # probes answered while the request ran
     idle_ms: float  # PostgreSQL: the longest one of the app's sessions sat idle in transaction meanwhile
     locked: bool  # whether another connection held the write lock meanwhile
+    # PostgreSQL: the connections checked out of the app's pool while a session sat idle in transaction, and
+    # where each was taken (the harness's sites, read once the idle had lasted ``exercise.IDLE_SITES_AFTER_S``)
+    idle_sites: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +110,7 @@ class Exercised:
     checked: Checked
     raised: list[str] = field(default_factory=list)
     raised_where: list[Where | None] = field(default_factory=list)  # the app's line of each, as far as seen
+    raised_loading: list[dict[str, Any] | None] = field(default_factory=list)  # what the ORM loaded in each's request
     leak_sites: list[dict[str, Any]] = field(default_factory=list)  # connections still checked out, and where from
     timed: bool = False  # a delete is sent once, and not timed
     probe: LoopProbe | None = None  # the timed request beside the loop's probe
@@ -114,6 +118,7 @@ class Exercised:
     answered_meanwhile: int = 0  # probes the event loop answered while the timed request ran
     idle_ms: float = 0.0  # the longest one of the app's sessions sat idle in transaction meanwhile
     locked: bool = False  # whether another connection held the write lock meanwhile
+    idle_sites: list[dict[str, Any]] = field(default_factory=list)  # ``LoopProbe.idle_sites``
 
 
 class Check:

@@ -12,6 +12,7 @@ import contextlib
 import statistics
 import threading
 import time
+from typing import Any
 
 import httpx
 
@@ -23,7 +24,7 @@ from faultlab.doctor.openapi import Operation, is_collection_read
 from faultlab.doctor.report import Checked
 from faultlab.inside import wire
 
-__all__ = ["HOLD_S", "exercise", "loop_probe", "probe_baseline", "stall_threshold_ms"]
+__all__ = ["HOLD_S", "IDLE_SITES_AFTER_S", "exercise", "loop_probe", "probe_baseline", "stall_threshold_ms"]
 
 REPEAT = 4  # requests per operation: enough for a leak to show as a climb, few enough to stay bounded
 PROBE_INTERVAL_S = 0.005
@@ -32,6 +33,7 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BASELINE_PROBES = 20
 STALL_FACTOR = 10.0
 STALL_MIN_MS = 20.0
+IDLE_SITES_AFTER_S = 0.2  # idle in transaction this long: where the connections checked out were taken is read
 
 
 def probe_baseline(live: Live) -> float:
@@ -67,6 +69,7 @@ def exercise(ctx: CheckupContext, operation: Operation, item_id: object | None) 
     records = live.errors.read_new()
     exercised = Exercised(operation, checked, raised=[str(r) for r in records], item_id=item_id)
     exercised.raised_where = [r.where for r in records]
+    exercised.raised_loading = [r.loading for r in records]
     if checked.checked_out and checked.checked_out[-1] > checked.checked_out[0]:
         # Before the timed request and the collection: the connections this operation kept, and where from.
         exercised.leak_sites = list(live.sites().get("checked_out", []))
@@ -74,6 +77,7 @@ def exercise(ctx: CheckupContext, operation: Operation, item_id: object | None) 
         probe = loop_probe(live, operation, item_id)
         exercised.probe, exercised.timed = probe, True
         exercised.answered_meanwhile, exercised.idle_ms, exercised.locked = probe.answered, probe.idle_ms, probe.locked
+        exercised.idle_sites = probe.idle_sites
         checked.took_ms, checked.probe_max_ms = probe.took_ms, probe.slowest_ms
         checked.stalled_ms, checked.probes_answered = probe.stalled_ms, probe.answered
         checked.idle_during_ms = probe.idle_ms if live.on_postgresql else None
@@ -147,6 +151,7 @@ def loop_probe(live: Live, operation: Operation, item_id: object | None) -> Loop
             idle.sample()
             done.wait(PROBE_INTERVAL_S)
     worker.join()
+    idle.join()
     live.settled()
     threshold = stall_threshold_ms(live.probe_baseline_ms)
     return LoopProbe(
@@ -156,6 +161,7 @@ def loop_probe(live: Live, operation: Operation, item_id: object | None) -> Loop
         answered=answered_meanwhile,
         idle_ms=round(idle.longest * 1000, 1),
         locked=bool(locked),
+        idle_sites=idle.sites,
     )
 
 
@@ -168,6 +174,8 @@ class _IdleWatch:
         self.before = live.idle_in_transaction()
         self.since: float | None = None
         self.longest = 0.0
+        self.sites: list[dict[str, Any]] = []  # the connections checked out while it was idle, and where from
+        self._reader: threading.Thread | None = None
 
     def sample(self) -> None:
         if self.before is None:
@@ -176,8 +184,22 @@ class _IdleWatch:
         if (self.live.idle_in_transaction() or 0) > self.before:
             self.since = now if self.since is None else self.since
             self.longest = max(self.longest, now - self.since)
+            if self.longest >= IDLE_SITES_AFTER_S and self._reader is None:
+                # From a thread of its own: a read that waits on a busy loop must not hold the loop's probes.
+                self._reader = threading.Thread(target=self._read_sites, name="doctor-idle-sites", daemon=True)
+                self._reader.start()
         else:
             self.since = None
+
+    def _read_sites(self) -> None:
+        """The connections checked out at least as long as the session has sat idle: the idle one among them."""
+        with contextlib.suppress(Exception):  # unread, the finding says it cannot tell where
+            checked_out = self.live.sites().get("checked_out", [])
+            self.sites = [entry for entry in checked_out if float(entry.get("seconds", 0)) >= IDLE_SITES_AFTER_S]
+
+    def join(self) -> None:
+        if self._reader is not None:
+            self._reader.join(REQUEST_TIMEOUT_S)
 
 
 def _json(response: httpx.Response) -> object | None:

@@ -63,6 +63,7 @@ class Finding:
     evidence: str
     location: Location | None = None  # the line of the user's code that caused it, when the harness saw it
     operations: list[str] = field(default_factory=list)  # every operation this one cause affects
+    unlocated: str = ""  # without a location: why no line of the user's code can be named (never a guess)
 
     def __post_init__(self) -> None:
         if not self.operations:
@@ -70,9 +71,9 @@ class Finding:
 
     @property
     def where(self) -> str:
-        """``at shop.py:12 in get_session`` (with what happened there), or ""."""
+        """``at shop.py:12 in get_session`` (with what happened there), ``line: n/a (why)``, or ""."""
         if self.location is None:
-            return ""
+            return f"line: n/a ({self.unlocated})" if self.unlocated else ""
         return f"at {self.location}" + (f" ({self.location.role})" if self.location.role else "")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -29,64 +28,20 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faultlab.inside import extensions, wire
+from faultlab.inside.chain import describe_chain
+from faultlab.inside.engine_sites import EngineSites
 from faultlab.inside.extensions import Inside
 from faultlab.inside.identity import describe, find_engine, import_target, load, load_engine
+from faultlab.inside.loading import RequestLoads
 from faultlab.inside.loop_sampler import LoopSampler
-from faultlab.inside.sites import CheckoutSites, LazyLoads, traceback_site
+from faultlab.inside.sites import CheckoutSites, LazyLoads
 from faultlab.inside.sites import describe as describe_site
 from faultlab.inside.statements import StatementWriter
 from faultlab.inside.stats import StatsWriter
 
 __all__ = ["LabHarness", "create_app", "describe_chain", "find_engine", "load"]
 
-_BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)$")
-MAX_CHAIN = 8
-MAX_DETAILS = 3
 MAX_WRAPPERS = 8
-
-
-def _describe(exc: BaseException, relation: str) -> dict[str, Any]:
-    kind = type(exc)
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    # SQLAlchemy appends the SQL on later lines and a link in parentheses; the first line says what happened.
-    message = _BACKGROUND.sub("", lines[0]) if lines else ""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):  # pydantic and FastAPI validation errors: the reasons are in errors(), not line 1
-        try:
-            reasons = [_BACKGROUND.sub("", str(e.get("msg", ""))) for e in errors() if isinstance(e, dict)]
-        except Exception:  # a broken errors() must not hide the exception itself
-            reasons = []
-        if reasons:
-            message = f"{message} {'; '.join(dict.fromkeys(reasons[:MAX_DETAILS]))}".strip()
-    described: dict[str, Any] = {"type": f"{kind.__module__}.{kind.__qualname__}", "message": message}
-    described["relation"] = relation
-    if (site := traceback_site(exc)) is not None:  # the app's line nearest this exception's raise
-        described["where"] = describe_site(site)
-    return described
-
-
-def describe_chain(exc: BaseException) -> list[dict[str, Any]]:
-    """The exception, what caused it (``__cause__``) or what it interrupted (``__context__``), and every
-    leaf of an exception group: type, first line, how each relates to the one before, and the app's line
-    nearest its raise (``where``, when its traceback passes through the app's code)."""
-    chain: list[dict[str, Any]] = []
-    seen: set[int] = set()
-
-    def visit(current: BaseException, relation: str) -> None:
-        if id(current) in seen or len(chain) >= MAX_CHAIN:
-            return
-        seen.add(id(current))
-        chain.append(_describe(current, relation))
-        if isinstance(current, BaseExceptionGroup):
-            for inner in current.exceptions:
-                visit(inner, "in group")
-        if current.__cause__ is not None:
-            visit(current.__cause__, "caused by")
-        elif current.__context__ is not None and not current.__suppress_context__:
-            visit(current.__context__, "while handling")
-
-    visit(exc, "raised")
-    return chain
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -200,14 +155,20 @@ class LabHarness:
         errors_dir: Path,
         identity: dict[str, str] | None = None,
         inside: str = "",
+        engine_sites: EngineSites | None = None,
     ) -> None:
         self.target = target
+        self.engine = engine
+        self.engine_sites = engine_sites  # where each engine was created, when installed before the app's import
         self.identity = identity or {}  # where the app came from and its engine's URL (``inside.identity``)
         self.stats = StatsWriter(stats_dir)
         sites = os.environ.get(wire.SITES_ENV) == "1"
         self.loop_sampler = LoopSampler() if sites else None  # its thread starts when the doctor arms it
         self.pool_watch = _PoolWatch(engine, self.stats, sites=sites) if engine is not None else None
         self.sql_watch = _SqlWatch(StatementWriter(stats_dir), sites=sites)
+        self.loads = RequestLoads() if sites else None  # what each request was loading, for its exception
+        if self.loads is not None:
+            self.loads.install()
         errors_dir.mkdir(parents=True, exist_ok=True)
         self.errors_path = errors_dir / f"{os.getpid()}.jsonl"
         self._errors_lock = threading.Lock()
@@ -230,6 +191,7 @@ class LabHarness:
             await self.probes(scope, receive, send)
             return
         self.stats.add("requests_started")
+        notes = self.loads.begin() if self.loads is not None else None
         try:
             await self.target(scope, receive, send)
         except Exception as exc:
@@ -238,6 +200,8 @@ class LabHarness:
         finally:
             # After the target returns, FastAPI has run the dependencies' clean-up too.
             self.stats.add("requests_finished")
+            if self.loads is not None and notes is not None:
+                self.loads.end(notes)
 
     def _record(self, exc: BaseException, scope: Scope) -> None:
         record = {
@@ -248,6 +212,8 @@ class LabHarness:
             "chain": (chain := describe_chain(exc)),
             # The app's line nearest the first exception of the chain whose traceback passes through it.
             "where": next((link["where"] for link in chain if "where" in link), None),
+            # What the ORM was loading when it raised (``faultlab.inside.loading``): a refused lazy load, say.
+            "loading": self.loads.last() if self.loads is not None else None,
         }
         self.stats.add("exceptions")
         try:
@@ -277,11 +243,14 @@ class LabHarness:
         (``faultlab.inside.sites``): read on demand, after an operation, so that reading changes nothing seen."""
         sites = self.pool_watch.sites if self.pool_watch is not None else None
         lazy = self.sql_watch.lazy_loads
+        created = self.engine_sites.created_at(self.engine) if self.engine_sites and self.engine else None
         return JSONResponse(
             {
                 "recording": lazy is not None,
                 "checked_out": sites.snapshot(self.target) if sites is not None else [],
                 "lazy_loads": lazy.snapshot() if lazy is not None else [],
+                # The app's frames where its engine was created; null: its creation was not seen.
+                "engine_created_at": [describe_site(site) for site in created] if created is not None else None,
             }
         )
 
@@ -304,7 +273,7 @@ def create_app() -> LabHarness:
     run_dir = os.environ.get(wire.RUN_DIR_ENV)
     if not reference or not run_dir:
         raise RuntimeError(f"{wire.TARGET_ENV} and {wire.RUN_DIR_ENV} must be set (the lab sets them)")
-    import_target(reference)  # done at this module's import, unless the target was not set then
+    engine_sites = _import_app(reference)  # done at this module's import, unless the target was not set then
     module_name = reference.partition(":")[0]
     target = load(reference)
     engine_reference = os.environ.get(wire.ENGINE_ENV)
@@ -316,6 +285,7 @@ def create_app() -> LabHarness:
         errors_dir=Path(run_dir) / wire.ERRORS_DIR,
         identity=describe(target, module_name, engine),
         inside=os.environ.get(wire.INSIDE_ENV, ""),
+        engine_sites=engine_sites,
     )
 
 
@@ -324,5 +294,20 @@ def create_app() -> LabHarness:
 # imports this module, so that code an app runs at import (``asyncio.run(init_db())``) runs where it would under
 # ``uvicorn module:app``, not inside a running loop, which ``asyncio.run()`` refuses. Under ``--workers`` uvicorn
 # imports this module in each worker's loop, as it would the app. Unset when the lab itself imports the harness.
+_imported: list[EngineSites | None] = []
+
+
+def _import_app(reference: str) -> EngineSites | None:
+    """The app's module, imported once, under the database guard, with ``create_engine``'s call sites recorded
+    when the doctor asks for them (installed before the import: the app's engine is created then)."""
+    if not _imported:
+        sites = EngineSites() if os.environ.get(wire.SITES_ENV) == "1" else None
+        if sites is not None:
+            sites.install()
+        import_target(reference)
+        _imported.append(sites)
+    return _imported[0]
+
+
 if _target := os.environ.get(wire.TARGET_ENV):
-    import_target(_target)
+    _import_app(_target)

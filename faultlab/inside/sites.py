@@ -13,8 +13,6 @@ What is "the app's code": any file outside the standard library, the installed p
 
 from __future__ import annotations
 
-import dis
-import inspect
 import os
 import sys
 import sysconfig
@@ -24,7 +22,9 @@ from collections import Counter
 from types import CodeType, FrameType, TracebackType
 from typing import Any
 
-__all__ = ["CheckoutSites", "LazyLoads", "Site", "session_provider", "traceback_site", "user_frames"]
+from faultlab.inside.providers import session_provider
+
+__all__ = ["CheckoutSites", "LazyLoads", "Site", "traceback_site", "user_frames"]
 
 Site = tuple[CodeType, int]  # a code object and the line it was at
 
@@ -115,7 +115,7 @@ class CheckoutSites:
             {
                 "checked_out_at": [describe(site) for site in sites],
                 "seconds": round(now - since, 3),
-                "session_from": describe(session_provider(target, sites)),
+                "session_from": describe(session_provider(target, {code for code, _ in sites})),
             }
             for sites, since in list(self.open.values())
         ]
@@ -161,84 +161,3 @@ class LazyLoads:
             {"attribute": attribute, "read_at": describe(read), "query_at": describe(query), "count": count}
             for (attribute, read, query), count in counted
         ]
-
-
-_MAX_WRAPPERS = 8
-
-
-def _routes(target: object) -> tuple[list[Any], dict[Any, Any]]:
-    """The app's routes, those of included routers too (FastAPI keeps them apart, ``original_router``), and its
-    dependency overrides."""
-    app: Any = target
-    for _ in range(_MAX_WRAPPERS):
-        routes = getattr(app, "routes", None)
-        if isinstance(routes, list):
-            break
-        app = getattr(app, "app", None)
-    else:
-        return [], {}
-    found: list[Any] = []
-    pending = list(routes)
-    while pending and len(found) < 10_000:
-        route = pending.pop(0)
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            pending += list(getattr(included, "routes", []))
-        else:
-            found.append(route)
-    return found, dict(getattr(app, "dependency_overrides", None) or {})
-
-
-def _session_classes() -> tuple[type, ...]:
-    """``Session``, and ``AsyncSession`` when the app loaded SQLAlchemy's async layer (else it cannot hold one)."""
-    from sqlalchemy.orm import Session
-
-    asyncio_ext = sys.modules.get("sqlalchemy.ext.asyncio")
-    return (Session, asyncio_ext.AsyncSession) if asyncio_ext is not None else (Session,)
-
-
-def _session_params(endpoint: Any) -> set[str]:
-    session_classes = _session_classes()
-    try:
-        hints = inspect.get_annotations(endpoint, eval_str=True)
-    except Exception:  # an annotation that cannot be evaluated here: no parameter is known to be a session
-        return set()
-    found = set()
-    for name, hint in hints.items():
-        hint = getattr(hint, "__origin__", hint) if hasattr(hint, "__metadata__") else hint
-        if isinstance(hint, type) and issubclass(hint, session_classes):
-            found.add(name)
-    return found
-
-
-def _return_line(code: CodeType) -> int:
-    """The line the function returns from, when it has one: that is where the session leaves it; else its ``def``."""
-    lines = {
-        ins.positions.lineno
-        for ins in dis.get_instructions(code)
-        if ins.opname == "RETURN_VALUE" and ins.positions is not None and ins.positions.lineno is not None
-    }
-    return lines.pop() if len(lines) == 1 else code.co_firstlineno
-
-
-def _closes_after(call: Any) -> bool:
-    """A generator dependency (sync or async) runs its clean-up after the response; a plain one cannot."""
-    return inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call)
-
-
-def session_provider(target: object, sites: list[Site]) -> Site | None:
-    """The dependency (after the app's overrides) that gave a route its session, when it is a plain function:
-    it returns the session, so nothing closes it after the response (a generator's ``finally`` would)."""
-    codes = {code for code, _ in sites}
-    routes, overrides = _routes(target)
-    for route in routes:
-        endpoint, dependant = getattr(route, "endpoint", None), getattr(route, "dependant", None)
-        if getattr(endpoint, "__code__", None) not in codes or dependant is None:
-            continue
-        wanted = _session_params(endpoint)
-        for sub in getattr(dependant, "dependencies", []):
-            call = overrides.get(sub.call, sub.call)
-            code = getattr(call, "__code__", None)
-            if sub.name in wanted and code is not None and not _closes_after(call):
-                return (code, _return_line(code))
-    return None

@@ -1,8 +1,7 @@
 """The doctor's "no statement timeout" check, inside the server: ``GET /_lab/statement_timeout`` answers the
 ``statement_timeout`` the app's connections really run with, read by ``SHOW statement_timeout`` on a connection of
 the app's own pool (its ``connect_args``, its role's and database's settings and the server's default all count,
-and only PostgreSQL knows which one won), and where the engine was made, when a module of the app assigns it
-(``GET /_lab/engine/made_at`` alone: that one sends nothing to the database).
+and only PostgreSQL knows which one won).
 
 Reading it changes nothing the app sees: the connection is checked out, asked one ``SHOW`` (no ``SET``), and
 checked in again, its transaction rolled back as every check-in does. An ``AsyncEngine``'s pool is reached in a
@@ -12,10 +11,7 @@ a sync engine's in a worker thread, so the loop never waits on the database.
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import sys
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -24,9 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from faultlab.inside.extensions import Inside
-from faultlab.inside.identity import as_engine
 
-__all__ = ["install", "made_at"]
+__all__ = ["install"]
 
 READ_DEADLINE_S = 4.0  # within the doctor's probe's 5 s: a pool with no connection to spare is said, not waited on
 
@@ -38,7 +33,6 @@ def install(inside: Inside) -> None:
         if engine is None:
             return JSONResponse({"engine": False})
         answer: dict[str, Any] = {"engine": True, "backend": engine.dialect.name, "driver": engine.dialect.driver}
-        answer["where"] = made_at(engine)
         if engine.dialect.name != "postgresql":
             return JSONResponse(answer)
         try:
@@ -49,12 +43,7 @@ def install(inside: Inside) -> None:
             answer["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         return JSONResponse(answer)
 
-    async def engine_made_at(request: Request) -> JSONResponse:
-        """Where the engine was made, without a word to the database (asked after a restart too)."""
-        return JSONResponse({"where": made_at(engine) if engine is not None else None})
-
     inside.route("statement_timeout", statement_timeout, methods=("GET",))
-    inside.route("engine/made_at", engine_made_at, methods=("GET",))
 
 
 async def _read(engine: Engine) -> str:
@@ -69,34 +58,3 @@ async def _read(engine: Engine) -> str:
 def _show(engine: Engine) -> str:
     with engine.connect() as connection:  # checked in again (rolled back) as it closes
         return str(connection.exec_driver_sql("SHOW statement_timeout").scalar())
-
-
-def made_at(engine: Engine) -> dict[str, Any] | None:
-    """``{"file", "line", "function"}`` of the top-level assignment that names the engine (or the AsyncEngine
-    around it) in a module of the app; None when no module assigns it (built inside a call, say)."""
-    for module in list(sys.modules.values()):
-        name = getattr(module, "__name__", "")
-        file = getattr(module, "__file__", None)
-        if name.startswith(("sqlalchemy", "faultlab.")) or not file:
-            continue
-        for attribute, value in list(vars(module).items()):
-            if as_engine(value) is engine:  # by type: a module's other objects may answer any attribute asked
-                line = _assigned_at(Path(file), attribute)
-                if line is not None:
-                    return {"file": str(file), "line": line, "function": "<module>"}
-    return None
-
-
-def _assigned_at(path: Path, attribute: str) -> int | None:
-    """The line of ``attribute = ...`` at the top of the module's source (an import of it is not where it was made)."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return None
-    for node in tree.body:
-        targets = (
-            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        )
-        if any(isinstance(target, ast.Name) and target.id == attribute for target in targets):
-            return node.lineno
-    return None

@@ -27,6 +27,7 @@ from faultlab.learn.task import expectation_words
 from faultlab.model.catalogue import Entry
 from faultlab.model.results import Baseline, Check, RunResult, StepResult
 from faultlab.model.validate import baseline
+from faultlab.plugins.registry import Registry
 from faultlab.reports.summary import evidence_line
 from faultlab.running.orchestrate import QuietListener, make_run_dir
 from faultlab.running.runner import Listener, execute_run
@@ -43,9 +44,11 @@ class Outcome:
     details: list[str] = field(default_factory=list)
 
 
-def check_file(entry: Entry, path: Path, listener: Listener | None = None, postgres_url: str | None = None) -> Outcome:
-    """Judge ``path`` as the fix run: on SQLite, or on a throwaway database of the PostgreSQL server at
-    ``postgres_url`` (an experiment that runs on PostgreSQL only needs one)."""
+def check_file(
+    registry: Registry, entry: Entry, path: Path, listener: Listener | None = None, postgres_url: str | None = None
+) -> Outcome:
+    """Judge ``path`` as the fix run, with ``registry``'s witnesses: on SQLite, or on a throwaway database of the
+    PostgreSQL server at ``postgres_url`` (an experiment that runs on PostgreSQL only needs one)."""
     experiment = entry.experiment
     backend_name = "sqlite" if postgres_url is None else "postgresql"
     if backend_name not in experiment.backends:
@@ -76,10 +79,13 @@ def check_file(entry: Entry, path: Path, listener: Listener | None = None, postg
             if postgres_url is None
             else PostgresBackend(postgres_url, label=f"check-{experiment.name}")
         )
-        result = execute_run(experiment, "fix", workdir / "fix", listener or QuietListener(), backend, variant=variant)
+        result = execute_run(
+            registry, experiment, "fix", workdir / "fix", listener or QuietListener(), backend, variant=variant
+        )
         if result.status == "interrupted":
             raise KeyboardInterrupt  # Ctrl+C ends a check, and a watch, as it ends a run
-        return _judge(result, baseline(experiment, "fault", result, backend.name), str(copy), str(path))
+        fault_checks = baseline(registry, experiment, "fault", result, backend.name)
+        return _judge(registry, result, fault_checks, str(copy), str(path))
     finally:
         with deferred():
             shutil.rmtree(workdir, ignore_errors=True)
@@ -143,13 +149,13 @@ def _excerpt(observed: str, expected: str) -> str:
     return " and ".join(parts) or observed[: EXCERPT - 1] + "…"
 
 
-def plain(step: StepResult, check: Check) -> str:
+def plain(registry: Registry, step: StepResult, check: Check) -> str:
     """A failed check in words, the evidence next to what a fix shows."""
     observed = check.observed
     if isinstance(observed, str) and len(observed) > EXCERPT:
         observed = _excerpt(observed, check.expected)
     shown = "nothing" if observed is None else observed
-    words, _, expected = expectation_words(check.observation, check.expected).rpartition(": ")
+    words, _, expected = expectation_words(registry, check.observation, check.expected).rpartition(": ")
     return f"step {step.number} ({step.title or step.label}): {words}: yours {shown}, a fix gives {expected}"
 
 
@@ -168,7 +174,7 @@ def _server_failure(error: str, copy: str, path: str) -> Outcome:
     return Outcome(False, f"{where}: {raised[-1]}", [f"({first})", "fix it and check again"])
 
 
-def _judge(result: RunResult, fault_checks: Baseline, copy: str, path: str) -> Outcome:
+def _judge(registry: Registry, result: RunResult, fault_checks: Baseline, copy: str, path: str) -> Outcome:
     """The fix run's checks must hold, and the fault run's must fail somewhere on it: a run that passes both
     could not tell a fix from the bug (the baseline, ``faultlab.model.validate``)."""
     if result.status != "completed":
@@ -176,7 +182,8 @@ def _judge(result: RunResult, fault_checks: Baseline, copy: str, path: str) -> O
     for step in result.steps:
         for check in step.checks:
             if check.outcome == "fail":
-                return Outcome(False, plain(step, check), [f"what the lab saw: {evidence_line(step.observation)}"])
+                seen = f"what the lab saw: {evidence_line(registry, step.observation)}"
+                return Outcome(False, plain(registry, step, check), [seen])
     if not result.judged:
         return Outcome(False, "not judged: every check needs a witness this machine lacks (see the n/a lines)")
     if fault_checks.applicable and not fault_checks.tells_apart:

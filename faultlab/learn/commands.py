@@ -17,28 +17,22 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from faultlab import variants
 from faultlab.errors import LabError, UsageError
 from faultlab.exit_codes import ExitCode
 from faultlab.learn import predict, workspace
+from faultlab.learn.progress import show_progress
 from faultlab.learn.task import task_markdown
 from faultlab.learn.watch import watch
 from faultlab.model.catalogue import Catalogue, Entry, load_catalogue
 from faultlab.model.results import StepResult
 from faultlab.model.spec import Experiment, RunName
+from faultlab.plugins.registry import Registry
 
 __all__ = ["COMMANDS", "add_commands", "run"]
 
 COMMANDS = frozenset({"fix", "check", "progress"})
-# The order a newcomer meets the faults in: the seed tutorial's first, then the rest of the catalogue.
-ORDER = (
-    "missing-yield", "return-with-finally", "no-commit", "detached-instance", "missing-response-schema",
-    "n-plus-one", "stale-schema", "deleted-db", "shared-session", "engine-per-request", "async-blocking",
-    "stale-connection", "async-implicit-io", "async-shared-session", "async-naive-datetime",
-    "async-engine-other-loop",
-)  # fmt: skip
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,27 +73,29 @@ class _Steps:
         self.console.print(f"    {step.number:>2}. {escape(step.title or step.label)} {mark}")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, registry: Registry) -> int:
     console = Console(highlight=False, soft_wrap=True)  # a command in a line must never be cut in two
     errors = Console(stderr=True, highlight=False)
     try:
-        catalogue = load_catalogue([])
+        catalogue = load_catalogue(registry)
         if args.command == "progress":
-            return _progress(console, catalogue, args.dir)
+            return show_progress(console, catalogue, args.dir)
         entry = catalogue.get(args.name)
         _has_a_task(catalogue, entry.experiment)
         learn = workspace.learn_of(entry.experiment)
         directory = workspace.resolve_dir(entry.experiment.name, args.dir)
         if args.command == "fix":
-            return _fix(console, entry.experiment, directory, args.force)
+            return _fix(registry, console, entry.experiment, directory, args.force)
         if args.hint:
             return _hint(console, entry.experiment, directory)
         if args.solution:
             return _solution(console, entry.experiment, directory)
         if learn.file is None:
-            return _predictions(console, entry, directory)
+            return _predictions(registry, console, entry, directory)
         variants.check_example_requirements()
-        return _check(console, entry, directory, keep_watching=args.watch, postgres_url=_database(entry, args.db))
+        return _check(
+            registry, console, entry, directory, keep_watching=args.watch, postgres_url=_database(entry, args.db)
+        )
     except UsageError as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return ExitCode.USAGE
@@ -127,9 +123,10 @@ def _has_a_task(catalogue: Catalogue, experiment: Experiment) -> None:
         )
 
 
-def _fix(console: Console, experiment: Experiment, directory: Path, force: bool) -> int:
+def _fix(registry: Registry, console: Console, experiment: Experiment, directory: Path, force: bool) -> int:
     learn = workspace.learn_of(experiment)
-    written = workspace.create(experiment, directory, task=task_markdown(experiment, learn, directory), force=force)
+    task = task_markdown(registry, experiment, learn, directory)
+    written = workspace.create(experiment, directory, task=task, force=force)
     console.print(f"[bold]{experiment.name}[/]: your workspace is {escape(str(directory))}")
     for path in written:
         console.print(f"  {escape(path.name)}")
@@ -197,7 +194,13 @@ def _database(entry: Entry, choice: str | None) -> str | None:
 
 
 def _check(
-    console: Console, entry: Entry, directory: Path, *, keep_watching: bool, postgres_url: str | None = None
+    registry: Registry,
+    console: Console,
+    entry: Entry,
+    directory: Path,
+    *,
+    keep_watching: bool,
+    postgres_url: str | None = None,
 ) -> int:
     from faultlab.learn.check import check_file
 
@@ -212,7 +215,7 @@ def _check(
 
     def once() -> bool:
         console.rule(f"[bold]check {experiment.name}[/]: {escape(str(path))}", align="left")
-        outcome = check_file(entry, path, _Steps(console), postgres_url)
+        outcome = check_file(registry, entry, path, _Steps(console), postgres_url)
         _record(directory, experiment.name, outcome.fixed, outcome.headline)
         style = "bold green" if outcome.fixed else "bold red"
         console.print(f"[{style}]{escape(outcome.headline)}[/]", soft_wrap=True)
@@ -241,7 +244,7 @@ def _explain_it(console: Console, experiment: Experiment) -> None:
         console.print(f"    [dim]{escape(question.answer.strip())}[/]", soft_wrap=True)
 
 
-def _predictions(console: Console, entry: Entry, directory: Path) -> int:
+def _predictions(registry: Registry, console: Console, entry: Entry, directory: Path) -> int:
     """A task without code: the learner's written predictions, then the experiment, then both side by side."""
     from faultlab.model.results import Verdict
     from faultlab.running.orchestrate import run_experiment
@@ -249,8 +252,8 @@ def _predictions(console: Console, entry: Entry, directory: Path) -> int:
     experiment = entry.experiment
     answers = predict.read_answers(directory / workspace.PREDICTIONS_FILE, experiment)
     console.rule(f"[bold]{experiment.name}[/]: your predictions, then the experiment", align="left")
-    result = run_experiment(entry, directory / "reports", listener=_Steps(console))
-    predict.show(console, experiment, result, answers)
+    result = run_experiment(registry, entry, directory / "reports", listener=_Steps(console))
+    predict.show(registry, console, experiment, result, answers)
     done = result.verdict is Verdict.AS_EXPECTED
     headline = "done: compare your answers with what happened" if done else f"the experiment ended {result.verdict}"
     _record(directory, experiment.name, done, headline)
@@ -260,42 +263,3 @@ def _predictions(console: Console, entry: Entry, directory: Path) -> int:
     if done:
         _explain_it(console, experiment)
     return ExitCode.OK if done else ExitCode.NOT_OK
-
-
-def _progress(console: Console, catalogue: Catalogue, root: Path) -> int:
-    root = root.expanduser().resolve()
-    if not root.is_dir():
-        console.print(
-            f"no workspaces in {escape(str(root))} yet: python run_lab.py fix {ORDER[0]} makes the first one",
-            soft_wrap=True,
-        )
-        return ExitCode.OK
-    learnable = [entry.experiment.name for entry in catalogue if entry.experiment.learn is not None]
-    ordered = [name for name in ORDER if name in learnable] + [n for n in learnable if n not in ORDER]
-    table = Table(title=f"your progress ({root})", title_justify="left")
-    table.add_column("experiment", style="cyan", no_wrap=True)
-    table.add_column("fixed")
-    table.add_column("checks", justify="right")
-    table.add_column("hints", justify="right")
-    fixed: set[str] = set()
-    for name in ordered:
-        directory = root / name
-        if not (directory / workspace.PROGRESS_FILE).is_file():
-            table.add_row(name, "[dim]not started[/]", "", "")
-            continue
-        try:
-            progress = workspace.load_progress(directory, name)
-        except UsageError as exc:
-            table.add_row(name, f"[red]{escape(str(exc))}[/]", "", "")
-            continue
-        if progress.fixed_at is not None:
-            fixed.add(name)
-        when = progress.fixed_at.strftime("%Y-%m-%d %H:%M UTC") if progress.fixed_at else "not yet"
-        table.add_row(name, when, str(progress.checks), str(progress.hints_shown))
-    console.print(table)
-    upcoming = [name for name in ordered if name not in fixed]
-    if upcoming:
-        console.print(f"next: [bold]python run_lab.py fix {upcoming[0]}[/]  ({len(fixed)} of {len(ordered)} fixed)")
-    else:
-        console.print(f"every experiment with a task is fixed ({len(fixed)}); try: python run_lab.py all")
-    return ExitCode.OK

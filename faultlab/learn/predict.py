@@ -13,6 +13,7 @@ from rich.markup import escape
 from faultlab.errors import UsageError
 from faultlab.model.results import ExperimentResult
 from faultlab.model.spec import Experiment
+from faultlab.plugins.registry import Registry
 from faultlab.reports.summary import evidence_line
 
 __all__ = ["ask", "read_answers", "show"]
@@ -44,7 +45,7 @@ def read_answers(path: Path, experiment: Experiment) -> list[str]:
     except FileNotFoundError:
         raise UsageError(f"no {path}; make the workspace first: python run_lab.py fix {experiment.name}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{path}: {exc}; write each answer in quotes, e.g. answer_1 = \"a 500\"") from None
+        raise UsageError(f'{path}: {exc}; write each answer in quotes, e.g. answer_1 = "a 500"') from None
     count = len(experiment.learn.predict) if experiment.learn else 0
     answers = [str(data.get(f"answer_{number}", "")).strip() for number in range(1, count + 1)]
     missing = [str(number) for number, answer in enumerate(answers, 1) if not answer]
@@ -53,14 +54,16 @@ def read_answers(path: Path, experiment: Experiment) -> list[str]:
     return answers
 
 
-def show(console: Console, experiment: Experiment, result: ExperimentResult, answers: list[str]) -> None:
+def show(
+    registry: Registry, console: Console, experiment: Experiment, result: ExperimentResult, answers: list[str]
+) -> None:
     if not answers or experiment.learn is None:
         return
     console.print("  [bold]your predictions, and what happened[/]")
     for number, (prediction, answer) in enumerate(zip(experiment.learn.predict, answers, strict=False), 1):
         run = result.runs.get(prediction.run)
         step = next((s for s in run.steps if s.number == prediction.step), None) if run else None
-        seen = evidence_line(step.observation) if step else "(the run did not get that far)"
+        seen = evidence_line(registry, step.observation) if step else "(the run did not get that far)"
         console.print(f"  {number}. {escape(prediction.ask)}", soft_wrap=True)
         console.print(f"     you said: [cyan]{escape(answer or '(no answer)')}[/]", soft_wrap=True)
         where = f"{prediction.run} run, step {prediction.step}"

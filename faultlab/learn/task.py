@@ -7,7 +7,7 @@ from pathlib import Path
 from faultlab import variants
 from faultlab.model.judge import describe
 from faultlab.model.spec import Experiment, Learn
-from faultlab.plugins import registry
+from faultlab.plugins.registry import Registry
 
 __all__ = ["TUTORIAL_MAP", "expectation_words", "task_markdown"]
 
@@ -25,9 +25,9 @@ WORDS = {
 }
 
 
-def expectation_words(name: str, expected: str) -> str:
+def expectation_words(registry: Registry, name: str, expected: str) -> str:
     """``pool_checked_out`` ``= 0`` -> "connections checked out of the pool: 0"."""
-    spec = registry.observations().get(name)
+    spec = registry.observations.get(name)
     words = WORDS.get(name) or (spec.description if spec else name)
     return f"{words}: {expected.removeprefix('= ')}"
 
@@ -37,18 +37,18 @@ def _backend(experiment: Experiment) -> str:
     return "sqlite" if "sqlite" in experiment.backends else experiment.backends[0]
 
 
-def _observed(experiment: Experiment) -> list[str]:
+def _observed(registry: Registry, experiment: Experiment) -> list[str]:
     lines = []
     for number, step in experiment.steps_for("fix"):
         lines.append(f"{number}. **{step.title or step.label()}** (`{step.label()}`)")
         for name, matcher in step.expect.get("fix", {}).items():
-            backends = registry.observations()[name].backends
+            backends = registry.observations[name].backends
             if _backend(experiment) in backends:
-                lines.append(f"   - {expectation_words(name, describe(matcher))}")
+                lines.append(f"   - {expectation_words(registry, name, describe(matcher))}")
     return lines
 
 
-def task_markdown(experiment: Experiment, learn: Learn, directory: Path) -> str:
+def task_markdown(registry: Registry, experiment: Experiment, learn: Learn, directory: Path) -> str:
     lab = variants.lab_command()
     check = f"{lab} check {experiment.name} --dir {directory}"
     lines = [f"# Fix it yourself: {experiment.name}", "", experiment.title, "", "## What is broken", ""]
@@ -71,9 +71,9 @@ def task_markdown(experiment: Experiment, learn: Learn, directory: Path) -> str:
                 "it, by default postgresql://postgres@127.0.0.1:5432/postgres). A fix shows:"
             ),
             "",
-            *_observed(experiment),
+            *_observed(registry, experiment),
             "",
-            "## What \"fixed\" means",
+            '## What "fixed" means',
             "",
             "Every line above holds for your file. The checks look at behaviour (what the lab sees over HTTP, in "
             "the database and inside the server), never at your code's text: deleting a route, returning canned "

@@ -15,7 +15,7 @@ from pydantic_core import ErrorDetails
 from faultlab import variants
 from faultlab.errors import ExperimentFileError, ExperimentFilesError, UnknownNameError, UsageError, shorten
 from faultlab.model.spec import Experiment, schema
-from faultlab.plugins import registry
+from faultlab.plugins.registry import Registry
 
 __all__ = ["CATALOGUE_DIR", "Catalogue", "Entry", "load_catalogue", "load_file"]
 
@@ -93,17 +93,18 @@ def _read(path: Path) -> str:
         raise ExperimentFileError(path, [f"the file is not UTF-8 text ({hint})"]) from None
 
 
-def load_file(path: Path) -> Experiment:
-    """Parse and validate one file; every problem is reported with its field, before anything runs."""
+def load_file(registry: Registry, path: Path) -> Experiment:
+    """Parse and validate one file against ``registry``'s schema; every problem is reported with its field,
+    before anything runs."""
     try:
         data = tomllib.loads(_read(path))
-        experiment = schema().model_validate(data)
+        experiment = schema(registry).model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentFileError(path, [f"TOML syntax: {exc}"]) from None
     except RecursionError:
         raise ExperimentFileError(path, ["nested too deeply to be an experiment"]) from None
     except ValidationError as exc:
-        raise ExperimentFileError(path, _problems(exc)) from None
+        raise ExperimentFileError(path, _problems(exc, registry)) from None
     problems = (
         []
         if experiment.name == path.stem
@@ -130,11 +131,11 @@ _STEP_KINDS = {"request", "action", "probe"}
 MATCHER_HINT = 'expected a number, true/false, text, or a table such as { min = 1 } or { contains = "..." }'
 
 
-def _problems(exc: ValidationError) -> list[str]:
+def _problems(exc: ValidationError, registry: Registry) -> list[str]:
     """Pydantic's errors in a person's terms: 1-based step numbers, one line per problem."""
     problems: list[str] = []
     for error in exc.errors():
-        loc = _readable_location(list(error["loc"]))
+        loc = _readable_location(list(error["loc"]), registry)
         if len(loc) > 3 and loc[-4] == "expect":  # steps[n].expect.<run>.<observation>.<union member>
             lines = [f"{'.'.join(loc[:-1])}: {MATCHER_HINT}"]
         else:  # a validator that found several problems says each on a line of its message
@@ -143,7 +144,7 @@ def _problems(exc: ValidationError) -> list[str]:
     return problems
 
 
-def _readable_location(loc: list[object]) -> list[str]:
+def _readable_location(loc: list[object], registry: Registry) -> list[str]:
     """``("steps", 0, "request", "path")`` -> ``["steps[1]", "path"]``: 1-based, without pydantic's tag."""
     parts: list[str] = []
     index = 0
@@ -154,7 +155,7 @@ def _readable_location(loc: list[object]) -> list[str]:
             index += 2
             if index < len(loc) and loc[index] in _STEP_KINDS:
                 index += 1  # the discriminator's tag
-                if loc[index - 1] == "action" and index < len(loc) and loc[index] in registry.actions():
+                if loc[index - 1] == "action" and index < len(loc) and loc[index] in registry.actions:
                     index += 1  # and the action's own tag
             continue
         parts.append(str(part))
@@ -176,8 +177,9 @@ def _message(error: ErrorDetails) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def load_catalogue(extra_dirs: Iterable[Path] = ()) -> Catalogue:
-    """Every experiment file of the catalogue and of ``extra_dirs``; every bad file is reported, not the first."""
+def load_catalogue(registry: Registry, extra_dirs: Iterable[Path] = ()) -> Catalogue:
+    """Every experiment file of the catalogue and of ``extra_dirs``, read with ``registry``'s schema; every bad
+    file is reported, not the first."""
     entries, errors = [], []
     for directory in (CATALOGUE_DIR, *extra_dirs):
         if not directory.is_dir():
@@ -187,7 +189,7 @@ def load_catalogue(extra_dirs: Iterable[Path] = ()) -> Catalogue:
                 continue  # an editor's lock or swap file (.#name.toml), or a hidden file: not the user's experiment
             try:
                 if path.suffix == SUFFIX:
-                    entries.append(Entry(load_file(path), path))
+                    entries.append(Entry(load_file(registry, path), path))
                 elif path.suffix in OTHER_FORMATS:
                     raise ExperimentFileError(
                         path, [f"experiments are TOML files ({SUFFIX}): convert it, or move it out of {directory}"]

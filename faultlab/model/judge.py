@@ -6,16 +6,19 @@ from typing import Any
 
 from faultlab.model.results import Check
 from faultlab.model.spec import Match, Matcher
-from faultlab.plugins import registry
 from faultlab.plugins.observations import Observation
+from faultlab.plugins.registry import Registry
 
 __all__ = ["describe", "judge"]
 
 
-def judge(expectations: dict[str, Matcher], observation: Observation, *, backend: str) -> list[Check]:
+def judge(
+    registry: Registry, expectations: dict[str, Matcher], observation: Observation, *, backend: str
+) -> list[Check]:
     """One check per expectation. Observations that do not exist on this backend (no file descriptors on
-    PostgreSQL) are left out; those a witness could not make on this machine are n/a, with the reason."""
-    known = registry.observations()
+    PostgreSQL, as ``registry`` says) are left out; those a witness could not make on this machine are n/a,
+    with the reason."""
+    known = registry.observations
     checks = []
     for name, matcher in expectations.items():
         if backend not in known[name].backends:

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from faultlab.model.steps import ActionStepBase, Strict
 from faultlab.names import BackendName
-from faultlab.plugins import registry
+from faultlab.plugins.registry import Registry
 
 if TYPE_CHECKING:
     from faultlab.model.steps import Step
@@ -47,9 +47,12 @@ class Setup(Strict):
         return self
 
 
-def setup_problem(setup: Setup, backends: Sequence[BackendName], together: bool, steps: Sequence[Step]) -> str | None:
-    """What is wrong between the set-up and the rest of the experiment, in one sentence; None when nothing."""
-    actions, witnesses = registry.actions(), registry.witnesses()
+def setup_problem(
+    registry: Registry, setup: Setup, backends: Sequence[BackendName], together: bool, steps: Sequence[Step]
+) -> str | None:
+    """What is wrong between the set-up and the rest of the experiment, in one sentence; None when nothing
+    (``registry`` says which actions stop the database or switch the proxy, which witnesses need the proxy)."""
+    actions, witnesses = registry.actions, registry.witnesses
     if setup.database == "own-cluster":
         if tuple(backends) != ("postgresql",):
             return 'setup.database = "own-cluster" is a PostgreSQL server: use backends = ["postgresql"]'

@@ -1,19 +1,19 @@
 """The experiment file's schema (pydantic): what a TOML file in ``experiments/`` may say.
 
 Experiment files are data. They name a variant from ``faults/`` (or ``app``), actions and observations
-from the registry (``faultlab.plugins.registry``); nothing in them is imported or evaluated, and no path in them leaves
-the run's temp dir. Everything that can be checked before a run is checked here: an observation's name,
-whether the step produces it, whether the matcher fits its type, and whether each run has a check that
-applies on every backend the experiment lists.
+from a registry (``faultlab.plugins.registry``), which ``schema(registry)`` builds the model from; nothing in
+them is imported or evaluated, and no path in them leaves the run's temp dir. Everything that can be checked
+before a run is checked here: an observation's name, whether the step produces it, whether the matcher fits its
+type, and whether each run has a check that applies on every backend the experiment lists.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from faultlab.model.setup import Row, Setup, setup_problem
 from faultlab.model.steps import (
@@ -27,7 +27,7 @@ from faultlab.model.steps import (
     step_type,
 )
 from faultlab.names import RELATIVE_DIR, RUNS, BackendName, RunName
-from faultlab.plugins import registry
+from faultlab.plugins.registry import Registry
 
 if TYPE_CHECKING:
     from faultlab.model.steps import Step
@@ -146,6 +146,9 @@ class Learn(Strict):
 
 
 class Experiment(Strict):
+    """An experiment file, validated: the shape of the model ``schema(registry)`` builds (steps of its actions)."""
+
+    registry: ClassVar[Registry]  # the registry its model was built from: what its steps may do and expect
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     title: Annotated[str, Field(min_length=1, max_length=100)]
     backends: tuple[BackendName, ...] = Field(("sqlite",), min_length=1, strict=False)  # a TOML array is a list
@@ -176,7 +179,7 @@ class Experiment(Strict):
         return sum(
             1
             + sum(
-                isinstance(s, ActionStepBase) and registry.actions()[s.action].starts_server
+                isinstance(s, ActionStepBase) and self.registry.actions[s.action].starts_server
                 for _, s in self.steps_for(run)
             )
             for run in RUNS
@@ -195,7 +198,7 @@ class Experiment(Strict):
 
     @model_validator(mode="after")
     def _actions_exist_on_every_backend(self) -> Experiment:
-        actions = registry.actions()
+        actions = self.registry.actions
         for number, step in enumerate(self.steps, 1):
             if isinstance(step, ActionStepBase):
                 missing = sorted(set(self.backends) - actions[step.action].backends)
@@ -208,13 +211,13 @@ class Experiment(Strict):
 
     @model_validator(mode="after")
     def _setup_fits_the_steps(self) -> Experiment:
-        if problem := setup_problem(self.setup, self.backends, self.together, self.steps):
+        if problem := setup_problem(self.registry, self.setup, self.backends, self.together, self.steps):
             raise ValueError(problem)
         return self
 
     @model_validator(mode="after")
     def _one_process_actions_need_one_worker(self) -> Experiment:
-        actions = registry.actions()
+        actions = self.registry.actions
         for run in RUNS:
             workers = getattr(self, run).workers
             for number, step in self.steps_for(run):
@@ -228,7 +231,7 @@ class Experiment(Strict):
     @model_validator(mode="after")
     def _every_run_is_judged_everywhere(self) -> Experiment:
         """A run with no check that can apply proves nothing: each run needs one on each backend listed."""
-        known = registry.observations()
+        known = self.registry.observations
         for run in RUNS:
             for backend in self.backends:
                 if not any(
@@ -253,12 +256,16 @@ class Experiment(Strict):
 
 
 _SCHEMA = threading.Lock()
+_SCHEMAS: dict[Registry, type[Experiment]] = {}  # one model per registry (a process loads one; tests, a few)
 
 
-def schema() -> type[Experiment]:
-    """The experiment model, complete: its steps' type is built from the registry the first time a file is read,
-    not when this module is imported (``Experiment.steps`` is a forward reference until then)."""
+def schema(registry: Registry) -> type[Experiment]:
+    """The experiment model of ``registry``: its steps' type built from the registry's actions, its checks read
+    its observations. Built the first time it is asked for, never when a module is imported."""
     with _SCHEMA:
-        if not Experiment.__pydantic_complete__:
-            Experiment.model_rebuild(_types_namespace={"Step": step_type(registry.actions())})
-    return Experiment
+        if (model := _SCHEMAS.get(registry)) is None:
+            steps: Any = (list[step_type(registry)], Field(min_length=1, max_length=100))  # type: ignore[misc]
+            model = create_model("Experiment", __base__=Experiment, __module__=__name__, steps=steps)
+            model.registry = registry
+            _SCHEMAS[registry] = model
+    return model

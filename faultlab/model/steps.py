@@ -5,16 +5,14 @@ fits its type, and some value of its domain can pass it and some can fail it (``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from faultlab.names import RunName
-from faultlab.plugins import registry
 from faultlab.plugins.domain import Bounds
-from faultlab.plugins.registry import MATCHERS, Action, Kind, ObservationSpec, Produced
+from faultlab.plugins.registry import MATCHERS, Kind, ObservationSpec, Produced, Registry
 
 __all__ = [
     "ActionStepBase",
@@ -92,6 +90,8 @@ def bounds_of(matcher: Matcher) -> Bounds:
 
 
 class _StepBase(Strict):
+    # The registry the step's model was built from (``step_type``): what it may expect, and its action.
+    registry: ClassVar[Registry]
     title: str | None = Field(None, max_length=120)
     only: RunName | None = Field(None, description="run this step in one run only")
     expect: dict[RunName, Expectations] = Field(default_factory=dict)
@@ -104,7 +104,7 @@ class _StepBase(Strict):
     def _expectations_fit(self) -> _StepBase:
         if self.only is not None and set(self.expect) - {self.only}:
             raise ValueError(f"step runs only in the {self.only} run, so it can only expect.{self.only}")
-        known = registry.observations()
+        known = self.registry.observations
         produced = self.produces()
         problems = []
         for run, checks in self.expect.items():
@@ -222,11 +222,11 @@ class ActionStepBase(_StepBase):
         return frozenset({"any", "action"})
 
     def params(self) -> BaseModel:
-        cls = registry.actions()[self.action].Params
+        cls = self.registry.actions[self.action].Params
         return cls.model_validate(self.model_dump(include=set(cls.model_fields)))
 
     def label(self) -> str:
-        return registry.actions()[self.action]().label(self.params())
+        return self.registry.actions[self.action]().label(self.params())
 
 
 class ProbeStep(_StepBase):
@@ -236,19 +236,25 @@ class ProbeStep(_StepBase):
         return "observe"
 
 
-def step_type(actions: Mapping[str, type[Action]]) -> Any:
+def step_type(registry: Registry) -> Any:
     """The type of one step: a request, a probe, or one model per registered action (its name as a tag, its
-    parameters as fields). Built from the registry when the first file is read (``faultlab.model.spec.schema``),
+    parameters as fields), each bound to ``registry``. Built when the schema is (``faultlab.model.spec.schema``),
     never at import: a plugin may import this module at its top."""
     models = []
-    for name, action in sorted(actions.items()):
+    for name, action in sorted(registry.actions.items()):
         fields: dict[str, Any] = {"action": (Literal[name], ...)}
         for field_name, info in action.Params.model_fields.items():
             fields[field_name] = (info.annotation, info)
         model_name = "".join(part.title() for part in name.split("_")) + "Step"
-        models.append(create_model(model_name, __base__=ActionStepBase, **fields))
+        models.append(_bound(registry, create_model(model_name, __base__=ActionStepBase, **fields)))
+    request, probe = (_bound(registry, create_model(base.__name__, __base__=base)) for base in (RequestStep, ProbeStep))
     action_step: Any = Annotated[Union[tuple(models)], Field(discriminator="action")]  # noqa: UP007 - built at run time
-    return Annotated[Union[RequestStep, action_step, ProbeStep], Field(discriminator="kind")]  # noqa: UP007
+    return Annotated[Union[request, action_step, probe], Field(discriminator="kind")]  # noqa: UP007
+
+
+def _bound(registry: Registry, model: type[_StepBase]) -> type[_StepBase]:
+    model.registry = registry
+    return model
 
 
 if TYPE_CHECKING:

@@ -11,35 +11,38 @@ from __future__ import annotations
 from faultlab.model.judge import judge
 from faultlab.model.results import Baseline, Check, ExperimentResult, RunResult, Verdict
 from faultlab.model.spec import Experiment, RunName
+from faultlab.plugins.registry import Registry
 
 __all__ = ["baseline", "baselines", "conclude"]
 
 
-def conclude(result: ExperimentResult, experiment: Experiment) -> None:
+def conclude(registry: Registry, result: ExperimentResult, experiment: Experiment) -> None:
     """The verdict, baselines included: "as expected" only when each run's expectations fail somewhere on the
     other run; both runs holding is otherwise "proves nothing"."""
     result.verdict = result.decide()
-    result.baselines = baselines(result, experiment)
+    result.baselines = baselines(registry, result, experiment)
     if result.tells_fault_from_fix is False:
         result.verdict = Verdict.PROVES_NOTHING
 
 
-def baselines(result: ExperimentResult, experiment: Experiment) -> list[Baseline]:
+def baselines(registry: Registry, result: ExperimentResult, experiment: Experiment) -> list[Baseline]:
     """Both baselines of runs that both held (for any other verdict there is nothing to compare)."""
     if result.verdict is not Verdict.AS_EXPECTED:
         return []
     return [
-        baseline(experiment, "fault", result.runs["fix"], result.backend),
-        baseline(experiment, "fix", result.runs["fault"], result.backend),
+        baseline(registry, experiment, "fault", result.runs["fix"], result.backend),
+        baseline(registry, experiment, "fix", result.runs["fault"], result.backend),
     ]
 
 
-def baseline(experiment: Experiment, expected: RunName, observed: RunResult, backend: str) -> Baseline:
+def baseline(
+    registry: Registry, experiment: Experiment, expected: RunName, observed: RunResult, backend: str
+) -> Baseline:
     """``expected``'s expectations judged against the steps of another run (``observed``)."""
     steps = {step.number: step for step in observed.steps}
     checks: list[Check] = []
     for number, step in experiment.steps_for(expected):
         if number in steps and expected in step.expect:
-            judged = judge(step.expect[expected], steps[number].observation, backend=backend)
+            judged = judge(registry, step.expect[expected], steps[number].observation, backend=backend)
             checks += [check.model_copy(update={"step": number}) for check in judged]
     return Baseline(expected=expected, observed=observed.run, checks=checks)

@@ -1,2 +1,3 @@
 """The plugin contract (``contract``: witnesses, actions, observations and their ``domain``), the registry that
-loads and checks them (``registry``), and what a plugin is given during a run (``context``)."""
+``load_plugins()`` builds and checks them into (``registry``, an object passed to whatever needs it), and what
+a plugin is given during a run (``context``)."""

@@ -1,5 +1,7 @@
 """The plugin contract: what a witness observes and an action does, as the registry (``registry``) checks
-them. A plugin imports what it implements from here; nothing here builds anything or loads a plugin.
+them. A plugin imports what it implements from here; nothing here builds anything or loads a plugin: the
+decorators only mark a class, and ``registry.load_plugins()`` collects the marked classes (and the
+``ObservationGroup`` values) of each plugin module, as pluggy collects the hook implementations of a module.
 
     @register_witness
     class Pool(Witness):
@@ -14,13 +16,14 @@ pass or a fail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from faultlab.errors import PluginError
 from faultlab.names import BACKENDS, BackendName
 from faultlab.plugins.domain import FLAGS, NON_NEGATIVE, TEXTS, WHOLE_NON_NEGATIVE, Domain
 
@@ -33,10 +36,16 @@ __all__ = [
     "Action",
     "Kind",
     "NoParams",
+    "ObservationGroup",
     "ObservationSpec",
     "Produced",
     "Unobservable",
     "Witness",
+    "check_returned",
+    "is_marked",
+    "plugin_name",
+    "register_action",
+    "register_witness",
 ]
 
 
@@ -87,6 +96,16 @@ class ObservationSpec:
     @property
     def domain(self) -> Domain:
         return self.narrowed or DOMAINS[self.kind]
+
+
+@dataclass(frozen=True)
+class ObservationGroup:
+    """Observations that a plugin module declares for something other than a witness (what a request step
+    reports about itself, ``faultlab.actions.request``): a module-level value, collected when the module is."""
+
+    source: str
+    specs: tuple[ObservationSpec, ...]
+    backends: frozenset[BackendName] = BACKENDS
 
 
 class Unobservable(Exception):
@@ -170,3 +189,44 @@ class Action:
 
     def cleanup(self, ctx: RunContext) -> None:
         """Undo what must not outlive the run. Called once per run, whether or not ``run`` was."""
+
+
+def plugin_name(cls: type) -> str:
+    """How an error names a plugin: its class, with its module."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def check_returned(witness: Witness, what: str, returned: Mapping[str, Any], declared: Iterable[str]) -> None:
+    """What ``observe`` or ``sample`` returned must be among what the witness declares (a typo would otherwise
+    be a check that fails with "saw None" on every run); ``observe`` returns every observation that every
+    step produces (one produced by request steps only may be left out of another step's)."""
+    expected = set(declared)
+    required = expected if what == "sample" else {s.name for s in witness.observations if s.produced == "any"}
+    extra, missing = sorted(set(returned) - expected), sorted(required - set(returned))
+    problems = [f"returned {', '.join(extra)}, which it does not declare"] if extra else []
+    problems += [f"did not return {', '.join(missing)}"] if missing else []
+    if problems:
+        raise PluginError(f"witness {plugin_name(type(witness))}: {what}() {'; '.join(problems)}")
+
+
+# The mark the decorators leave on a class: in its own namespace, so that a subclass is not registered by
+# inheritance (it registers itself, with the decorator, if it is a plugin too).
+_MARK = "__faultlab_plugin__"
+
+
+def register_witness(cls: type[Witness]) -> type[Witness]:
+    """Mark a witness for ``load_plugins``, which checks it against the contract and registers it. Nothing is
+    registered at import: there is no process-wide registry to fill."""
+    setattr(cls, _MARK, "witness")
+    return cls
+
+
+def register_action(cls: type[Action]) -> type[Action]:
+    """Mark an action for ``load_plugins``, as ``register_witness`` marks a witness."""
+    setattr(cls, _MARK, "action")
+    return cls
+
+
+def is_marked(value: object) -> bool:
+    """A class that one of the decorators above marked itself (not one that inherits a mark)."""
+    return isinstance(value, type) and _MARK in vars(value)

@@ -42,6 +42,9 @@ class ExceptionRecord(BaseModel):
     path: str | None = None
     chain: list[Link]
     where: Where | None = Field(None, description="the app's line nearest the chain's first exception it raised")
+    loading: dict[str, Any] | None = Field(
+        None, description="what the ORM was loading in that request when it raised (the doctor's runs only)"
+    )
 
     def __str__(self) -> str:
         head, *rest = self.chain

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from faultlab.model.results import ExperimentResult, RunResult
 from faultlab.model.spec import RUNS, RunName
-from faultlab.plugins import registry
+from faultlab.plugins.registry import Registry
 
 __all__ = ["Chart", "charts"]
 
@@ -121,7 +121,7 @@ def _chart(result: ExperimentResult, name: str, titles: dict[str, str]) -> Chart
     )
 
 
-def charts(result: ExperimentResult) -> list[Chart]:
-    """Every witness with something to show over time, in a fixed order."""
+def charts(registry: Registry, result: ExperimentResult) -> list[Chart]:
+    """Every witness of ``registry`` with something to show over time, in the plugins' order."""
     titles = registry.charted() | LATENCY
     return [chart for name in titles if (chart := _chart(result, name, titles)) is not None]

@@ -25,6 +25,7 @@ from pygments.lexers import DiffLexer, PythonLexer
 from faultlab import variants
 from faultlab.model.results import ExperimentResult, StepResult
 from faultlab.model.spec import RUNS, Experiment
+from faultlab.plugins.registry import Registry
 from faultlab.reports.charts import COLOURS, charts
 from faultlab.reports.summary import check_line, evidence_parts
 
@@ -127,7 +128,7 @@ def _closest_definition(module_source: str, fix_name: str, like: str) -> tuple[s
     return (best, definitions[best]) if ratio >= 0.4 else ("", module_source)
 
 
-def _step_rows(result: ExperimentResult, experiment: Experiment) -> list[dict[str, Any]]:
+def _step_rows(registry: Registry, result: ExperimentResult, experiment: Experiment) -> list[dict[str, Any]]:
     by_run = {run: {s.number: s for s in r.steps} for run, r in result.runs.items()}
     rows = []
     for number, step in enumerate(experiment.steps, 1):
@@ -140,7 +141,7 @@ def _step_rows(result: ExperimentResult, experiment: Experiment) -> list[dict[st
                 cells[run] = {"skipped": "not reached" if run in result.runs else "did not run"}
             else:
                 cells[run] = {
-                    "evidence": evidence_parts(done.observation),
+                    "evidence": evidence_parts(registry, done.observation),
                     "checks": [
                         (MARKS[c.outcome], c.outcome.replace("/", ""), check_line(c, icon=False)) for c in done.checks
                     ],
@@ -170,26 +171,30 @@ def _log_marks(result: ExperimentResult, report_dir: Path) -> dict[str, list[tup
     return marks
 
 
-def render_html(result: ExperimentResult, experiment: Experiment, report_dir: Path) -> str:
+def render_html(registry: Registry, result: ExperimentResult, experiment: Experiment, report_dir: Path) -> str:
     fault, fix = result.runs.get("fault"), result.runs.get("fix")
     takeaway = next(iter(experiment.explain.remember.strip().splitlines()), "").lstrip("-* ").strip()
-    return environment().get_template("report.html.j2").render(
-        result=result,
-        experiment=experiment,
-        ok=result.verdict.exit_code == 0,
-        takeaway=takeaway,
-        fault=fault,
-        fix=fix,
-        specs={run: getattr(experiment, run) for run in RUNS},
-        code=_code(experiment),
-        charts=charts(result),
-        colours=COLOURS,
-        rows=_step_rows(result, experiment),
-        marks=MARKS,
-        runs=RUNS,
-        css=HtmlFormatter().get_style_defs(".hl"),  # type: ignore[no-untyped-call]
-        log_marks=_log_marks(result, report_dir),
-        sql=_sql_steps(result),
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            result=result,
+            experiment=experiment,
+            ok=result.verdict.exit_code == 0,
+            takeaway=takeaway,
+            fault=fault,
+            fix=fix,
+            specs={run: getattr(experiment, run) for run in RUNS},
+            code=_code(experiment),
+            charts=charts(registry, result),
+            colours=COLOURS,
+            rows=_step_rows(registry, result, experiment),
+            marks=MARKS,
+            runs=RUNS,
+            css=HtmlFormatter().get_style_defs(".hl"),  # type: ignore[no-untyped-call]
+            log_marks=_log_marks(result, report_dir),
+            sql=_sql_steps(result),
+        )
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from faultlab import variants
 from faultlab.model.results import ExperimentResult, RunResult, StepResult
 from faultlab.model.spec import RUNS, Experiment, RunName
+from faultlab.plugins.registry import Registry
 from faultlab.reports.html import render_html
 from faultlab.reports.markdown import code_span, fence, prose
 from faultlab.reports.summary import check_line, evidence_parts
@@ -39,7 +40,9 @@ def place_problem(target: Path) -> str | None:
     return None
 
 
-def write_report(result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path) -> Path:
+def write_report(
+    registry: Registry, result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path
+) -> Path:
     """Write ``out_dir/NAME/`` whole, then swap it in: two labs running at once never mix their files."""
     target = report_place(out_dir, experiment.name, result.backend)
     if problem := place_problem(target):
@@ -52,8 +55,8 @@ def write_report(result: ExperimentResult, experiment: Experiment, out_dir: Path
             if log.exists():
                 shutil.copyfile(log, staging / f"{run}-server.log")
         (staging / "journal.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        (staging / "report.md").write_text(render_markdown(result, experiment), encoding="utf-8")
-        (staging / "report.html").write_text(render_html(result, experiment, staging), encoding="utf-8")
+        (staging / "report.md").write_text(render_markdown(registry, result, experiment), encoding="utf-8")
+        (staging / "report.html").write_text(render_html(registry, result, experiment, staging), encoding="utf-8")
         staging.chmod(0o755)
         _swap_in(staging, target)
     finally:
@@ -80,7 +83,7 @@ def _swap_in(staging: Path, target: Path, attempts: int = 20) -> None:
     raise OSError(f"could not replace {target}: another process keeps writing it")
 
 
-def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:
+def render_markdown(registry: Registry, result: ExperimentResult, experiment: Experiment) -> str:
     lines = [
         f"# {experiment.name}: {_md(experiment.title)}",
         "",
@@ -92,7 +95,7 @@ def render_markdown(result: ExperimentResult, experiment: Experiment) -> str:
     lines += _report_problem(result)
     lines += _code(experiment)
     lines += ["## What happened, step by step", ""]
-    lines += _step_table(result, experiment)
+    lines += _step_table(registry, result, experiment)
     lines += _sql(result)
     lines += _errors(result)
     lines += ["## Why it happens", "", prose(experiment.explain.why.strip()), ""]
@@ -171,8 +174,8 @@ def _code(experiment: Experiment) -> list[str]:
     return ["## The bug and the fix", "", f'<table><tr>{header}</tr><tr valign="top">{body}</tr></table>', ""]
 
 
-def _cell(step: StepResult | None) -> str:
-    lines = [*evidence_parts(step.observation), *map(check_line, step.checks)] if step else []
+def _cell(registry: Registry, step: StepResult | None) -> str:
+    lines = [*evidence_parts(registry, step.observation), *map(check_line, step.checks)] if step else []
     return "<br>".join(_md(line) for line in lines)
 
 
@@ -181,7 +184,7 @@ def _md(text: str) -> str:
     return escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
 
 
-def _step_table(result: ExperimentResult, experiment: Experiment) -> list[str]:
+def _step_table(registry: Registry, result: ExperimentResult, experiment: Experiment) -> list[str]:
     by_run = {run: {s.number: s for s in r.steps} for run, r in result.runs.items()}
     heads = [f"{run} run (`{getattr(experiment, run).variant}`)" for run in RUNS]
     rows = [f"| # | step | {heads[0]} | {heads[1]} |", "|---|---|---|---|"]
@@ -190,19 +193,25 @@ def _step_table(result: ExperimentResult, experiment: Experiment) -> list[str]:
         label = f"**{_md(step.title)}**<br>{command}" if step.title else command
         if step.note:
             label += f"<br>_{_md(step.note)}_"
-        cells = ["—" if step.only not in (None, run) else _cell_or_gap(result, by_run, run, number) for run in RUNS]
+        cells = [
+            "—" if step.only not in (None, run) else _cell_or_gap(registry, result, by_run, run, number) for run in RUNS
+        ]
         rows.append(f"| {number} | {label} | {cells[0]} | {cells[1]} |")
     return [*rows, ""]
 
 
 def _cell_or_gap(
-    result: ExperimentResult, by_run: dict[RunName, dict[int, StepResult]], run: RunName, number: int
+    registry: Registry,
+    result: ExperimentResult,
+    by_run: dict[RunName, dict[int, StepResult]],
+    run: RunName,
+    number: int,
 ) -> str:
     if run not in result.runs:
         return "(did not run)"
     step = by_run[run].get(number)
     if step:
-        return _cell(step)
+        return _cell(registry, step)
     return "(not reached: the run was interrupted)" if result.runs[run].status == "interrupted" else "(not reached)"
 
 

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 from faultlab.actions import request
 from faultlab.model.results import Check
-from faultlab.plugins import registry
 from faultlab.plugins.observations import Observation
+from faultlab.plugins.registry import Registry
 
 __all__ = ["check_line", "evidence_line", "evidence_parts", "witness_parts"]
 
 
-def evidence_line(obs: Observation) -> str:
-    return " · ".join(evidence_parts(obs))
+def evidence_line(registry: Registry, obs: Observation) -> str:
+    return " · ".join(evidence_parts(registry, obs))
 
 
-def evidence_parts(obs: Observation) -> list[str]:
-    """The facts worth a glance, most telling first: what was done, what came back, what the witnesses saw."""
-    return [part for _, part in witness_parts(obs)]
+def evidence_parts(registry: Registry, obs: Observation) -> list[str]:
+    """The facts worth a glance, most telling first: what was done, what came back, what ``registry``'s
+    witnesses saw."""
+    return [part for _, part in witness_parts(registry, obs)]
 
 
-def witness_parts(obs: Observation) -> list[tuple[str | None, str]]:
+def witness_parts(registry: Registry, obs: Observation) -> list[tuple[str | None, str]]:
     """``evidence_parts`` with the title of the witness each comes from (None: the step's own facts)."""
     parts: list[tuple[str | None, str]] = []
     if action := obs["action"]:
         parts.append((None, action))
     parts += [(None, part) for part in request.parts(obs.values)]
-    for witness in registry.witnesses().values():
+    for witness in registry.witnesses.values():
         parts += [(witness.title, part) for part in witness.parts(obs.values)]
     return parts
 

@@ -21,6 +21,7 @@ from faultlab.model.catalogue import Entry
 from faultlab.model.results import ExperimentResult, RunResult, StepResult, Verdict
 from faultlab.model.spec import RUNS, Experiment, RunName
 from faultlab.model.validate import conclude
+from faultlab.plugins.registry import Registry
 from faultlab.reports.report import write_report
 from faultlab.running.runner import Listener, execute_run
 from faultlab.running.together import run_together
@@ -51,6 +52,7 @@ def versions() -> dict[str, str]:
 
 
 def run_experiment(
+    registry: Registry,
     entry: Entry,
     out_dir: Path,
     *,
@@ -61,7 +63,8 @@ def run_experiment(
     together: bool = True,
     only_witnesses: frozenset[str] | None = None,
 ) -> ExperimentResult:
-    """Both runs in a private temp dir; the report is written even when the run errs or is interrupted.
+    """Both runs in a private temp dir, with ``registry``'s witnesses and actions; the report is written even
+    when the run errs or is interrupted.
 
     On ``postgresql`` each run gets its own throwaway database on the server at ``postgres_url``. The two
     runs go at the same time (``faultlab.running.together``) when the experiment allows it and ``together`` is left on.
@@ -98,6 +101,7 @@ def run_experiment(
 
     def one(run: RunName, told: Listener, cancelled: threading.Event | None = None) -> RunResult:
         return execute_run(
+            registry,
             experiment,
             run,
             workdir / run,
@@ -133,8 +137,8 @@ def run_experiment(
         with deferred() as pending:
             _stop_all(stopping)
             result.ended_at = datetime.now(UTC)
-            conclude(result, experiment)
-            result.report_dir = str(_publish(result, experiment, out_dir, workdir))
+            conclude(registry, result, experiment)
+            result.report_dir = str(_publish(registry, result, experiment, out_dir, workdir))
         interrupted_late = interrupted_late or bool(pending)
     finally:
         with deferred():
@@ -151,15 +155,17 @@ def run_experiment(
     return result
 
 
-def _publish(result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path) -> Path:
+def _publish(
+    registry: Registry, result: ExperimentResult, experiment: Experiment, out_dir: Path, workdir: Path
+) -> Path:
     """The report where it was asked for; failing that (--out gone, replaced by a file, read-only), in a temp
     dir of its own, and the result says where and why: the evidence of a run is never lost."""
     try:
-        return write_report(result, experiment, out_dir, workdir)
+        return write_report(registry, result, experiment, out_dir, workdir)
     except OSError as exc:
         result.report_problem = f"could not write the report to {out_dir}: {exc.strerror or exc}"
     fallback = Path(tempfile.mkdtemp(prefix=f"faultlab-report-{experiment.name}-"))
-    return write_report(result, experiment, fallback, workdir)
+    return write_report(registry, result, experiment, fallback, workdir)
 
 
 def make_run_dir(name: str) -> Path:

@@ -25,16 +25,15 @@ from faultlab.interrupts import deferred
 from faultlab.model.judge import judge
 from faultlab.model.results import RunResult, StepResult
 from faultlab.model.spec import ActionStepBase, Experiment, RequestStep, RunName
-from faultlab.plugins import registry
-
-if TYPE_CHECKING:
-    from faultlab.model.steps import Step
 from faultlab.plugins.context import RunContext
 from faultlab.plugins.observations import Observation
-from faultlab.plugins.registry import Action, Unobservable
+from faultlab.plugins.registry import Action, Registry, Unobservable, check_returned
 from faultlab.running.errorlog import ErrorLog
 from faultlab.running.timeline import Timeline, longest_above_zero
 from faultlab.server.launch import LabServer
+
+if TYPE_CHECKING:
+    from faultlab.model.steps import Step
 
 __all__ = ["Listener", "execute_run"]
 
@@ -54,6 +53,7 @@ class _Run:
 
     def __init__(
         self,
+        registry: Registry,
         experiment: Experiment,
         run: RunName,
         workdir: Path,
@@ -65,9 +65,10 @@ class _Run:
         self.variant = variant or variants.resolve(spec.variant)
         # The app's way to its database: through a fault proxy of the run's own (set-up), or straight to it.
         self.proxy = FaultProxy.in_front_of(backend.url) if experiment.setup.network == "fault-proxy" else None
+        self.registry = registry
         self.witnesses = [
             cls()
-            for name, cls in registry.witnesses().items()
+            for name, cls in registry.witnesses.items()
             if backend.name in cls.backends
             and (only_witnesses is None or name in only_witnesses)
             and (self.proxy is not None or not cls.needs_proxy)
@@ -101,7 +102,7 @@ class _Run:
 
     def action(self, name: str) -> Action:
         if name not in self.actions:
-            self.actions[name] = registry.actions()[name]()
+            self.actions[name] = self.registry.actions[name]()
         return self.actions[name]
 
     def cleanup(self) -> list[str]:
@@ -120,7 +121,7 @@ class _Run:
         for witness in self.sampling:
             try:
                 sampled = witness.sample(self.ctx)
-                registry.check_returned(witness, "sample", sampled, witness.sampled)
+                check_returned(witness, "sample", sampled, witness.sampled)
                 for name, value in sampled.items():
                     into.setdefault(name, []).append(value)
             except Unobservable as exc:
@@ -133,7 +134,7 @@ class _Run:
         for witness in self.witnesses:
             try:
                 observed = witness.observe(self.ctx)
-                registry.check_returned(witness, "observe", observed, (spec.name for spec in witness.observations))
+                check_returned(witness, "observe", observed, (spec.name for spec in witness.observations))
                 values |= observed
             except Unobservable as exc:
                 unavailable |= {spec.name: str(exc) for spec in witness.observations}
@@ -217,11 +218,12 @@ class _Run:
             observation=observation,
             duration_s=duration,
             log_offset=log_offset,
-            checks=judge(step.expect.get(self.ctx.run, {}), observation, backend=self.backend.name),
+            checks=judge(self.registry, step.expect.get(self.ctx.run, {}), observation, backend=self.backend.name),
         )
 
 
 def execute_run(
+    registry: Registry,
     experiment: Experiment,
     run: RunName,
     workdir: Path,
@@ -233,7 +235,8 @@ def execute_run(
     cancelled: threading.Event | None = None,
     only_witnesses: frozenset[str] | None = None,
 ) -> RunResult:
-    """Run every step of ``run``; the server is stopped and the actions cleaned up whatever happens.
+    """Run every step of ``run`` with ``registry``'s witnesses and actions; the server is stopped and the actions
+    cleaned up whatever happens.
 
     With ``finish_stop``, the server is only told to shut down and handed over, so that its shutdown
     overlaps with what comes next; the caller must ``stop()`` it. A ``KeyboardInterrupt`` ends the run with
@@ -244,7 +247,7 @@ def execute_run(
     less must see the same).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    state = _Run(experiment, run, workdir, backend, variant, only_witnesses)
+    state = _Run(registry, experiment, run, workdir, backend, variant, only_witnesses)
     result = RunResult(run=run, variant=state.variant.name, started_at=datetime.now(UTC), resources=backend.resources())
     listener.run_started(run, state.variant.name)
     problems: list[str] = []

@@ -1,1 +1,2 @@
-"""Witnesses: each module registers what it observes (``faultlab.plugins.registry.register_witness``)."""
+"""Witnesses: each module marks what it observes (``faultlab.plugins.registry.register_witness``), and
+``load_plugins`` collects it into a registry."""

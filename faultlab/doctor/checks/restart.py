@@ -13,11 +13,11 @@ import httpx
 
 from faultlab.backends.base import PostgresBackend
 from faultlab.backends.cluster import OwnCluster
+from faultlab.doctor.checks.engine_site import engine_created_at
 from faultlab.doctor.contract import NO_DATABASE_READ, NO_ENGINE, Check, CheckupContext
 from faultlab.doctor.openapi import Operation
 from faultlab.doctor.report import Checked, Finding, NotRun
-from faultlab.doctor.where import locate
-from faultlab.errors import BackendError, LabError
+from faultlab.errors import BackendError
 
 __all__ = ["OWN_CLUSTER_REMEDY", "DatabaseRestart"]
 
@@ -29,7 +29,6 @@ class DatabaseRestart(Check):
     """A pool that hands out a connection the restart closed, without testing it, fails that request."""
 
     name = "database restart"
-    inside = "faultlab.inside.timeout:install"  # where the engine was made, for the finding
     cluster: OwnCluster | None = None
 
     def start(self, ctx: CheckupContext) -> None:
@@ -86,6 +85,9 @@ class DatabaseRestart(Check):
             if recovered
             else f"it did not recover: none of {AFTER} requests in a row answered"
         )
+        location, unlocated = engine_created_at(
+            ctx, "its pool hands out connections untested: pool_pre_ping=True in this call"
+        )
         report.findings.append(
             Finding(
                 "stale pooled connection",
@@ -94,7 +96,8 @@ class DatabaseRestart(Check):
                 f"app's pool), the next request got {answers[0][1]}{said}: the pool handed out a connection the "
                 f"restart had closed; {after}. create_engine(..., pool_pre_ping=True) tests each connection as it "
                 "is checked out",
-                location=locate(_engine_site(ctx), ctx.app_dir, role="the engine is created here"),
+                location=location,
+                unlocated=unlocated,
             )
         )
 
@@ -108,11 +111,3 @@ def _send(ctx: CheckupContext, read: Operation) -> tuple[int | None, str]:
         status, answer = None, f"no answer ({exc})"
     ctx.live.reconnect()
     return status, answer
-
-
-def _engine_site(ctx: CheckupContext) -> object | None:
-    """Where the app's engine was made, as the harness tells it (``faultlab.inside.timeout``); None if unknown."""
-    try:
-        return ctx.live.ctx.harness("engine/made_at", method="GET").get("where")
-    except LabError:
-        return None

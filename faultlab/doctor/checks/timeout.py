@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from faultlab.doctor.checks.engine_site import engine_created_at
 from faultlab.doctor.contract import NO_ENGINE, Check, CheckupContext
 from faultlab.doctor.report import Checked, Finding, NotRun
-from faultlab.doctor.where import locate
 from faultlab.errors import ServerError
 from faultlab.names import POSTGRESQL_ONLY
 
@@ -47,13 +47,9 @@ class StatementTimeout(Check):
         report.checked.append(Checked(f"SHOW statement_timeout on a pooled connection: {value}", [], []))
         if value != "0":
             return
+        location, unlocated = engine_created_at(ctx, "give it a statement timeout in this call's connect_args")
         report.findings.append(
-            Finding(
-                "no statement timeout",
-                ENGINE,
-                _evidence(answer),
-                location=locate(answer.get("where"), ctx.app_dir, role="the engine is created here"),
-            )
+            Finding("no statement timeout", ENGINE, _evidence(answer), location=location, unlocated=unlocated)
         )
 
 

@@ -99,10 +99,10 @@ def test_own_cluster_without_postgresql_binaries_is_a_usage_error_before_anythin
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from faultlab.backends.cluster import INSTALL_HINT
-    from faultlab.doctor import checkup
+    from faultlab.doctor import checkup, store
     from faultlab.errors import UsageError
 
-    monkeypatch.setattr(checkup, "cluster_problem", lambda: f"no PostgreSQL server binaries found; {INSTALL_HINT}")
+    monkeypatch.setattr(store, "cluster_problem", lambda: f"no PostgreSQL server binaries found; {INSTALL_HINT}")
     monkeypatch.setattr(checkup, "make_run_dir", lambda name: pytest.fail("a run dir was made"))
     with pytest.raises(UsageError, match=r"--db own-cluster: no PostgreSQL server binaries found; install"):
         checkup.checkup(None, "app.main:app", app_dir=Path("."), own_cluster=True)  # type: ignore[arg-type]

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from faultlab.backends.base import Backend, PostgresBackend, SqliteBackend
-from faultlab.backends.cluster import OwnCluster, cluster_problem
+from faultlab.backends.base import Backend
 from faultlab.doctor.checks import checks
 from faultlab.doctor.contract import Check, CheckupContext
 from faultlab.doctor.credentials import LOGIN_EXAMPLE, Credentials
@@ -33,6 +32,7 @@ from faultlab.doctor.openapi import Operation, plan
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, NotRun, Report, tally
 from faultlab.doctor.settings import AppSettings
 from faultlab.doctor.setup import identify, run_setup, shown_command
+from faultlab.doctor.store import require_cluster, start_cluster, throwaway
 from faultlab.doctor.values import Values
 from faultlab.errors import LabError, ServerError, UsageError
 from faultlab.inside import wire
@@ -43,9 +43,7 @@ from faultlab.running.orchestrate import make_run_dir
 from faultlab.server.launch import LabServer
 from faultlab.variants import Variant
 
-__all__ = ["OWN_CLUSTER", "Checked", "CheckupInterrupted", "Finding", "NotRun", "Project", "Report", "checkup", "tally"]
-
-OWN_CLUSTER = "own-cluster"  # --db: a PostgreSQL server of the checkup's own (``faultlab.backends.cluster``)
+__all__ = ["Checked", "CheckupInterrupted", "Finding", "NotRun", "Project", "Report", "checkup", "tally"]
 
 Progress = Callable[[Checked, list[Finding]], object]
 _SHOWN = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -185,11 +183,11 @@ def checkup(
     ``registry`` holds the actions whose parts inside the server the checks use (the garbage collector's)."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
     project = project or Project()
-    if own_cluster and (problem := cluster_problem()):
-        raise UsageError(f"--db own-cluster: {problem}")
+    if own_cluster:
+        require_cluster()
     workdir = make_run_dir("doctor")
-    cluster = _start_cluster(workdir) if own_cluster else None  # a server of the checkup's own, that it may restart
-    backend: Backend = _backend(workdir, postgres_url, cluster)
+    cluster = start_cluster(workdir) if own_cluster else None  # a server of the checkup's own, that it may restart
+    backend: Backend = throwaway(workdir, postgres_url, cluster)
     report = Report(target=target, database=backend.name)
     report.python = str(project.python or sys.executable)
     report.settings, report.configured_db = project.settings.names(), project.settings.use_configured_db
@@ -257,29 +255,6 @@ def checkup(
                 if cluster is not None:
                     cluster.remove()
                 shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _start_cluster(workdir: Path) -> OwnCluster:
-    """A PostgreSQL server of the checkup's own, running (its port is known only then); removed with the run's dir if
-    it cannot start, or on Ctrl+C while it starts."""
-    cluster = OwnCluster(workdir)
-    try:
-        cluster.create()
-    except BaseException:
-        with deferred():
-            cluster.remove()
-            shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    return cluster
-
-
-def _backend(workdir: Path, postgres_url: str | None, cluster: OwnCluster | None) -> Backend:
-    """A SQLite file in the run's dir, or a throwaway database and role on the user's server or on the checkup's own."""
-    if cluster is not None:
-        made = PostgresBackend(cluster.admin_url, "doctor")
-        made.cluster = cluster
-        return made
-    return SqliteBackend(workdir) if postgres_url is None else PostgresBackend(postgres_url, "doctor")
 
 
 def _set_up(

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from faultlab.backends.base import database_choice
-from faultlab.doctor.checkup import OWN_CLUSTER, Project, checkup
+from faultlab.doctor.checkup import Project, checkup
 from faultlab.doctor.credentials import Credentials, parse_header, parse_login
 from faultlab.doctor.html import render_doctor_html
 from faultlab.doctor.markdown import render_doctor_markdown
@@ -19,6 +19,7 @@ from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, Report,
 from faultlab.doctor.secrets import Secrets
 from faultlab.doctor.settings import AppSettings, parse_env
 from faultlab.doctor.setup import project_python, shown_command
+from faultlab.doctor.store import OWN_CLUSTER
 from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE
 from faultlab.errors import LabError, UsageError
 from faultlab.plugins.registry import Registry

@@ -16,9 +16,9 @@ import pytest
 from filelock import FileLock
 
 from faultlab.backends.base import DEFAULT_POSTGRES_URL, BackendName, postgres_problem
-from faultlab.backends.cluster import cluster_problem
 from faultlab.model.catalogue import load_catalogue
 from faultlab.model.results import ExperimentResult
+from faultlab.model.setup import machine_problem
 from faultlab.plugins.registry import load_plugins
 from faultlab.running.orchestrate import run_experiment
 
@@ -44,10 +44,10 @@ class Cache:
         self.memo: dict[tuple[str, BackendName], ExperimentResult] = {}
 
     def get(self, name: str, backend: BackendName = "sqlite") -> ExperimentResult:
-        if backend == "postgresql" and CATALOGUE.get(name).experiment.setup.database == "own-cluster":
-            if problem := cluster_problem():  # a server of the run's own: the binaries, not a running server
-                pytest.skip(problem)
-        elif backend == "postgresql" and (problem := _postgres_problem()):
+        setup = CATALOGUE.get(name).experiment.setup
+        if backend == "postgresql" and (problem := machine_problem(setup)):  # binaries the run needs
+            pytest.skip(problem)
+        if setup.database != "own-cluster" and backend == "postgresql" and (problem := _postgres_problem()):
             pytest.skip(f"{problem}; set FAULTLAB_POSTGRES_URL to a server where the lab may create databases")
         if (name, backend) not in self.memo:
             stem = self.root / f"{name}-{backend}"

@@ -511,3 +511,31 @@ def test_async_engine_other_loop_fails_the_first_request_and_orphans_its_session
     more = _seen(result, "fault", "Five more")
     assert (more["ok"], more["pg_idle_in_transaction"]) == (5, 1), "the pool recovers; the orphan stays"
     assert _seen(result, "fault", "After the collection")["pg_idle_in_transaction"] == 0, "the collector ends it"
+
+
+def test_pgbouncer_prepared_statements_fail_under_a_burst_and_the_caches_off_serve_it(
+    tmp_path: Path, results: Cache
+) -> None:
+    """asyncpg's cached, named prepared statements behind PgBouncer 1.18 in transaction mode."""
+    result = _run("pgbouncer-prepared-statements", tmp_path, results, "postgresql")
+    burst = "Thirty reads, ten at a time"
+    broken = _step(result, "fault", burst).observation
+    assert broken.values["server_errors"] >= 1, broken.values
+    assert re.search(r'prepared statement "__asyncpg_stmt_\w+__" does not exist', broken.values["error"]), broken.values
+    assert "InvalidSQLStatementNameError" in [link.type.rsplit(".", 1)[-1] for link in broken.exceptions[0].chain]
+    served = _seen(result, "fix", burst)
+    assert (served["ok"], served["exceptions"]) == (30, 0), served
+    assert served["pg_tcp"] >= 1 and served["pg_connections"] >= 2, "through PgBouncer, to several server sessions"
+    assert _seen(result, "fix", "Ten reads, one at a time, after the burst")["ok"] == 10
+
+
+def test_workers_multiply_pools_beyond_max_connections_and_budgeted_pools_queue(tmp_path: Path, results: Cache) -> None:
+    """Four workers, each with the default pool, on a server of the run's own with max_connections = 20."""
+    result = _run("workers-multiply-pools", tmp_path, results, "postgresql")
+    burst = "A burst: 100 reads, 50 at a time"
+    refused = _seen(result, "fault", burst)
+    assert refused["server_errors"] >= 1 and "too many clients already" in refused["error"], refused
+    assert refused["pg_connections"] <= 17, "PostgreSQL held the line: the pools asked, the server refused"
+    served = _seen(result, "fix", burst)
+    assert (served["ok"], served["exceptions"]) == (100, 0), served
+    assert served["pg_connections"] <= 12, "four pools of 3, no overflow: within the budget"

@@ -2,8 +2,8 @@
 user's own server is never touched. A throwaway cluster (``initdb``, then ``pg_ctl``) on a free loopback port,
 in the run's temp dir, tuned for speed (no fsync: nothing in it needs to survive a power cut).
 
-PostgreSQL refuses to run as root: a lab running as root runs the cluster as the ``postgres`` user (the
-run's temp dir is then opened to that user's group, for traversal only). However the lab ends, the cluster
+PostgreSQL refuses to run as root: a lab running as root runs the cluster as the ``postgres`` user
+(``faultlab.backends.run_as``). However the lab ends, the cluster
 goes: the lab removes it, or a watcher on the lab's lifeline does (``cluster_watch``), or the next lab's
 sweep (``sweep.sweep_temp_dirs``).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -27,6 +26,7 @@ from pathlib import Path
 import psutil
 
 from faultlab.backends.cluster_watch import LIFELINE_ENV, cluster_processes, postmaster, stop_cluster
+from faultlab.backends.run_as import as_user, open_run_dir, root_problem, server_user
 from faultlab.errors import BackendError
 from faultlab.server.lifeline import read_end
 from faultlab.server.process import spawn
@@ -38,7 +38,6 @@ INSTALL_HINT = (
     "install PostgreSQL's server binaries (initdb, pg_ctl, postgres): Debian/Ubuntu `apt-get install postgresql`, "
     "Fedora `dnf install postgresql-server`, macOS `brew install postgresql@15`; or put their directory on PATH"
 )
-SERVER_USER = "postgres"  # whom a root lab runs the cluster as
 GONE_DEADLINE_S = 10.0
 SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -71,15 +70,7 @@ def cluster_problem() -> str | None:
     """Why the lab cannot start a cluster of its own here, with what to do; None when it can."""
     if find_binaries() is None:
         return f"no PostgreSQL server binaries found (on PATH or in /usr/lib/postgresql/*/bin); {INSTALL_HINT}"
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam(SERVER_USER)
-        except KeyError:
-            return (
-                f"the lab runs as root, which PostgreSQL refuses, and there is no {SERVER_USER!r} user to run the "
-                f"cluster as; run the lab as a normal user, or create that user"
-            )
-    return None
+    return root_problem("PostgreSQL")
 
 
 def _free_port() -> int:
@@ -93,7 +84,7 @@ class OwnCluster:
     """``with OwnCluster(run_dir) as cluster:`` a running cluster; ``admin_url`` reaches it as its superuser
     (with a random password: the password never leaves this object and the run's own processes)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, max_connections: int | None = None) -> None:
         problem = cluster_problem()
         if problem:
             raise BackendError(problem)
@@ -103,8 +94,10 @@ class OwnCluster:
         self.log_path = self.root / "postgres.log"  # the server's own
         self._tools_log = self.root / "tools.log"  # initdb's and pg_ctl's
         self.port = 0
+        # The server's whole budget of sessions (superusers' reserved 3 included), when an experiment sets it.
+        self.settings = {**SETTINGS, **({"max_connections": str(max_connections)} if max_connections else {})}
         self._password = secrets.token_urlsafe(18)
-        self._user = pwd.getpwnam(SERVER_USER) if os.geteuid() == 0 else None
+        self._user = server_user()
         self._run_dir = run_dir
         self._watcher: subprocess.Popen[bytes] | None = None
         self.paused = False
@@ -141,10 +134,8 @@ class OwnCluster:
                 stderr=subprocess.STDOUT,
                 timeout=timeout_s,
                 env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "TZ": "UTC"},
-                user=user.pw_uid if user else None,
-                group=user.pw_gid if user else None,
-                extra_groups=[] if user else None,
                 check=False,
+                **as_user(user),
             )
         if done.returncode != 0:
             tail = "\n".join(self._logs().splitlines()[-8:])
@@ -155,19 +146,11 @@ class OwnCluster:
 
     def _prepare_dirs(self) -> None:
         if self._user is not None:
-            for parent in self._run_dir.resolve().parents:
-                if not parent.stat().st_mode & 0o001:  # not traversable by others (a private TMPDIR)
-                    raise BackendError(
-                        f"the {SERVER_USER} user, which runs the cluster when the lab runs as root, cannot reach "
-                        f"{parent}; point TMPDIR at a directory under one it can traverse (e.g. /tmp)"
-                    )
+            open_run_dir(self._run_dir, self._user)
         self.root.mkdir()
         self.log_path.touch()
         if self._user is not None:
             os.chown(self.log_path, self._user.pw_uid, self._user.pw_gid)
-            # Root's private run dir, opened to the server's group for traversal only (no listing, no reading).
-            os.chown(self._run_dir, 0, self._user.pw_gid)
-            self._run_dir.chmod(0o710)
             os.chown(self.root, self._user.pw_uid, self._user.pw_gid)
         self.root.chmod(0o700)
 
@@ -191,7 +174,7 @@ class OwnCluster:
         for attempt in range(3):  # a free port can be taken between the probe and the bind: pick another
             self.port = _free_port()
             with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
-                conf.write("".join(f"{k} = {v}\n" for k, v in {**SETTINGS, "port": str(self.port)}.items()))
+                conf.write("".join(f"{k} = {v}\n" for k, v in {**self.settings, "port": str(self.port)}.items()))
             try:
                 self.start()
                 return

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faultlab.backends.cluster_watch import stop_cluster
+from faultlab.backends.pooler_watch import INI, stop_pooler
 from faultlab.owner import Owner
 
 __all__ = ["OWNER_FILE", "PREFIX", "Swept", "sweep_postgres", "sweep_temp_dirs"]
@@ -52,6 +53,8 @@ def sweep_temp_dirs(root: Path | None = None) -> list[str]:
             # A cluster of the dead lab's own (backends.cluster) whose watcher died with it: stopped first.
             for pid_file in candidate.glob("*/data/postmaster.pid"):
                 stop_cluster(pid_file.parent)
+            for ini in candidate.glob(f"*/pgbouncer/{INI}"):  # a PgBouncer of a run's own (backends.pooler)
+                stop_pooler(ini.parent)
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(str(candidate))
     return removed

@@ -37,7 +37,7 @@ def sweep_left_behind(errors: Console, options: Options) -> None:
 
 
 def run_all(registry: Registry, selected: list[Entry], options: Options, console: Console, errors: Console) -> int:
-    from faultlab.backends.cluster import cluster_problem
+    from faultlab.model.setup import machine_problem
     from faultlab.running.orchestrate import Interrupted, run_experiment
 
     summary: list[dict[str, object]] = []
@@ -57,11 +57,10 @@ def run_all(registry: Registry, selected: list[Entry], options: Options, console
                 summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": reason})
                 skipped[experiment.name] = reason
                 continue
-            if experiment.setup.database == "own-cluster" and (problem := cluster_problem()):
-                reason = f"needs a PostgreSQL server of its own: {problem}"
-                console.print(f"  [yellow]skipped:[/] {experiment.name} {escape(reason)}")
-                summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": reason})
-                skipped[experiment.name] = reason
+            if missing := machine_problem(experiment.setup):
+                console.print(f"  [yellow]skipped:[/] {experiment.name} {escape(missing)}")
+                summary.append({"name": experiment.name, "verdict": "skipped", "exit_code": 0, "reason": missing})
+                skipped[experiment.name] = missing
                 continue
             result = run_experiment(
                 registry,

@@ -1,5 +1,5 @@
 """An experiment's ``[setup]``: the database its server starts on and what stands below the app (a PostgreSQL
-server of the run's own, the fault proxy), and the rules that tie the steps to it: an action that stops the
+server of the run's own, the fault proxy, a PgBouncer), and the rules that tie the steps to it: an action that stops the
 database needs the run's own server, one that switches the proxy's faults needs the proxy."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from faultlab.plugins.registry import Registry
 if TYPE_CHECKING:
     from faultlab.model.steps import Step
 
-__all__ = ["Row", "Setup", "setup_problem"]
+__all__ = ["Row", "Setup", "machine_problem", "setup_problem"]
 
 
 class Row(Strict):
@@ -34,10 +34,23 @@ class Setup(Strict):
         description="own-cluster: a PostgreSQL server of the run's own (faultlab.backends.cluster), which the "
         "experiment may stop, restart, kill or pause; by default the server given with --db",
     )
+    max_connections: int | None = Field(
+        None,
+        ge=10,
+        le=200,
+        description="own-cluster only: the server's max_connections (3 of them reserved for superusers, the lab's "
+        "reads among them); by default 60",
+    )
     network: Literal["fault-proxy"] | None = Field(
         None,
         description="fault-proxy: the app reaches its database through the lab's fault proxy "
         "(faultlab.backends.proxy), whose faults the steps switch; by default it connects directly",
+    )
+
+    pooler: Literal["pgbouncer"] | None = Field(
+        None,
+        description="pgbouncer: the app reaches its database through a PgBouncer of the run's own in transaction "
+        "pooling mode (faultlab.backends.pooler); by default it connects directly",
     )
 
     @model_validator(mode="after")
@@ -58,8 +71,12 @@ def setup_problem(
             return 'setup.database = "own-cluster" is a PostgreSQL server: use backends = ["postgresql"]'
         if together:
             return 'setup.database = "own-cluster": both runs share the server; use together = false'
+    if setup.max_connections is not None and setup.database != "own-cluster":
+        return 'setup.max_connections is a setting of a server of the run\'s own: set setup.database = "own-cluster"'
     if setup.network == "fault-proxy" and tuple(backends) != ("postgresql",):
         return 'setup.network = "fault-proxy" sits between the app and a database server: use backends = ["postgresql"]'
+    if setup.pooler == "pgbouncer" and tuple(backends) != ("postgresql",):
+        return 'setup.pooler = "pgbouncer" pools connections to a PostgreSQL server: use backends = ["postgresql"]'
     proxied = {spec.name for cls in witnesses.values() if cls.needs_proxy for spec in cls.observations}
     for number, step in enumerate(steps, 1):
         if isinstance(step, ActionStepBase):
@@ -74,4 +91,17 @@ def setup_problem(
         seen = sorted(proxied & {name for checks in step.expect.values() for name in checks})
         if seen and setup.network != "fault-proxy":
             return f'steps[{number}]: {", ".join(seen)} is seen by the fault proxy; set setup.network = "fault-proxy"'
+    return None
+
+
+def machine_problem(setup: Setup) -> str | None:
+    """What this machine lacks to run an experiment with this set-up (binaries, not a running server), with what
+    to install; None when nothing. Such an experiment is skipped, not failed."""
+    from faultlab.backends.cluster import cluster_problem
+    from faultlab.backends.pooler import pooler_problem
+
+    if setup.database == "own-cluster" and (problem := cluster_problem()):
+        return f"needs a PostgreSQL server of its own: {problem}"
+    if setup.pooler == "pgbouncer" and (problem := pooler_problem()):
+        return f"needs PgBouncer: {problem}"
     return None

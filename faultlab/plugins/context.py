@@ -12,6 +12,7 @@ import httpx
 
 from faultlab.backends.base import Backend, PostgresBackend
 from faultlab.backends.cluster import OwnCluster
+from faultlab.backends.pooler import PgBouncer
 from faultlab.backends.proxy import FaultProxy
 from faultlab.errors import ServerError
 from faultlab.inside import stats, wire
@@ -37,6 +38,7 @@ class RunContext:
     exceptions: list[ExceptionRecord] = field(default_factory=list)  # recorded since the last step ended
     marks: dict[str, Any] = field(default_factory=dict)  # what a witness read before the step (``before_step``)
     fault_proxy: FaultProxy | None = None  # between the app and its database (``setup.network = "fault-proxy"``)
+    pooler: PgBouncer | None = None  # between the app and its database (``setup.pooler = "pgbouncer"``)
 
     def statements(self) -> dict[str, tuple[int, int]]:
         """The SQL the server now running has sent: each statement's count and latest run (``inside.statements``)."""
@@ -54,6 +56,13 @@ class RunContext:
         cluster = self.postgres.cluster
         assert cluster is not None, "an action that needs the run's own cluster on another server"
         return cluster
+
+    @property
+    def database_port(self) -> int:
+        """The port the app's connections to its database go to: PgBouncer's, the proxy's, or the server's."""
+        if self.pooler is not None:
+            return self.pooler.port
+        return self.fault_proxy.port if self.fault_proxy is not None else self.postgres.port
 
     @property
     def proxy(self) -> FaultProxy:

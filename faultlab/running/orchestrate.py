@@ -116,7 +116,7 @@ def run_experiment(
         try:
             if experiment.setup.database == "own-cluster" and backend == "postgresql":
                 with deferred() as pending:  # registered as soon as it exists: a Ctrl+C must not orphan it
-                    cluster = OwnCluster(workdir)
+                    cluster = OwnCluster(workdir, max_connections=experiment.setup.max_connections)
                 if pending:
                     raise KeyboardInterrupt
                 cluster.create()

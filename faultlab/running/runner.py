@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from faultlab import variants
 from faultlab.actions import request
 from faultlab.backends.base import Backend
+from faultlab.backends.pooler import PgBouncer
 from faultlab.backends.proxy import FaultProxy
 from faultlab.backends.schema import prepare_database
 from faultlab.errors import ActionError, LabError
@@ -66,6 +67,7 @@ class _Run:
         # The app's way to its database: through a fault proxy of the run's own (set-up), or straight to it.
         self.proxy = FaultProxy.in_front_of(backend.url) if experiment.setup.network == "fault-proxy" else None
         self.registry = registry
+        self.pooler = PgBouncer(workdir) if experiment.setup.pooler == "pgbouncer" else None
         self.witnesses = [
             cls()
             for name, cls in registry.witnesses.items()
@@ -82,21 +84,25 @@ class _Run:
             cwd=spec.cwd,
             workers=spec.workers,
         )
-        self.ctx = RunContext(run, workdir, backend, self.server, fault_proxy=self.proxy)
+        self.ctx = RunContext(run, workdir, backend, self.server, fault_proxy=self.proxy, pooler=self.pooler)
         self.backend = backend
         self.errors = ErrorLog(workdir / wire.ERRORS_DIR)
         self.sampling = [w for w in self.witnesses if w.sampled]
         self.actions: dict[str, Action] = {}
 
     def connect(self) -> None:
-        """Point the server at its database: start the proxy first when the app goes through one."""
+        """Point the server at its database: start what stands between first (app, PgBouncer, proxy, database)."""
         url = self.backend.url
         if self.proxy is not None:
             url = self.proxy.start().url_through(url)
+        if self.pooler is not None:
+            url = self.pooler.start(url)
         self.server.env["DATABASE_URL"] = url
 
     def disconnect(self) -> None:
-        """Stop the proxy, if any (every link it holds is closed): once the server has stopped."""
+        """Stop PgBouncer and the proxy, if any (every connection they hold is closed): once the server has stopped."""
+        if self.pooler is not None:
+            self.pooler.close()
         if self.proxy is not None:
             self.proxy.close()
 
@@ -269,7 +275,7 @@ def execute_run(
             # A second Ctrl+C must not cut the clean-up short: it is noted, and ends the run below.
             with deferred() as pending:
                 problems += state.cleanup()
-                if finish_stop is None or state.proxy is not None:  # the proxy goes only once the server has
+                if finish_stop is None or state.proxy or state.pooler:  # they go only once the server has
                     state.server.stop()
                 else:
                     state.server.terminate()

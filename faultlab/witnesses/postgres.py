@@ -57,7 +57,7 @@ class PgTcp(Witness):
     def observe(self, ctx: RunContext) -> dict[str, Any]:
         import psutil
 
-        port = ctx.postgres.port if ctx.fault_proxy is None else ctx.fault_proxy.port  # the app's end of its link
+        port = ctx.database_port  # the app's end of its link (PgBouncer's or the proxy's port, when in between)
         total = 0
         for pid in ctx.server.pids():
             try:

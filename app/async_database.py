@@ -28,11 +28,15 @@ def async_url(url: str | URL) -> URL:
 
 
 def make_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEngine:
-    """The async app's engine: the sync app's settings (``pool_pre_ping`` and the pool from the environment)."""
-    return create_async_engine(
-        async_url(url or settings.database_url()),
-        **{"pool_pre_ping": True, **settings.pool_options(), **options},
-    )
+    """The async app's engine: the sync app's settings (``pool_pre_ping``, the pool and, on PostgreSQL, the
+    statement timeout, as asyncpg's ``server_settings``); a ``connect_args`` given here is merged over them."""
+    parsed = async_url(url or settings.database_url())
+    connect_args = {
+        **settings.timeout_connect_args(parsed.get_backend_name(), parsed.get_driver_name()),
+        **options.pop("connect_args", {}),
+    }
+    extra = {"connect_args": connect_args} if connect_args else {}
+    return create_async_engine(parsed, **{"pool_pre_ping": True, **settings.pool_options(), **extra, **options})
 
 
 def async_sessions_from(bound: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import settings
@@ -16,11 +16,18 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
     """The app's engine: URL and pool settings from the environment; ``options`` override them.
 
     ``pool_pre_ping`` tests a pooled connection before handing it out, so a database restart or an idle
-    timeout costs a reconnect instead of a failed request (``faults/no_pre_ping.py`` shows the failure).
+    timeout costs a reconnect instead of a failed request (``faults/no_pre_ping.py`` shows the failure). On
+    PostgreSQL every connection runs with ``statement_timeout`` (``settings.statement_timeout_ms``): a
+    ``connect_args`` given here is merged over it, so a fault or a fix changes only what it names.
     """
-    return create_engine(
-        url or settings.database_url(), **{"pool_pre_ping": True, **settings.pool_options(), **options}
-    )
+    url = url or settings.database_url()
+    parsed = make_url(url)
+    connect_args = {
+        **settings.timeout_connect_args(parsed.get_backend_name(), parsed.get_driver_name()),
+        **options.pop("connect_args", {}),
+    }
+    extra = {"connect_args": connect_args} if connect_args else {}
+    return create_engine(url, **{"pool_pre_ping": True, **settings.pool_options(), **extra, **options})
 
 
 engine = make_engine()

@@ -61,6 +61,10 @@ def database_problem() -> str | None:
         settings.pool_options()
     except ValueError as exc:
         return f"{exc}; set it to a number, or unset it for SQLAlchemy's default"
+    try:
+        settings.statement_timeout_ms()
+    except ValueError as exc:
+        return f"{exc}; set it in milliseconds (0: none), or unset it for the default 30 s"
     sqlite_file = (
         Path(url.database)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")

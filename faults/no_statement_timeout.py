@@ -2,11 +2,13 @@
 
 A report over a big table, a query that lost its index, one queued behind a lock: PostgreSQL runs a statement
 for as long as it takes unless it is told otherwise, and the request's session keeps its connection checked
-out of the pool the whole time. The caller giving up (a client timeout, a load balancer's 30 s) changes
-nothing: the server still waits for the query and PostgreSQL still runs it. A few such requests hold the
-whole pool, and every other route waits for a connection. The fixed app (``fixed_app``) sets
-``statement_timeout`` on its connections: PostgreSQL cancels a statement that runs longer, the request fails
-at once (``QueryCanceled``), and its connection goes back to the pool.
+out of the pool the whole time. Here the connections say ``statement_timeout=0`` (no limit, PostgreSQL's
+default), where the correct app sets 30 s (``DB_STATEMENT_TIMEOUT_MS``). The caller giving up (a client
+timeout, a load balancer's 30 s) changes nothing: the server still waits for the query and PostgreSQL still
+runs it. A few such requests hold the whole pool, and every other route waits for a connection. The fixed app
+(``fixed_app``) sets a ``statement_timeout`` just above its slowest legitimate query: PostgreSQL cancels a
+statement that runs longer, the request fails at once (``QueryCanceled``), and its connection goes back to
+the pool.
 """
 
 from typing import Any
@@ -33,7 +35,8 @@ def with_report(**options: Any) -> FastAPI:
     return api
 
 
-app = with_report()  # BUG: the correct app as written: no statement may run too long, so none is stopped
+# BUG: statement_timeout=0, no limit (PostgreSQL's default; the correct app's 30 s is replaced): none is stopped
+app = with_report(engine=make_engine(connect_args={"options": "-c statement_timeout=0"}))
 
 fixed_app = with_report(
     # the fix: PostgreSQL cancels any statement of these connections that runs longer than the timeout

@@ -293,3 +293,63 @@ def test_the_first_page_holds_100_todos(client: TestClient) -> None:
         client.post("/todos", json={"title": f"t{i}"})
     assert len(client.get("/todos").json()) == 100
     assert len(client.get("/todos", params={"offset": 100}).json()) == 1
+
+
+class _Captured(Exception):
+    """Raised by a ``do_connect`` listener: what the driver would have been given, without connecting."""
+
+
+def _connect_params(engine: object) -> dict[str, object]:
+    from sqlalchemy import Engine, event
+
+    sync_engine: Engine = getattr(engine, "sync_engine", engine)  # type: ignore[assignment]
+
+    def capture(dialect: object, record: object, cargs: object, cparams: dict[str, object]) -> None:
+        raise _Captured(cparams)
+
+    event.listen(sync_engine, "do_connect", capture)
+    try:
+        with pytest.raises(_Captured) as captured:
+            sync_engine.connect()
+    finally:
+        sync_engine.dispose()
+    params: dict[str, object] = captured.value.args[0]
+    return params
+
+
+@pytest.mark.parametrize(
+    ("env", "sync_options", "async_settings"),
+    [(None, "-c statement_timeout=30000", {"statement_timeout": "30000"}), ("1500", "-c statement_timeout=1500",
+     {"statement_timeout": "1500"}), ("0", None, None)],
+)  # fmt: skip
+def test_on_postgresql_every_connection_has_a_statement_timeout(
+    env: str | None, sync_options: str | None, async_settings: dict[str, str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.async_database import make_async_engine
+    from app.database import make_engine
+
+    if env is not None:
+        monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", env)
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    assert _connect_params(make_engine(url)).get("options") == sync_options
+    assert _connect_params(make_async_engine(url)).get("server_settings") == async_settings
+    # A fault or a fix changes only what it names: the timeout stays beside other connect_args, or is replaced.
+    merged = _connect_params(make_async_engine(url, connect_args={"command_timeout": 2}))
+    assert (merged.get("command_timeout"), merged.get("server_settings")) == (2, async_settings)
+    none = _connect_params(make_engine(url, connect_args={"options": "-c statement_timeout=0"}))
+    assert none["options"] == "-c statement_timeout=0"
+
+
+def test_sqlite_gets_no_statement_timeout(sqlite_url: str) -> None:
+    from app.database import make_engine
+
+    assert "options" not in _connect_params(make_engine(sqlite_url))
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1"])
+def test_a_bad_statement_timeout_is_refused_with_its_name(bad: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import settings
+
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", bad)
+    with pytest.raises(ValueError, match="DB_STATEMENT_TIMEOUT_MS"):
+        settings.statement_timeout_ms()

@@ -156,3 +156,33 @@ def test_kill_9_of_the_lab_takes_its_cluster_and_the_next_run_sweeps_its_dir(run
     after = run_lab("stale-schema", "--out", run_dir / "out2", cwd=run_dir, env=private)
     assert after.returncode == 0, after.stderr
     assert not lab_dir.exists(), after.stderr
+
+
+def test_kill_9_of_the_doctor_takes_its_own_cluster_and_leaves_the_users_server_alone(run_dir: Path) -> None:
+    """``doctor --db own-cluster``: its server is owned as an experiment's is, so a doctor killed mid-checkup
+    leaves no PostgreSQL behind (the watcher on its lifeline stops it); the user's server is not restarted."""
+    from faultlab.variants import PROJECT_ROOT
+
+    before = _user_server_started()
+    doctor = subprocess.Popen(
+        [sys.executable, str(RUN_LAB), "doctor", "app.main:app", "--app-dir", str(PROJECT_ROOT), "--db", "own-cluster",
+         "--out", str(run_dir / "out")],
+        cwd=run_dir,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "TMPDIR": str(run_dir)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    assert doctor.stdout is not None
+    lines = Lines(doctor.stdout)
+    cluster = _cluster_of(doctor.pid, run_dir)
+    lines.wait_for("GET /todos")  # the app is served on it, and the checkup under way
+    os.kill(doctor.pid, signal.SIGKILL)
+    doctor.wait()
+    lines.text()
+    _, alive = psutil.wait_procs(cluster, timeout=GONE_S)
+    for process in alive:
+        process.kill()
+    assert not alive, f"the doctor's cluster outlived it by more than {GONE_S:g} s: {alive}"
+    assert _user_server_started() == before, "the user's own server was restarted"

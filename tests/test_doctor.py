@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from faultlab.doctor.checks.restart import OWN_CLUSTER_REMEDY
 from faultlab.variants import PROJECT_ROOT
 from tests.doctor_runs import DoctorRuns
 from tests.lab_cli import run_lab
@@ -158,12 +159,16 @@ def test_a_target_that_is_not_module_colon_app_is_a_usage_error(tmp_path: Path) 
     assert result.returncode == 2 and "name your app as MODULE:ATTRIBUTE" in result.stderr, result.stderr
 
 
-def _on_postgresql(target: str, tmp_path: Path) -> tuple[dict[str, Any], int]:
+def _on_postgresql(target: str, tmp_path: Path, app_dir: Path | None = None) -> tuple[dict[str, Any], int]:
     from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
 
     if problem := postgres_problem(DEFAULT_POSTGRES_URL):
         pytest.skip(problem)
-    result = _doctor(target, "--db", "postgresql", "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    options = [target, "--db", "postgresql", "--json", "--out", tmp_path / "out"]
+    if app_dir is None:
+        result = _doctor(*options, cwd=tmp_path)
+    else:
+        result = run_lab("doctor", *options, "--app-dir", app_dir, cwd=tmp_path)
     return json.loads(result.stdout), result.returncode
 
 
@@ -185,9 +190,13 @@ def test_on_postgresql_sessions_left_idle_in_transaction_are_found(target: str, 
         assert "the session came from faults/missing_yield.py:" in where["role"], where
     else:
         assert report["findings"] == [] and code == 0, report["findings"]
-        assert (report["verdict"], report["not_checked"], report["not_applicable"]) == ("nothing found", [], [])
-        (restarted,) = [c for c in report["checked"] if c["operation"] == "GET /todos after a database restart"]
-        assert restarted["statuses"] == [200], restarted
+        assert (report["verdict"], report["not_checked"]) == ("nothing found", []), report["not_checked"]
+        # The user's server is never restarted (nor are sessions on it ended): that check needs a server of its own.
+        restart = {"check": "database restart", "remedy": OWN_CLUSTER_REMEDY}
+        assert [{k: e[k] for k in restart} for e in report["not_applicable"]] == [restart], report["not_applicable"]
+        assert not [c for c in report["checked"] if "restart" in c["operation"]], report["checked"]
+        # The correct app's connections run with its 30 s statement timeout (DB_STATEMENT_TIMEOUT_MS).
+        assert "SHOW statement_timeout on a pooled connection: 30s" in [c["operation"] for c in report["checked"]]
 
 
 def test_on_postgresql_a_transaction_kept_open_while_the_route_waits_is_found(tmp_path: Path) -> None:
@@ -204,16 +213,62 @@ def test_on_postgresql_a_transaction_kept_open_while_the_route_waits_is_found(tm
     assert (where["file"], where["line"], where["function"]) == ("app/main.py", line, "_get_or_404"), where
 
 
-def test_on_postgresql_a_pool_without_pre_ping_is_found(tmp_path: Path) -> None:
-    report, code = _on_postgresql("faults.no_pre_ping:app", tmp_path)
-    assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("stale pooled connection", "GET /todos")]
+def _on_own_cluster(target: str, tmp_path: Path) -> tuple[dict[str, Any], int]:
+    from faultlab.backends.cluster import cluster_problem
+
+    if problem := cluster_problem():
+        pytest.skip(problem)
+    result = _doctor(target, "--db", "own-cluster", "--json", "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.stdout, result.stderr[-2000:]
+    return json.loads(result.stdout), result.returncode
+
+
+@pytest.mark.parametrize(("target", "pre_ping"), [("faults.no_pre_ping:app", False), ("app.main:app", True)])
+def test_a_database_restart_on_a_server_of_the_doctors_own(target: str, pre_ping: bool, tmp_path: Path) -> None:
+    """pg_ctl restart between two reads of GET /todos: without pool_pre_ping the first fails, the pool throws its
+    connections away and the next succeeds; with it every one succeeds. The server is gone after the checkup."""
+    report, code = _on_own_cluster(target, tmp_path)
+    (restarted,) = [c for c in report["checked"] if c["operation"] == "GET /todos after a database restart"]
+    found = [(f["kind"], f["operation"]) for f in report["findings"]]
+    if pre_ping:
+        assert (restarted["statuses"], found, code) == ([200, 200, 200], [], 0), (restarted, report["findings"])
+        assert (report["verdict"], report["not_checked"], report["not_applicable"]) == ("nothing found", [], [])
+    else:
+        assert restarted["statuses"] == [500, 200, 200] and code == 1, restarted
+        assert found == [("stale pooled connection", "GET /todos")], report["findings"]
+        evidence = report["findings"][0]["evidence"]
+        for said in ("pg_ctl restart", "terminating connection", "recovered: request 2 of 3", "pool_pre_ping=True"):
+            assert said in evidence, evidence
+        # The create_engine call, and the fault's line that asked its helper for an engine without pre-ping.
+        where = report["findings"][0]["location"]
+        line = _line_of(PROJECT_ROOT / "app" / "database.py", "return create_engine(")
+        assert (where["file"], where["line"], where["function"]) == ("app/database.py", line, "make_engine"), where
+        called = _line_of(PROJECT_ROOT / "faults" / "no_pre_ping.py", "make_engine(pool_pre_ping=False)")
+        assert f"called from faults/no_pre_ping.py:{called} in <module>" in where["role"], where
+    assert report["engine_url"].startswith("postgresql+psycopg://faultlab_doctor_"), report["engine_url"]
+    port = int(report["engine_url"].rsplit(":", 1)[1].split("/")[0])
+    assert port != 5432 and not _answers(port), f"the doctor's server on port {port} outlived the checkup"
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_on_postgresql_an_engine_without_a_statement_timeout_is_found_where_it_is_made(tmp_path: Path) -> None:
+    report, code = _on_postgresql("shop:api", tmp_path, APPS)
+    assert [(f["kind"], f["operation"]) for f in report["findings"]] == [("no statement timeout", "(the engine)")]
+    (finding,) = report["findings"]
+    line = _line_of(APPS / "shop.py", "create_engine(")
+    assert (finding["location"]["file"], finding["location"]["line"]) == ("shop.py", line), finding["location"]
+    assert "connect_args" in finding["location"]["role"], finding["location"]
+    for said in ("statement_timeout = 0", 'connect_args={"options": "-c statement_timeout=30000"}'):
+        assert said in finding["evidence"], finding["evidence"]
+    assert "SHOW statement_timeout on a pooled connection: 0" in [c["operation"] for c in report["checked"]]
     assert code == 1
-    # The create_engine call, and the fault's line that asked its helper for an engine without pre-ping.
-    where = report["findings"][0]["location"]
-    line = _line_of(PROJECT_ROOT / "app" / "database.py", "return create_engine(")
-    assert (where["file"], where["line"], where["function"]) == ("app/database.py", line, "make_engine"), where
-    called = _line_of(PROJECT_ROOT / "faults" / "no_pre_ping.py", "make_engine(pool_pre_ping=False)")
-    assert f"called from faults/no_pre_ping.py:{called} in <module>" in where["role"], where
 
 
 def test_schema_drift_against_a_database_of_yours_read_only(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ def test_the_clean_async_app_gives_nothing(db: str, tmp_path: Path) -> None:
     report, code = _checkup("books:api", APPS, tmp_path, *options)
     assert (report["findings"], report["not_checked"], code) == ([], [], 0), report
     assert ("+aiosqlite" if db == "sqlite" else "+asyncpg") in report["engine_url"], report["engine_url"]
+    if db == "postgresql":  # read on a connection of the AsyncEngine's own pool, in one of SQLAlchemy's greenlets
+        assert "SHOW statement_timeout on a pooled connection: 30s" in [c["operation"] for c in report["checked"]]
 
 
 def test_a_leak_in_an_async_app_is_found_at_the_dependency_that_returns_the_session(tmp_path: Path) -> None:

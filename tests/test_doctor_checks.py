@@ -41,9 +41,9 @@ def test_the_other_databases_checks_are_applying_once_each() -> None:
     report = Report("x:app", "sqlite")
     applying = _applying(checks(), "sqlite", report)
     assert [(e.check, e.reason, e.remedy) for e in report.not_applicable] == [
+        ("statement timeout", "PostgreSQL only", "run with --db postgresql to include it"),
         ("idle in transaction", "PostgreSQL only", "run with --db postgresql to include it"),
-        ("stale pooled connections", "PostgreSQL only", "run with --db postgresql to include it"),
-    ], report.not_applicable
+    ], report.not_applicable  # the database restart's says itself why (it needs --db own-cluster), once it starts
     assert all("sqlite" in check.backends for check in applying), applying
 
 
@@ -93,3 +93,16 @@ def test_an_entry_point_that_names_no_check_is_refused_with_its_name(tmp_path: P
     result = run_lab("doctor", "shop:api", "--app-dir", tmp_path, cwd=tmp_path, env=env)
     assert result.returncode != 0
     assert "doctor check bogus (not_a_check:thing): names 42, not a subclass" in result.stderr, result.stderr
+
+
+def test_own_cluster_without_postgresql_binaries_is_a_usage_error_before_anything_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from faultlab.backends.cluster import INSTALL_HINT
+    from faultlab.doctor import checkup, store
+    from faultlab.errors import UsageError
+
+    monkeypatch.setattr(store, "cluster_problem", lambda: f"no PostgreSQL server binaries found; {INSTALL_HINT}")
+    monkeypatch.setattr(checkup, "make_run_dir", lambda name: pytest.fail("a run dir was made"))
+    with pytest.raises(UsageError, match=r"--db own-cluster: no PostgreSQL server binaries found; install"):
+        checkup.checkup(None, "app.main:app", app_dir=Path("."), own_cluster=True)  # type: ignore[arg-type]

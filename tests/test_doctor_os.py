@@ -55,8 +55,9 @@ def test_a_clean_app_without_an_engine_is_incomplete_never_nothing_found(tmp_pat
     assert "--engine MODULE:ENGINE" in not_run["connection leaks seen by the pool"]["remedy"], not_run
     # PostgreSQL's checks do not apply to a SQLite run: listed with how to include them, never a gap.
     assert {e["check"]: e["remedy"] for e in report["not_applicable"]} == {
+        "statement timeout": "run with --db postgresql to include it",
         "idle in transaction": "run with --db postgresql to include it",
-        "stale pooled connections": "run with --db postgresql to include it",
+        "database restart": "run with --db own-cluster to include it: a PostgreSQL server of the doctor's own",
     }, report["not_applicable"]
     terminal = result.stderr  # with --json the terminal's lines go to stderr
     assert "verdict: incomplete: nothing found, but 3 check(s) did not run (exit 3)" in terminal, terminal
@@ -91,7 +92,7 @@ def test_findings_win_over_checks_that_did_not_run(
 def test_a_check_that_does_not_apply_leaves_nothing_found_and_json_says_so() -> None:
     from faultlab.doctor.checkup import Finding, NotRun, Report
 
-    not_applicable = [NotRun("stale pooled connections", "PostgreSQL only", "run with --db postgresql to include it")]
+    not_applicable = [NotRun("statement timeout", "PostgreSQL only", "run with --db postgresql to include it")]
     clean = Report("x:app", "sqlite", not_applicable=not_applicable).as_json()
     assert (clean["verdict"], clean["exit_code"], clean["not_checked"]) == ("nothing found", 0, [])
     gap = NotRun("connection leaks seen by the pool", "no SQLAlchemy engine", "name it with --engine MODULE:ENGINE")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from faultlab.backends.base import Backend, PostgresBackend, SqliteBackend
+from faultlab.backends.base import Backend
 from faultlab.doctor.checks import checks
 from faultlab.doctor.contract import Check, CheckupContext
 from faultlab.doctor.credentials import LOGIN_EXAMPLE, Credentials
@@ -32,6 +32,7 @@ from faultlab.doctor.openapi import Operation, plan
 from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, NotRun, Report, tally
 from faultlab.doctor.settings import AppSettings
 from faultlab.doctor.setup import identify, run_setup, shown_command
+from faultlab.doctor.store import require_cluster, start_cluster, throwaway
 from faultlab.doctor.values import Values
 from faultlab.errors import LabError, ServerError, UsageError
 from faultlab.inside import wire
@@ -169,9 +170,11 @@ def checkup(
     progress: Progress | None = None,
     project: Project | None = None,
     served: Callable[[Report], object] | None = None,
+    own_cluster: bool = False,
 ) -> Report:
     """Serve ``target`` (``module:app``) from ``app_dir`` on a SQLite file in a private temp dir (or a
-    throwaway database and role on the PostgreSQL server at ``postgres_url``), and exercise every operation
+    throwaway database and role on the PostgreSQL server at ``postgres_url``, or with ``own_cluster`` on a server of
+    the checkup's own, which the "database restart" check may restart), and exercise every operation
     of its OpenAPI document (the app's own, or ``openapi``: a file or a URL path); with ``compare_db``,
     compare the app's models with that database's tables too. ``project`` says how to run it as at home
     (interpreter, settings, credentials, set-up commands); unless its settings ask for the configured database,
@@ -180,15 +183,21 @@ def checkup(
     ``registry`` holds the actions whose parts inside the server the checks use (the garbage collector's)."""
     every = checks()  # a check that does not keep the contract is refused before anything starts
     project = project or Project()
+    if own_cluster:
+        require_cluster()
     workdir = make_run_dir("doctor")
-    backend: Backend = SqliteBackend(workdir) if postgres_url is None else PostgresBackend(postgres_url, "doctor")
+    cluster = start_cluster(workdir) if own_cluster else None  # a server of the checkup's own, that it may restart
+    backend: Backend = throwaway(workdir, postgres_url, cluster)
     report = Report(target=target, database=backend.name)
     report.python = str(project.python or sys.executable)
     report.settings, report.configured_db = project.settings.names(), project.settings.use_configured_db
     report.setup = [shown_command(command) for command in project.setup]
     env = {"DATABASE_URL": backend.url, **project.settings.environment(backend.url)}
-    # The collector's routes: the checks switch it off, and collect, to see a leak as it is.
-    env[wire.INSIDE_ENV] = registry.inside_parts([], ["gc_collect", "gc_disable"])
+    # The collector's routes: the checks switch it off, and collect, to see a leak as it is; and the parts of the
+    # checks that apply here.
+    parts = [registry.inside_parts([], ["gc_collect", "gc_disable"])]
+    parts += [check.inside for check in every if check.inside and backend.name in check.backends]
+    env[wire.INSIDE_ENV] = ",".join(dict.fromkeys(filter(None, parts)))
     env[wire.SITES_ENV] = "1"  # where each leak and lazy load came from, for the findings
     if not project.settings.use_configured_db:
         env[wire.ONLY_DB_ENV] = only_db(backend.url)  # the harness refuses SQLAlchemy any other database
@@ -243,6 +252,8 @@ def checkup(
             try:
                 backend.drop()
             finally:
+                if cluster is not None:
+                    cluster.remove()
                 shutil.rmtree(workdir, ignore_errors=True)
 
 

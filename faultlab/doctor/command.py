@@ -19,6 +19,7 @@ from faultlab.doctor.report import Checked, CheckupInterrupted, Finding, Report,
 from faultlab.doctor.secrets import Secrets
 from faultlab.doctor.settings import AppSettings, parse_env
 from faultlab.doctor.setup import project_python, shown_command
+from faultlab.doctor.store import OWN_CLUSTER
 from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE
 from faultlab.errors import LabError, UsageError
 from faultlab.plugins.registry import Registry
@@ -46,7 +47,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--db",
         default="sqlite",
         metavar="BACKEND",
-        help="sqlite (default), or postgresql[://URL]: a throwaway database and role on that server",
+        help="sqlite (default), postgresql[://URL]: a throwaway database and role on that server, or own-cluster: "
+        "a PostgreSQL server of the doctor's own (initdb, on a free loopback port, removed after), which the database "
+        "restart check restarts; yours is never restarted",
     )
     parser.add_argument(
         "--compare-db",
@@ -207,7 +210,8 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
             raise UsageError(f"{args.target!r}: name your app as MODULE:ATTRIBUTE, e.g. myproject.main:app")
         if not args.app_dir.is_dir():
             raise UsageError(f"--app-dir {args.app_dir}: not a directory")
-        postgres_url = database_choice(args.db)
+        own_cluster = args.db == OWN_CLUSTER
+        postgres_url = None if own_cluster else database_choice(args.db)
         if args.compare_db:
             _compare_url(args.compare_db)
         project = _project(args, args.app_dir.resolve())
@@ -225,6 +229,7 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
             progress=lambda checked, findings: _line(console, checked, findings, _os_label(args.db)),
             project=project,
             served=lambda report: _served(console, report),
+            own_cluster=own_cluster,
         )
     except UsageError as exc:
         return _failed(errors, EXIT_USAGE, masked(str(exc)), args.json)

@@ -127,6 +127,9 @@ class Check:
     name: ClassVar[str]
     backends: ClassVar[frozenset[BackendName]] = BACKENDS
     needs: ClassVar[tuple[str, ...]] = ()  # options it runs with (``compare_db``): without them it is not called
+    # ``module:function`` the harness installs in the server when this check applies (``faultlab.inside.extensions``):
+    # the routes under ``/_lab/`` it reads with ``ctx.live.ctx.harness(path)``; "" for none.
+    inside: ClassVar[str] = ""
 
     def start(self, ctx: CheckupContext) -> None:
         """Before any operation is sent: note in ``ctx.report.not_checked`` why this check cannot run here."""

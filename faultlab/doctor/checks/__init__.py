@@ -16,8 +16,9 @@ from faultlab.doctor.checks.idle import IdleAfter, IdleDuring
 from faultlab.doctor.checks.implicit_io import ImplicitIO
 from faultlab.doctor.checks.os_leak import OsLeak
 from faultlab.doctor.checks.pool import PoolExhaustion, PoolLeak
-from faultlab.doctor.checks.stale import StaleConnections
+from faultlab.doctor.checks.restart import DatabaseRestart
 from faultlab.doctor.checks.statements import StatementsPerRow
+from faultlab.doctor.checks.timeout import StatementTimeout
 from faultlab.doctor.contract import OPTIONS, Check
 from faultlab.errors import PluginError
 from faultlab.names import BACKENDS
@@ -27,6 +28,7 @@ __all__ = ["BUILTIN_CHECKS", "ENTRY_POINT_GROUP", "checks", "installed_checks"]
 ENTRY_POINT_GROUP = "faultlab.doctor_checks"
 
 BUILTIN_CHECKS: tuple[type[Check], ...] = (
+    StatementTimeout,  # read at the start, on a whole pool: its finding is the engine's, first
     ServerErrors,
     LostWrite,
     PoolLeak,
@@ -36,7 +38,7 @@ BUILTIN_CHECKS: tuple[type[Check], ...] = (
     PoolExhaustion,
     StatementsPerRow,
     ImplicitIO,  # after the statements' read with rows: its own read with rows leaves their count alone
-    StaleConnections,
+    DatabaseRestart,  # on the doctor's own server only (--db own-cluster)
     PoolBudget,
     SharedSession,  # after the pool's budget: its burst of creates leaves rows behind
     OsLeak,  # its evidence joins the pool's leak on each operation; at the end, whether it could still read

@@ -42,7 +42,7 @@ def create_app_without_sql_watch() -> Any:
         def __init__(self, *args: object, **kwargs: object) -> None:
             pass
 
-    faultlab.inside.harness.SqlWatch = NoWatch  # type: ignore[attr-defined,misc]  # the name create_app() looks up
+    faultlab.inside.harness.SqlWatch = NoWatch  # type: ignore[attr-defined,assignment]  # the name create_app() looks up
     return faultlab.inside.harness.create_app()
 
 

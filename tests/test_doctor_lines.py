@@ -268,3 +268,13 @@ def test_schema_drift_in_an_async_app_s_models_names_the_class_or_the_column(tmp
     isbn = found["column books.isbn: in the database, not in the models"]
     book = _line_of(APPS / "books.py", "class Book(")
     assert (isbn["where"]["function"], isbn["where"]["line"]) == ("Book", book), isbn
+
+
+def test_what_the_app_said_is_text_in_the_markdown_report() -> None:
+    """An exception's message is the app's: a link, emphasis, a backtick or HTML in it stay text."""
+    from faultlab.doctor.markdown import render_doctor_markdown
+    from faultlab.doctor.report import Finding, Report
+
+    said = "ValueError: see [here](http://evil.example) *now* `oops <img src=x> a|b"
+    markdown = render_doctor_markdown(Report("x:app", "sqlite", findings=[Finding("server error", "GET /a", said)]))
+    assert r"see \[here\](http://evil.example) \*now\* \`oops \<img src=x\> a\|b" in markdown, markdown

@@ -290,16 +290,22 @@ def test_an_app_that_echoes_a_secret_it_was_given_is_shown_with_it_masked(tmp_pa
 
     from faultlab.doctor.checkup import Project
     from faultlab.doctor.credentials import Credentials, parse_header, parse_login
-    from faultlab.doctor.report import Finding, Report
+    from faultlab.doctor.report import Finding, Location, Report
     from faultlab.doctor.secrets import Secrets
     from faultlab.doctor.settings import AppSettings, parse_env
 
     project = Project(
-        settings=AppSettings(parse_env(["API_TOKEN=t0ken-value", "DEBUG=1"])),
+        settings=AppSettings(parse_env(["API_TOKEN=t0ken-value", "DEBUG=1", "DB_PASSWORD={db.password}"])),
         credentials=Credentials([parse_header("Authorization: Bearer s3cret-bearer")], parse_login(LOGIN)),
     )
-    echoed = Finding("server error", "GET /x", "echoed t0ken-value, s3cret-bearer")
-    report = Report("m:app", "sqlite", findings=[echoed])
-    report.findings[0].operations.append("GET /y changethis")
+    # As the app got them, once the throwaway database existed: the placeholder filled in.
+    project.given_env = {**dict(project.settings.env), "DB_PASSWORD": "thr0waway-pw", "REDIS_URL": "redis://:rpw@h/0"}
+    said = "echoed t0ken-value, s3cret-bearer, changethis, thr0waway-pw, redis://:rpw@h/0, postgresql://u:pw9@db/x"
+    at = Location("app/t0ken-value.py", 3, "route", path="/home/changethis/app/t0ken-value.py")
+    report = Report("m:app", "sqlite", findings=[Finding("server error", "GET /changethis", said, location=at)])
     Secrets.given(project).mask_all(report)
-    assert report.findings[0].evidence == "echoed ***, ***" and report.findings[0].operations[-1] == "GET /y ***"
+    finding = report.findings[0]
+    assert finding.evidence == "echoed ***, ***, ***, ***, redis://:***@h/0, postgresql://u:***@db/x", finding
+    # The username and DEBUG=1 stay readable; the report's own parts (its operations, its files) are not masked.
+    assert "admin@example.com" not in Secrets.given(project).values and "1" not in Secrets.given(project).values
+    assert (finding.operation, finding.location) == ("GET /changethis", at) and at.path.startswith("/home/changethis")

@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +28,7 @@ from faultlab.backends.cluster_watch import LIFELINE_ENV, cluster_processes, pos
 from faultlab.backends.run_as import as_user, open_run_dir, root_problem, server_user
 from faultlab.errors import BackendError
 from faultlab.server.lifeline import read_end
-from faultlab.server.process import spawn
+from faultlab.server.process import free_loopback_port, spawn
 from faultlab.server.process import stop as stop_process
 
 __all__ = ["INSTALL_HINT", "OwnCluster", "cluster_problem", "find_binaries"]
@@ -71,13 +70,6 @@ def cluster_problem() -> str | None:
     if find_binaries() is None:
         return f"no PostgreSQL server binaries found (on PATH or in /usr/lib/postgresql/*/bin); {INSTALL_HINT}"
     return root_problem("PostgreSQL")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class OwnCluster:
@@ -172,7 +164,7 @@ class OwnCluster:
             pwfile.unlink(missing_ok=True)
         self._watch()
         for attempt in range(3):  # a free port can be taken between the probe and the bind: pick another
-            self.port = _free_port()
+            self.port = free_loopback_port()
             with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
                 conf.write("".join(f"{k} = {v}\n" for k, v in {**self.settings, "port": str(self.port)}.items()))
             try:

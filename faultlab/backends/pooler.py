@@ -15,6 +15,7 @@ or the next lab's sweep (``sweep.sweep_temp_dirs``).
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -22,11 +23,13 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from faultlab.backends.pooler_watch import INI, LIFELINE_ENV, PID_FILE, stop_pooler
 from faultlab.backends.run_as import as_user, open_run_dir, root_problem, server_user
 from faultlab.errors import BackendError
 from faultlab.server.lifeline import read_end
-from faultlab.server.process import log_tail, spawn
+from faultlab.server.process import free_loopback_port, log_tail, spawn
 from faultlab.server.process import stop as stop_process
 
 __all__ = ["INSTALL_HINT", "PgBouncer", "find_pgbouncer", "pooler_problem"]
@@ -52,13 +55,6 @@ def pooler_problem() -> str | None:
     return root_problem("PgBouncer")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _quoted(text: str) -> str:
     """As ``auth_file`` quotes a name or a password: in double quotes, a double quote doubled."""
     return '"' + text.replace('"', '""') + '"'
@@ -74,7 +70,7 @@ class PgBouncer:
         self.log_path = self.root.parent / "pgbouncer.log"  # beside it: the report's logs stay after it goes
         self.port = 0
         self._run_dir = run_dir
-        self._user = server_user()
+        self._user: pwd.struct_passwd | None = None  # whom it runs as: resolved in start(), once it can be
         self._process: subprocess.Popen[bytes] | None = None
         self._watcher: subprocess.Popen[bytes] | None = None
 
@@ -84,6 +80,7 @@ class PgBouncer:
 
         if problem := pooler_problem():
             raise BackendError(problem)
+        self._user = server_user()  # a root lab's PgBouncer runs as the server's user; pooler_problem checked it
         target = make_url(url)
         if not target.username or target.password is None:
             raise BackendError("PgBouncer needs the run's role and password in its database URL")
@@ -91,7 +88,7 @@ class PgBouncer:
             self._prepare(target.username, str(target.password))
             self._watch()
             for attempt in range(3):  # a free port can be taken between the probe and the bind: pick another
-                self.port = _free_port()
+                self.port = free_loopback_port()
                 self._write_ini(target.host or "127.0.0.1", target.port or 5432)
                 if self._run():
                     return target.set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
@@ -164,7 +161,11 @@ class PgBouncer:
                 return False
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return True
+                    pass
+                # Something answered: PgBouncer, unless another process took the port first (then PgBouncer
+                # exits on "Address already in use", and the caller picks another port).
+                time.sleep(0.05)
+                return self._process.poll() is None and self._listens()
             except OSError:
                 time.sleep(0.02)
         raise BackendError(
@@ -174,6 +175,16 @@ class PgBouncer:
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    def _listens(self) -> bool:
+        """Whether this PgBouncer (not another process that took the port first) listens on ``self.port``."""
+        if self._process is None:
+            return False
+        try:
+            listening = psutil.Process(self._process.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.port for c in listening)
 
     def close(self) -> None:
         """Stop PgBouncer (every client's connection closes), end the watcher, delete its dir; safe twice."""

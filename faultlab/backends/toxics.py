@@ -34,6 +34,7 @@ from typing import Any
 __all__ = ["CHUNK", "Faults", "LimitCount", "LimitReached", "Pipe"]
 
 CHUNK = 64 * 1024
+QUEUED_CHUNKS = 16  # chunks read ahead of delivery, per direction of a link
 PACE_SLICE_S = 0.1  # bandwidth: the most time's worth of bytes written at once
 
 
@@ -124,7 +125,9 @@ class Pipe:
         self._src, self._dst, self._downstream = src, dst, downstream
         self._faults, self._limit, self._counts, self._rng = faults, limit, counts, rng
         self._counter = "bytes_down" if downstream else "bytes_up"
-        self._due: asyncio.Queue[tuple[float, float, bytes, Faults] | None] = asyncio.Queue()
+        # Bounded: a sender outpacing a throttled or delayed delivery waits, as it would on a slow link (the
+        # kernel's buffers fill), instead of the proxy holding whatever it pushes.
+        self._due: asyncio.Queue[tuple[float, float, bytes, Faults] | None] = asyncio.Queue(maxsize=QUEUED_CHUNKS)
 
     async def read(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,8 +137,8 @@ class Pipe:
                 self._counts["swallowed"] += len(chunk)
                 continue
             delay = faults.delay_s(self._rng, downstream=self._downstream)
-            self._due.put_nowait((loop.time() + delay, delay, chunk, faults))
-        self._due.put_nowait(None)
+            await self._due.put((loop.time() + delay, delay, chunk, faults))
+        await self._due.put(None)
 
     async def deliver(self) -> None:
         loop = asyncio.get_running_loop()

@@ -60,6 +60,9 @@ class Project:
     settings: AppSettings = field(default_factory=AppSettings)
     credentials: Credentials = field(default_factory=Credentials)
     setup: list[str] = field(default_factory=list)
+    # The settings as the app got them (placeholders filled in), once the throwaway database exists: what the
+    # doctor masks in what the app says back (``faultlab.doctor.secrets``). Never written to a report.
+    given_env: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def _applying(every: list[Check], backend: str, report: Report, options: dict[str, str] | None = None) -> list[Check]:
@@ -187,28 +190,36 @@ def checkup(
         require_cluster()
     workdir = make_run_dir("doctor")
     cluster = start_cluster(workdir) if own_cluster else None  # a server of the checkup's own, that it may restart
-    backend: Backend = throwaway(workdir, postgres_url, cluster)
-    report = Report(target=target, database=backend.name)
-    report.python = str(project.python or sys.executable)
-    report.settings, report.configured_db = project.settings.names(), project.settings.use_configured_db
-    report.setup = [shown_command(command) for command in project.setup]
-    env = {"DATABASE_URL": backend.url, **project.settings.environment(backend.url)}
-    # The collector's routes: the checks switch it off, and collect, to see a leak as it is; and the parts of the
-    # checks that apply here.
-    parts = [registry.inside_parts([], ["gc_collect", "gc_disable"])]
-    parts += [check.inside for check in every if check.inside and backend.name in check.backends]
-    env[wire.INSIDE_ENV] = ",".join(dict.fromkeys(filter(None, parts)))
-    env[wire.SITES_ENV] = "1"  # where each leak and lazy load came from, for the findings
-    if not project.settings.use_configured_db:
-        env[wire.ONLY_DB_ENV] = only_db(backend.url)  # the harness refuses SQLAlchemy any other database
-    server = LabServer(
-        Variant(target, target, app_dir=app_dir, engine=engine),
-        workdir=workdir,
-        env=env,
-        spare_ok=False,  # the user's app always starts cold, even when it lives in this checkout
-        isolated=True,  # the app's dir first, then the harness alone: never this checkout's own `app`
-        python=str(project.python) if project.python else None,
-    )
+    try:  # until the server exists, the clean-up below cannot run: this one leaves nothing either
+        backend: Backend = throwaway(workdir, postgres_url, cluster)
+        report = Report(target=target, database=backend.name)
+        report.python = str(project.python or sys.executable)
+        report.settings, report.configured_db = project.settings.names(), project.settings.use_configured_db
+        report.setup = [shown_command(command) for command in project.setup]
+        env = {"DATABASE_URL": backend.url, **project.settings.environment(backend.url)}
+        project.given_env = dict(env)
+        # The collector's routes: the checks switch it off, and collect, to see a leak as it is; and the parts of the
+        # checks that apply here.
+        parts = [registry.inside_parts([], ["gc_collect", "gc_disable"])]
+        parts += [check.inside for check in every if check.inside and backend.name in check.backends]
+        env[wire.INSIDE_ENV] = ",".join(dict.fromkeys(filter(None, parts)))
+        env[wire.SITES_ENV] = "1"  # where each leak and lazy load came from, for the findings
+        if not project.settings.use_configured_db:
+            env[wire.ONLY_DB_ENV] = only_db(backend.url)  # the harness refuses SQLAlchemy any other database
+        server = LabServer(
+            Variant(target, target, app_dir=app_dir, engine=engine),
+            workdir=workdir,
+            env=env,
+            spare_ok=False,  # the user's app always starts cold, even when it lives in this checkout
+            isolated=True,  # the app's dir first, then the harness alone: never this checkout's own `app`
+            python=str(project.python) if project.python else None,
+        )
+    except BaseException:
+        with deferred():
+            if cluster is not None:
+                cluster.remove()
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     try:
         backend.create()
         if project.setup:

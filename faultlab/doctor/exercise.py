@@ -72,7 +72,7 @@ def exercise(ctx: CheckupContext, operation: Operation, item_id: object | None) 
     exercised.raised_loading = [r.loading for r in records]
     if checked.checked_out and checked.checked_out[-1] > checked.checked_out[0]:
         # Before the timed request and the collection: the connections this operation kept, and where from.
-        exercised.leak_sites = list(live.sites().get("checked_out", []))
+        exercised.leak_sites = list(live.sites(checked_out_only=True).get("checked_out", []))
     if operation.method != "DELETE":
         probe = loop_probe(live, operation, item_id)
         exercised.probe, exercised.timed = probe, True
@@ -194,7 +194,7 @@ class _IdleWatch:
     def _read_sites(self) -> None:
         """The connections checked out at least as long as the session has sat idle: the idle one among them."""
         with contextlib.suppress(Exception):  # unread, the finding says it cannot tell where
-            checked_out = self.live.sites().get("checked_out", [])
+            checked_out = self.live.sites(checked_out_only=True).get("checked_out", [])
             self.sites = [entry for entry in checked_out if float(entry.get("seconds", 0)) >= IDLE_SITES_AFTER_S]
 
     def join(self) -> None:

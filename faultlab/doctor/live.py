@@ -82,11 +82,12 @@ class Live:
     def harness(self, path: str) -> None:
         self.ctx.harness(path)
 
-    def sites(self) -> dict[str, Any]:
+    def sites(self, *, checked_out_only: bool = False) -> dict[str, Any]:
         """Where the harness saw things happen in the app's code (``faultlab.inside.sites``): the connections
-        still checked out and where each was taken, the lazy loads so far. Asked after an operation, never
-        during one; the route is async and touches no database, so asking changes nothing it reports."""
-        return self.ctx.harness("sites", method="GET")
+        still checked out and where each was taken, the lazy loads so far. The route is async and touches no
+        database, so asking changes nothing it reports; during a request, ask ``checked_out_only``: the rest
+        reads source files on the event loop."""
+        return self.ctx.harness("sites?only=checked_out" if checked_out_only else "sites", method="GET")
 
     def loop_arm(self) -> None:
         """Start noting where the event loop is held (``faultlab.inside.loop_sampler``), before a timed request."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from faultlab.doctor.html import setting
 from faultlab.doctor.report import Report, tally
 from faultlab.doctor.verdict import NotRun
-from faultlab.reports.markdown import code_span, prose
+from faultlab.reports.markdown import code_span, literal, prose
 
 __all__ = ["render_doctor_markdown"]
 
@@ -15,7 +15,7 @@ __all__ = ["render_doctor_markdown"]
 def _not_run(entry: NotRun) -> str:
     """A check that did not run, why, and what to do, in one Markdown item."""
     todo = f" What you can do: {prose(entry.remedy)}." if entry.remedy else ""
-    return f"- **{prose(entry.check)}**: {prose(entry.reason)}.{todo}"
+    return f"- **{prose(entry.check)}**: {literal(entry.reason)}.{todo}"
 
 
 def render_doctor_markdown(report: Report) -> str:
@@ -42,10 +42,10 @@ def render_doctor_markdown(report: Report) -> str:
             where = f" At {code_span(str(finding.location))}{role}."
         elif finding.unlocated:
             where = f" Line: n/a ({prose(finding.unlocated)})."
-        lines.append(f"- **{prose(finding.kind)}** on {operations}: {prose(finding.evidence)}.{where}")
+        lines.append(f"- **{prose(finding.kind)}** on {operations}: {literal(finding.evidence)}.{where}")
     if report.disagreements:
         lines += ["", "Where the witnesses disagree:"]
-        lines += [f"- {code_span(d.operation)}: {prose(d.evidence)}" for d in report.disagreements]
+        lines += [f"- {code_span(d.operation)}: {literal(d.evidence)}" for d in report.disagreements]
     os_column = f"{report.os_witness} (OS), before and after each" if report.os_witness else "seen by the OS"
     lines += ["", f"| operation | statuses | checked out, before and after each | {os_column} |", "|---|---|---|---|"]
     for checked in report.checked:

@@ -2,10 +2,14 @@
 when it fails (a traceback, pydantic's ``input_value='...'``) or an error that repeats a header is shown, and
 written, with those values masked.
 
-The values masked: every header's value (and its last word, the token of ``Bearer TOKEN``), every field of
-the login and the token it answered with, and the value of each ``--env`` setting whose name says it is a
-secret (``..._PASSWORD``, ``SECRET_KEY``, ``API_TOKEN``, ...). Other settings (``ENVIRONMENT=local``) stay
-readable: masking every short value would garble paths and messages that merely contain it.
+Masked: the password of every URL (``scheme://user:PASSWORD@host``, the throwaway database's included), the
+value of each setting whose name says it is a secret (``..._PASSWORD``, ``SECRET_KEY``, ``API_TOKEN``, as the
+app got it: placeholders filled in), the value of each header whose name says it carries credentials
+(``Authorization``, ``Cookie``, ``X-Api-Key``: and its last word, the token of ``Bearer TOKEN``), the login's
+secret fields (``password``, ``client_secret``) and the token it answered with. Other values
+(``ENVIRONMENT=local``, a username, ``Accept: application/json``) stay readable: masking every short value
+would garble the messages that merely contain it. Only what the app said is masked: the report's own parts
+(operations, the files and lines of findings) are the doctor's, and stay as they are.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ __all__ = ["MASK", "Secrets"]
 
 MASK = "***"
 MIN_LENGTH = 3  # shorter values are in too many words to mask, and too short to be worth guessing
-SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|PRIVATE|SALT|SIGNATURE|DSN", re.IGNORECASE)
+SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|PRIVATE|SALT|SIGNATURE|COOKIE|SESSION", re.I)
+URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@\s]+)@")
+# The report's own parts, never text the app said: left as they are (a path that happens to contain a value).
+NOT_SAID_BY_THE_APP = frozenset({"operation", "operations", "target", "file", "path", "function", "app_file", "python"})
 T = TypeVar("T")
 
 
@@ -34,36 +41,37 @@ class Secrets:
         """What ``project`` was given in confidence; read when needed: the login's token comes later."""
         if project is None:
             return cls()
-        found = {value for name, value in project.settings.env if SECRET_NAME.search(name)}
-        for value in project.credentials.sent().values():
-            found.update((value, *value.split()[-1:]))
-        if project.credentials.login is not None:
-            found.update(project.credentials.login.fields.values())
+        settings = project.given_env or {name: value for name, value in project.settings.env if "{" not in value}
+        found = {value for name, value in settings.items() if SECRET_NAME.search(name)}
+        found.update(match.group(2) for value in settings.values() for match in URL_PASSWORD.finditer(value))
+        credentials = project.credentials
+        for name, value in credentials.sent().items():
+            if SECRET_NAME.search(name):
+                found.update((value, *value.split()[-1:]))
+        if credentials.login is not None:
+            found.update(value for name, value in credentials.login.fields.items() if SECRET_NAME.search(name))
         # Longest first: a value that contains another is masked whole.
         return cls(tuple(sorted((v for v in found if len(v) >= MIN_LENGTH), key=len, reverse=True)))
 
     def mask(self, text: str) -> str:
         for value in self.values:
             text = text.replace(value, MASK)
-        return text
+        return URL_PASSWORD.sub(rf"\1{MASK}@", text)
 
     def mask_all(self, obj: T) -> T:
-        """Every string in ``obj`` (dataclasses, lists, tuples, dicts, nested) masked, in place where it can be."""
-        return self._walk(obj) if self.values else obj
+        """Every string the app said in ``obj`` (dataclasses, lists, dicts, nested) masked, in place."""
+        return self._walk(obj)  # type: ignore[no-any-return]
 
     def _walk(self, obj: Any) -> Any:
         if isinstance(obj, str):
             return self.mask(obj)
         if isinstance(obj, list):
             obj[:] = [self._walk(item) for item in obj]
-            return obj
-        if isinstance(obj, tuple):
-            return type(obj)(self._walk(item) for item in obj) if not hasattr(obj, "_fields") else obj
-        if isinstance(obj, dict):
+        elif isinstance(obj, dict):
             for key in list(obj):
                 obj[key] = self._walk(obj[key])
-            return obj
-        if is_dataclass(obj) and not isinstance(obj, type):
+        elif is_dataclass(obj) and not isinstance(obj, type):
             for field in fields(obj):
-                object.__setattr__(obj, field.name, self._walk(getattr(obj, field.name)))
+                if field.name not in NOT_SAID_BY_THE_APP:
+                    object.__setattr__(obj, field.name, self._walk(getattr(obj, field.name)))
         return obj

@@ -156,11 +156,16 @@ class LabHarness:
         (``faultlab.inside.sites``): read on demand, after an operation, so that reading changes nothing seen."""
         sites = self.pool_watch.sites if self.pool_watch is not None else None
         lazy = self.sql_watch.lazy_loads
+        checked_out = sites.snapshot(self.target) if sites is not None else []
+        if request.query_params.get("only") == "checked_out":
+            # Asked while a request runs (the doctor's idle watch): only the cheap part, so that the event loop
+            # this route runs on is not held by source reads the probes beside it would count as a block.
+            return JSONResponse({"recording": lazy is not None, "checked_out": checked_out})
         created = self.engine_sites.created_at(self.engine) if self.engine_sites and self.engine else None
         return JSONResponse(
             {
                 "recording": lazy is not None,
-                "checked_out": sites.snapshot(self.target) if sites is not None else [],
+                "checked_out": checked_out,
                 "lazy_loads": lazy.snapshot() if lazy is not None else [],
                 # The app's frames where its engine was created; null: its creation was not seen.
                 "engine_created_at": [describe_site(site) for site in created] if created is not None else None,

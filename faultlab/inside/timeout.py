@@ -6,7 +6,9 @@ and only PostgreSQL knows which one won).
 Reading it changes nothing the app sees: the connection is checked out, asked one ``SHOW`` (no ``SET``), and
 checked in again, its transaction rolled back as every check-in does. An ``AsyncEngine``'s pool is reached in a
 greenlet of SQLAlchemy's (``greenlet_spawn``), as its own ``AsyncConnection`` does, on the server's event loop;
-a sync engine's in a worker thread, so the loop never waits on the database.
+a sync engine's in a worker thread, so the loop never waits on the database. A worker thread cannot be
+cancelled: a read given up on after ``READ_DEADLINE_S`` would still take its connection once the pool has one.
+The check reads first, before any operation, on a whole pool, where a connection is always at hand.
 """
 
 from __future__ import annotations

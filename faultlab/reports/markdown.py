@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from html import escape
 
-__all__ = ["code_span", "fence", "prose"]
+__all__ = ["code_span", "fence", "literal", "prose"]
 
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _BACKTICKS = re.compile(r"`+")
+# What Markdown acts on inside a line (block markers such as "- " or "1." only count at a line's start, and
+# ``literal`` text never starts one): emphasis, code spans, links and images, HTML, entities, table cells.
+_INLINE_MARKUP = re.compile(r"([\\`*_\[\]<>&|~])")
 
 
 def prose(text: str) -> str:
@@ -26,6 +29,13 @@ def prose(text: str) -> str:
         last = span.end()
     parts.append(escape(text[last:], quote=False))
     return "".join(parts)
+
+
+def literal(text: str) -> str:
+    """Text a server said (an exception's message, a database error), shown as it is, on one line: every
+    character Markdown (or HTML inside it) would act on is escaped, so ``[x](http://...)``, ``*`` or a stray
+    backtick in a message are text, never a link, emphasis or an unclosed code span."""
+    return _INLINE_MARKUP.sub(r"\\\1", " ".join(text.split()))
 
 
 def _longest_run(text: str) -> int:

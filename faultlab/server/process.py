@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["log_tail", "spawn", "stop", "terminate"]
+__all__ = ["free_loopback_port", "log_tail", "spawn", "stop", "terminate"]
 
 
 def spawn(
@@ -57,3 +58,12 @@ def log_tail(log_path: Path, lines: int = 15) -> str:
     except FileNotFoundError:
         return "(no server log)"
     return "\n".join(text.rstrip().splitlines()[-lines:]) or "(server log is empty)"
+
+
+def free_loopback_port() -> int:
+    """A port of 127.0.0.1 free a moment ago, for a server that must be told its port (PostgreSQL, PgBouncer). It
+    can be taken before that server binds it: the caller retries with another when the server says so."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

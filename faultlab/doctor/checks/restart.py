@@ -69,7 +69,15 @@ class DatabaseRestart(Check):
         try:
             self.cluster.restart()
         except BackendError as exc:
-            report.not_checked.append(NotRun(self.name, f"the doctor's server did not restart: {exc}", ""))
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            report.not_checked.append(
+                NotRun(
+                    self.name,
+                    f"the doctor's own PostgreSQL server did not restart: {first}",
+                    "run the doctor again; if it keeps failing, run it with --db postgresql instead (this check "
+                    "then does not apply) and report the PostgreSQL version (pg_ctl --version)",
+                )
+            )
             return
         answers = [_send(ctx, reads[0]) for _ in range(AFTER)]
         statuses = [status or 0 for status, _ in answers]

@@ -59,5 +59,7 @@ def _evidence(answer: dict[str, Any]) -> str:
         "the app's connections run with statement_timeout = 0 (SHOW statement_timeout on a connection of its own "
         "pool): PostgreSQL lets a statement run for as long as it takes, and its request holds the pooled "
         "connection all that time, also after the caller gave up, so a few slow queries starve every other route; "
-        f"give the engine a timeout above your slowest legitimate query: {fix}"
+        f"give the engine a timeout above your slowest legitimate query: {fix} (behind PgBouncer, which refuses "
+        "such start-up parameters, or with another driver, set it on the server for the app's role instead: "
+        "ALTER ROLE app_role SET statement_timeout = '30s')"
     )

@@ -8,8 +8,10 @@ server) plus the time its steps must take (pool timeouts, locks held, waits: wha
 and divided by the parallelism (experiments at a time); then their ratio. A stricter floor counts only the
 longer run of an experiment whose runs go together (``together = true``). The rest is the lab's own cost:
 CLI start-up, server stops, reports, observing. Each command is timed twice: as the lab runs by default, and
-as it ran before spare servers and runs together (``--sequential`` with ``FAULTLAB_NO_SPARE=1``: one run at a
-time, every server a cold start). Results and the machine are in the README's performance section.
+as it ran before the fork server and runs together (``--sequential`` with ``FAULTLAB_NO_FORKSERVER=1``: one run
+at a time, every server a cold start). First, what one server start costs, cold and forked by the fork server:
+wall time to its first answer, and CPU (the servers' and the fork server's, from the OS's accounting of reaped
+children). Results and the machine are in the README's performance section.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,31 +33,44 @@ sys.path.insert(0, str(ROOT))
 from faultlab import variants  # noqa: E402
 from faultlab.model.catalogue import load_catalogue  # noqa: E402
 from faultlab.plugins.registry import load_plugins  # noqa: E402
-from faultlab.server import spare  # noqa: E402
+from faultlab.server import forkserver  # noqa: E402
 from faultlab.server.launch import LabServer  # noqa: E402
 
 
-def cold_start_s(repeat: int) -> float:
-    os.environ[spare.DISABLE_ENV] = "1"  # cold: no spare server with its imports done
+def server_starts(repeat: int, *, cold: bool) -> tuple[float, float]:
+    """Median wall time of a server's start (spawn or fork to first answer), and CPU seconds per server (its
+    start, its answers to the probes, its stop; with the fork server's own imports shared out)."""
+    if cold:
+        os.environ[forkserver.DISABLE_ENV] = "1"
+    forkserver.shutdown()
+    cpu_before = _children_cpu()
     times = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
-            server = LabServer(
-                variants.resolve("app"), workdir=Path(tmp), env={"DATABASE_URL": f"sqlite:///{tmp}/todos.db"}
-            )
-            started = time.perf_counter()
-            server.start()
-            times.append(time.perf_counter() - started)
-            server.stop()
-    del os.environ[spare.DISABLE_ENV]
-    return statistics.median(times)
+    try:
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
+                server = LabServer(
+                    variants.resolve("app"), workdir=Path(tmp), env={"DATABASE_URL": f"sqlite:///{tmp}/todos.db"}
+                )
+                started = time.perf_counter()
+                server.start()
+                times.append(time.perf_counter() - started)
+                server.stop()
+        forkserver.shutdown()  # reaped: its CPU and its children's are counted now
+    finally:
+        os.environ.pop(forkserver.DISABLE_ENV, None)
+    return statistics.median(times), (_children_cpu() - cpu_before) / repeat
 
 
-def timed_run(args: list[str], cold: float, *, spares: bool = True) -> tuple[float, float, float]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(args: list[str], cold: float, *, forked: bool = True) -> tuple[float, float, float]:
     """Wall time of one run_lab.py call, and its floor's work: per experiment, each run's cold start plus its
     steps (from the journals; restarts are steps), summed (one run at a time), and with the two runs' longer
     one only where they go together."""
-    env = {**os.environ, spare.DISABLE_ENV: "" if spares else "1"}
+    env = {**os.environ, forkserver.DISABLE_ENV: "" if forked else "1"}
     catalogue = load_catalogue(load_plugins())
     with tempfile.TemporaryDirectory(prefix="faultlab-bench-") as tmp:
         started = time.perf_counter()
@@ -92,8 +108,13 @@ def main() -> None:
 
     listing = statistics.median(_wall([sys.executable, str(ROOT / "run_lab.py"), "--list"]) for _ in range(args.repeat))
     print(f"run_lab.py --list: {listing:.2f} s (goal: well under a second; no server is started)")
-    cold = cold_start_s(args.repeat)
-    print(f"server cold start (spawn to first answer), median of {args.repeat}: {cold:.2f} s")
+    starts = max(5, args.repeat)
+    cold, cold_cpu = server_starts(starts, cold=True)
+    warm, warm_cpu = server_starts(starts, cold=False)
+    print(
+        f"one server, median of {starts} starts (spawn or fork to first answer; CPU per server, start to stop): "
+        f"cold {cold:.2f} s, {cold_cpu:.2f} s CPU | forked {warm:.2f} s, {warm_cpu:.2f} s CPU"
+    )
     all_names = [e.experiment.name for e in load_catalogue(load_plugins()) if "sqlite" in e.experiment.backends]
     jobs = os.cpu_count() or 1
     for label, argv, parallel in (
@@ -104,12 +125,13 @@ def main() -> None:
         wall = statistics.median(r[0] for r in runs)
         floor = statistics.median(r[1] for r in runs) / parallel
         floor_together = statistics.median(r[2] for r in runs) / parallel
-        before = [timed_run([*argv, "--sequential"], cold, spares=False) for _ in range(args.repeat)]
+        before = [timed_run([*argv, "--sequential"], cold, forked=False) for _ in range(args.repeat)]
         wall_before = statistics.median(r[0] for r in before)
         print(
             f"{label:>14}: wall {wall:5.1f} s | floor {floor:5.1f} s: wall / floor = {wall / floor:.2f} | floor "
-            f"with runs together {floor_together:5.1f} s: {wall / floor_together:.2f} | as before spare servers and "
-            f"runs together (--sequential, FAULTLAB_NO_SPARE=1): wall {wall_before:5.1f} s ({wall_before / floor:.2f})"
+            f"with runs together {floor_together:5.1f} s: {wall / floor_together:.2f} | as before the fork server and "
+            f"runs together (--sequential, FAULTLAB_NO_FORKSERVER=1): wall {wall_before:5.1f} s "
+            f"({wall_before / floor:.2f})"
         )
 
 

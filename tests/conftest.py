@@ -160,10 +160,10 @@ def no_process_left_behind() -> Iterator[None]:
     import psutil
 
     yield
-    from faultlab.server import spare
+    from faultlab.server import forkserver
 
-    # The spare server a lab keeps ready (faultlab.server.spare) is the process's, not the test's: it goes at exit.
-    children = [p for p in psutil.Process().children(recursive=True) if p.pid not in spare.pids()]
+    # The lab's fork server (faultlab.server.forkserver) is the process's, not the test's: it goes at exit.
+    children = [p for p in psutil.Process().children(recursive=True) if p.pid not in forkserver.pids()]
     if not children:
         return
     _, alive = psutil.wait_procs(children, timeout=3)

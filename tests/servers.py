@@ -22,7 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def lab_processes(pid: int, marker: str = "faultlab.inside.harness:create_app") -> list[psutil.Process]:
     """The processes under the lab ``pid`` whose command line holds ``marker``: its servers by default;
-    ``"faultlab.inside.serve"`` adds the spare it keeps ready (faultlab.server.spare)."""
+    ``"faultlab.inside.serve"`` adds its fork server (faultlab.server.forkserver)."""
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:

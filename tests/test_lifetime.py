@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
+from faultlab.server import forkserver
 from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, await_handlers, run_lab
 from tests.servers import lab_processes
 
@@ -84,24 +85,25 @@ def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_di
     assert run_dir.parent == tmp_path / "tmp" and not run_dir.exists()
 
 
-def test_a_run_that_ends_takes_its_spare_server_with_it(tmp_path: Path) -> None:
-    """relative-db-path restarts its servers: a spare waits for each restart while the steps go on."""
+def test_a_run_that_ends_takes_its_fork_server_with_it(tmp_path: Path) -> None:
+    """relative-db-path restarts its servers: the fork server forks each of them, and goes as the lab exits."""
     lab = _lab(["relative-db-path", "--out", str(tmp_path / "out")], tmp_path)
     assert lab.stdout is not None
     lines = Lines(lab.stdout)  # read, so that the lab never waits on a full pipe
     _await_servers(lab.pid)
     family: dict[int, psutil.Process] = {}
-    spares = set()
+    fork_servers = set()
     while lab.poll() is None:
         for process in lab_processes(lab.pid, "faultlab.inside.serve"):
             family[process.pid] = process
             with contextlib.suppress(psutil.NoSuchProcess):
-                if "--spare" in process.cmdline():
-                    spares.add(process.pid)
+                if "--fork-server" in process.cmdline() and process.ppid() == lab.pid:  # not a child just forked
+                    fork_servers.add(process.pid)
         time.sleep(0.05)
     output = lines.text()
     assert lab.returncode == 0, output
-    assert spares, "the lab kept no spare server ready"
+    assert fork_servers, "the lab started no fork server"
+    assert len(fork_servers) == 1 and len(family) >= 5, "one fork server, relative-db-path's runs and restarts"
     _, alive = psutil.wait_procs(list(family.values()), timeout=1.0)  # gone as the lab exits, not by the lifeline
     assert not alive, alive
 
@@ -111,9 +113,13 @@ def test_kill_9_on_postgresql_leaves_nothing_once_the_next_run_has_swept(tmp_pat
         pytest.skip(f"{problem}; set FAULTLAB_POSTGRES_URL")
     import psycopg
 
-    # --sequential: the first server is then a cold start, whose /proc environ is the one it runs with (a
-    # server from a spare shows the spare's start-up environment there; faultlab.server.spare).
-    lab = _lab(["missing-yield", "--sequential", "--db", POSTGRES_URL, "--out", str(tmp_path / "out")], tmp_path)
+    # Cold starts, whose /proc environ is the one they run with (a forked server shows the fork server's start-up
+    # environment there; faultlab.server.forkserver).
+    lab = _lab(
+        ["missing-yield", "--sequential", "--db", POSTGRES_URL, "--out", str(tmp_path / "out")],
+        tmp_path,
+        env={forkserver.DISABLE_ENV: "1"},
+    )
     servers = _await_servers(lab.pid)
     database = servers[0].environ()["DATABASE_URL"].rsplit("/", 1)[1]  # the run's own database (and role)
     lines = _into_the_steps(lab)

@@ -24,7 +24,6 @@ class Restart(Action):
     name = "restart"
     summary = "restart the server"
     Params = RestartParams
-    starts_server = True
 
     def label(self, params: RestartParams) -> str:
         return self.summary + (f" from {params.cwd}/" if params.cwd else "")

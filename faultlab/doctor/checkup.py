@@ -210,7 +210,7 @@ def checkup(
             Variant(target, target, app_dir=app_dir, engine=engine),
             workdir=workdir,
             env=env,
-            spare_ok=False,  # the user's app always starts cold, even when it lives in this checkout
+            warm=False,  # the user's app always starts cold, even when it lives in this checkout
             isolated=True,  # the app's dir first, then the harness alone: never this checkout's own `app`
             python=str(project.python) if project.python else None,
         )

@@ -174,17 +174,6 @@ class Experiment(Strict):
             )
         return name
 
-    def server_starts(self) -> int:
-        """How many servers its runs start: one each, and one more for each restart."""
-        return sum(
-            1
-            + sum(
-                isinstance(s, ActionStepBase) and self.registry.actions[s.action].starts_server
-                for _, s in self.steps_for(run)
-            )
-            for run in RUNS
-        )
-
     @model_validator(mode="after")
     def _predictions_name_steps_of_their_run(self) -> Experiment:
         for number, prediction in enumerate(self.learn.predict if self.learn else [], 1):

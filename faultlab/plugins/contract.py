@@ -168,8 +168,6 @@ class Action:
     # Done through the harness's HTTP routes, so it reaches the one worker that answers: refused at load
     # for a run with several workers, where it would act on one process and seem to act on all.
     one_process: ClassVar[bool] = False
-    # It starts a new server for the run (a restart): the lab has a spare ready for each such step.
-    starts_server: ClassVar[bool] = False
     # It stops or signals the database server itself: only on a server of the run's own (``setup.database =
     # "own-cluster"``, ``faultlab.backends.cluster``), reached as ``ctx.cluster``.
     needs_own_cluster: ClassVar[bool] = False

@@ -25,7 +25,6 @@ from faultlab.plugins.registry import Registry
 from faultlab.reports.report import write_report
 from faultlab.running.runner import Listener, execute_run
 from faultlab.running.together import run_together
-from faultlab.server import spare
 from faultlab.server.launch import LabServer
 
 __all__ = ["Interrupted", "QuietListener", "run_experiment", "versions"]
@@ -120,16 +119,15 @@ def run_experiment(
                 if pending:
                     raise KeyboardInterrupt
                 cluster.create()
-            with spare.expecting(experiment.server_starts()):
-                if experiment.together and together:
-                    result.runs["fault"], result.runs["fix"], interrupted_late = run_together(
-                        lambda: one("fault", listener), lambda told, cancelled: one("fix", told, cancelled), listener
-                    )
-                else:
-                    for run in RUNS:
-                        result.runs[run] = one(run, listener)
-                        if result.runs[run].status == "interrupted":
-                            break
+            if experiment.together and together:
+                result.runs["fault"], result.runs["fix"], interrupted_late = run_together(
+                    lambda: one("fault", listener), lambda told, cancelled: one("fix", told, cancelled), listener
+                )
+            else:
+                for run in RUNS:
+                    result.runs[run] = one(run, listener)
+                    if result.runs[run].status == "interrupted":
+                        break
         except KeyboardInterrupt:  # between two runs' own handling: what was observed so far is still reported
             interrupted_late = True
         # Every server has stopped before the report is written, so its log ends with its shutdown. A Ctrl+C

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -18,10 +17,10 @@ import psutil
 from faultlab.errors import ServerError
 from faultlab.inside import wire
 from faultlab.interrupts import deferred
-from faultlab.server import client, spare
+from faultlab.server import client, forkserver
 from faultlab.server.harness_copy import harness_only
 from faultlab.server.lifeline import read_end
-from faultlab.server.process import log_tail, stop, terminate
+from faultlab.server.process import Process, log_tail, stop, terminate
 from faultlab.variants import PROJECT_ROOT, Variant
 
 __all__ = ["START_DEADLINE_S", "LabServer"]
@@ -47,7 +46,7 @@ class LabServer:
         cwd: str | None = None,
         workers: int = 1,
         name: str = "server",
-        spare_ok: bool = True,
+        warm: bool = True,
         isolated: bool = False,
         python: str | None = None,
     ) -> None:
@@ -57,8 +56,8 @@ class LabServer:
         self.cwd = cwd  # the server's working directory, relative to workdir (default: workdir itself)
         self.env = dict(env)
         self.workers = workers
-        # A spare (server.spare) for the catalogue's own code only: anyone else's could shadow what it preloaded.
-        self.spare_ok = spare_ok and variant.app_dir == PROJECT_ROOT and python is None and not isolated
+        # Forked (server.forkserver) for the catalogue's own code only: anyone else's could shadow what it preloaded.
+        self.warm = warm and variant.app_dir == PROJECT_ROOT and python is None and not isolated
         # Isolated: the app's dir first on the import path, then the harness alone (``harness_copy``), never this
         # checkout, whose own ``app`` would shadow a project's. ``python``: the interpreter to serve it with (the
         # project's own); the harness comes with it, isolated.
@@ -66,7 +65,7 @@ class LabServer:
         self.python = python
         self._cancelled: threading.Event | None = None
         self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Process | None = None
         self.base_url = ""
 
     @property
@@ -97,13 +96,13 @@ class LabServer:
         # Spawned and registered at once: a Ctrl+C inside Popen (it waits for the exec) would otherwise leave a
         # server that nobody stops, writing into a temp dir that is being removed.
         with deferred() as pending:
-            self.proc = spare.launch(
+            self.proc = forkserver.launch(
                 args,
                 cwd=cwd,
                 env=env,
                 log_path=self.log_path,
                 pass_fds=(lifeline,),
-                warm=self.spare_ok,
+                warm=self.warm,
                 python=self.python,
             )
         try:

@@ -9,8 +9,20 @@ import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["free_loopback_port", "log_tail", "spawn", "stop", "terminate"]
+__all__ = ["Process", "free_loopback_port", "log_tail", "spawn", "stop", "terminate"]
+
+
+class Process(Protocol):
+    """What the lab needs of a server's process: a ``subprocess.Popen``, or a server the fork server forked."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 def spawn(
@@ -30,13 +42,13 @@ def spawn(
         )
 
 
-def terminate(proc: subprocess.Popen[bytes]) -> None:
+def terminate(proc: Process) -> None:
     """Ask the child's process group to shut down (SIGTERM) without waiting; ``stop`` later reaps it."""
     if proc.poll() is None:
         _signal_group(proc.pid, signal.SIGTERM)
 
 
-def stop(proc: subprocess.Popen[bytes], *, grace: float = 5.0) -> int:
+def stop(proc: Process, *, grace: float = 5.0) -> int:
     """SIGTERM the child's process group, wait up to ``grace`` seconds, SIGKILL what is left, reap."""
     if proc.poll() is None:
         terminate(proc)

@@ -1,4 +1,4 @@
-"""A server launched from a spare (faultlab.server.spare) is the server a cold start makes, only sooner."""
+"""A server the fork server forks (faultlab.server.forkserver) is the server a cold start makes, only cheaper."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from faultlab import variants
 from faultlab.inside.serve import PRELOADED
-from faultlab.server import spare
+from faultlab.server import forkserver
 from faultlab.server.launch import LabServer
 from faultlab.variants import PROJECT_ROOT
 
@@ -33,7 +34,7 @@ def _modules(code: str, env: dict[str, str]) -> set[str]:
     return set(json.loads(out.splitlines()[-1]))
 
 
-def test_a_spare_imports_nothing_a_cold_server_would_not(tmp_path: Path) -> None:
+def test_the_fork_server_imports_nothing_a_cold_server_would_not(tmp_path: Path) -> None:
     preloaded = _modules(
         "import importlib, faultlab.inside.serve as s\nfor n in s.PRELOADED: importlib.import_module(n)", {}
     )
@@ -55,16 +56,15 @@ def _state(tmp_path: Path, name: str) -> dict[str, Any]:
     return state
 
 
-def test_a_server_from_a_spare_looks_like_a_cold_one_from_inside(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(spare.DISABLE_ENV, "1")
+def test_a_forked_server_looks_like_a_cold_one_from_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(forkserver.DISABLE_ENV, "1")
     cold = _state(tmp_path, "cold")
-    monkeypatch.delenv(spare.DISABLE_ENV)
-    _state(tmp_path, "first")  # may or may not find a spare ready; it leaves one behind
+    monkeypatch.delenv(forkserver.DISABLE_ENV)
+    _state(tmp_path, "first")
+    assert forkserver.pids(), "no fork server: the servers started cold"
     warm = _state(tmp_path, "warm")
-    spare.shutdown()
-    assert "--spare" not in warm["argv"] and "faultlab.inside.harness:create_app" in warm["cmdline"], warm["cmdline"]
+    assert "--fork-server" not in warm["argv"], warm["argv"]
+    assert "faultlab.inside.harness:create_app" in warm["cmdline"], warm["cmdline"]
     for state, name in ((cold, "cold"), (warm, "warm")):
         workdir = str(tmp_path / name)
         assert state["cwd"] == workdir and workdir in state["path"]
@@ -77,15 +77,15 @@ def test_a_server_from_a_spare_looks_like_a_cold_one_from_inside(
 
 
 def test_a_learners_or_users_code_starts_cold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Their directory could hold a module that shadows a library the spare has imported."""
+    """Their directory could hold a module that shadows a library the fork server has imported."""
     asked: list[bool] = []
-    real = spare.launch
+    real = forkserver.launch
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         asked.append(kwargs["warm"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(spare, "launch", recording)
+    monkeypatch.setattr(forkserver, "launch", recording)
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "mine.py").write_text("from app.main import app\n")
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'todos.db'}"}
@@ -93,5 +93,28 @@ def test_a_learners_or_users_code_starts_cold(tmp_path: Path, monkeypatch: pytes
         pass
     with LabServer(variants.resolve("app"), workdir=tmp_path, env=env):
         pass
-    spare.shutdown()
     assert asked == [False, True]
+
+
+def test_a_server_outlives_its_fork_server_and_is_still_stopped_and_reaped(tmp_path: Path) -> None:
+    """Its exit code is then lost (whoever adopted it reaped it), but the lab neither hangs nor leaves it."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'todos.db'}"}
+    with LabServer(variants.resolve("app"), workdir=tmp_path, env=env) as server:
+        assert isinstance(server.proc, forkserver.Forked) and server.proc.poll() is None
+        (fork_server,) = forkserver.pids()
+        os.kill(fork_server, 9)
+        psutil.Process(fork_server).wait(timeout=10)
+        assert httpx.get(f"{server.base_url}/todos").status_code == 200
+        pid = server.pid
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    with LabServer(variants.resolve("app"), workdir=tmp_path, env=env, name="next") as server:
+        assert isinstance(server.proc, forkserver.Forked), "a new fork server serves the next start"
+
+
+def test_a_forked_server_that_fails_tells_its_exit_code(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'todos.db'}"}
+    with LabServer(variants.resolve("app"), workdir=tmp_path, env=env) as server:
+        proc = server.proc
+        assert isinstance(proc, forkserver.Forked)
+        os.killpg(proc.pid, 9)
+        assert proc.wait(timeout=10) == -9

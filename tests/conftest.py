@@ -78,7 +78,7 @@ _LONGEST_FIRST = (
     "test_pytest_plugin",
     "test_alembic_cli",
     "test_observation",
-    "test_spare",
+    "test_forkserver",
     "test_hostile_cli",
     "test_experiments",
     "test_docs_offline",

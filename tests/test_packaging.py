@@ -26,9 +26,7 @@ def _declared() -> dict[str, object]:
 
 
 def test_every_package_of_faultlab_is_declared() -> None:
-    found = {
-        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "faultlab").rglob("__init__.py")
-    }
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "faultlab").rglob("__init__.py")}
     declared = set(_declared()["packages"])  # type: ignore[call-overload]
     assert found <= declared, f"add to [tool.setuptools] packages: {sorted(found - declared)}"
     assert all(name.startswith("faultlab") for name in declared), declared

@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 
-
 def _example_root() -> Path:
     """Where the lab's own example lives (``app/``, ``faults/``, ``experiments/``): the top of a checkout, or
     ``faultlab/example/`` once installed. Only the lab's own servers import from it: it is never put on the
@@ -67,6 +66,8 @@ def lab_command() -> str:
 
     run_lab = PROJECT_ROOT / "run_lab.py"
     return f"{sys.executable} {run_lab}" if run_lab.is_file() else f"{sys.executable} -m faultlab"
+
+
 FAULTS_DIR = PROJECT_ROOT / "faults"
 CORRECT = "app"
 CORRECT_ASYNC = "async_app"  # the same API on AsyncSession (app/async_main.py)

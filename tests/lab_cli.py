@@ -33,6 +33,22 @@ def run_lab(
     )
 
 
+def start_lab(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    """``run_lab.py`` left running, its output unbuffered for a test to read line by line (``Lines``). Its stderr
+    goes nowhere unless a test reads it (``stderr=subprocess.PIPE``): an unread pipe could fill and stall the lab."""
+    return subprocess.Popen(
+        [sys.executable, str(RUN_LAB), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+
+
 def await_handlers(pid: int, *signals: signal.Signals, deadline_s: float = 30.0) -> None:
     """Until the process ``pid`` catches every one of ``signals`` (its ``SigCgt`` mask in /proc): before that, a
     signal would find the interpreter still starting, with no handler of the program's to end it in one line.

@@ -32,7 +32,7 @@ SPECIMENS = {
     "own-cluster-together": 'setup.database = "own-cluster": both runs share the server; use together = false',
     "proxy-without-setup": 'steps[1]: set_proxy switches the fault proxy; set setup.network = "fault-proxy"',
     "proxy-on-sqlite": 'setup.network = "fault-proxy" sits between the app and a database server: use backends',
-    "proxy-observed-without-setup": 'steps[1]: proxy_resets is seen by the fault proxy; set setup.network',
+    "proxy-observed-without-setup": "steps[1]: proxy_resets is seen by the fault proxy; set setup.network",
     "pooler-on-sqlite": 'setup.pooler = "pgbouncer" pools connections to a PostgreSQL server: use backends',
     "max-connections-shared-server": "setup.max_connections is a setting of a server of the run's own",
 }

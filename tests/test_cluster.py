@@ -21,7 +21,7 @@ from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
 from faultlab.backends.cluster import OwnCluster, cluster_problem
 from faultlab.backends.cluster_watch import cluster_processes
 from faultlab.owner import Owner, me
-from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
+from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab, start_lab
 
 pytestmark = pytest.mark.skipif(bool(cluster_problem()), reason=cluster_problem() or "")
 POSTGRES_URL = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
@@ -127,15 +127,7 @@ def test_kill_9_of_the_lab_takes_its_cluster_and_the_next_run_sweeps_its_dir(run
     if problem := postgres_problem(POSTGRES_URL):
         pytest.skip(f"{problem}; --db postgresql needs a server (set FAULTLAB_POSTGRES_URL)")
     private = {"TMPDIR": str(run_dir)}
-    lab = subprocess.Popen(
-        [sys.executable, str(RUN_LAB), "database-restart", "--db", "postgresql", "--out", str(run_dir / "out")],
-        cwd=run_dir,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **private},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    lab = start_lab("database-restart", "--db", "postgresql", "--out", run_dir / "out", cwd=run_dir, env=private)
     assert lab.stdout is not None
     lines = Lines(lab.stdout)
     cluster = _cluster_of(lab.pid, run_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from faultlab.model.catalogue import CATALOGUE_DIR
-from tests.lab_cli import RUN_LAB, run_lab
+from tests.lab_cli import RUN_LAB, run_lab, start_lab
 from tests.test_lifetime import _await_servers
 
 SECRET = "s3cr3t-PASSWORD"
@@ -69,14 +69,7 @@ def test_a_report_place_that_is_not_a_report_dir_is_refused_before_the_run(kind:
 def test_a_report_that_cannot_be_published_after_the_run_is_kept_and_its_place_said(tmp_path: Path) -> None:
     """--out disappears mid-run and a file takes its place: the evidence goes to a temp dir, and the lab says so."""
     out = tmp_path / "out"
-    lab = subprocess.Popen(
-        [sys.executable, str(RUN_LAB), "stale-schema", "--json", "--out", str(out)],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    lab = start_lab("stale-schema", "--json", "--out", out, cwd=tmp_path, stderr=subprocess.PIPE)
     _await_servers(lab.pid)  # the run is under way; --out was checked and made before it
     shutil.rmtree(out)
     out.write_text("a file where the reports were")

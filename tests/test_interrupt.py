@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
+from tests.lab_cli import STEP_LINE, Lines, run_lab, start_lab
 from tests.servers import lab_processes
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_run_stops_every_server_and_reports_interrupted(tmp_path: Path, sig: signal.Signals) -> None:
     out = tmp_path / "reports"
-    lab = subprocess.Popen(
-        [sys.executable, str(RUN_LAB), "missing-yield", "--out", str(out)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    lab = start_lab("missing-yield", "--out", out, cwd=tmp_path, stderr=subprocess.PIPE)
     try:
         parent = psutil.Process(lab.pid)
         deadline = time.monotonic() + 30
@@ -80,17 +70,7 @@ def test_keep_leaves_the_temp_dir_and_says_where(tmp_path: Path) -> None:
 
 def test_two_labs_at_once_do_not_collide(tmp_path: Path) -> None:
     out = tmp_path / "shared-reports"
-    labs = [
-        subprocess.Popen(
-            [sys.executable, str(RUN_LAB), "stale-schema", "--json", "--out", str(out)],
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    labs = [start_lab("stale-schema", "--json", "--out", out, cwd=tmp_path, stderr=subprocess.PIPE) for _ in range(2)]
     outputs = [lab.communicate(timeout=120) for lab in labs]
     for lab, (stdout, stderr) in zip(labs, outputs, strict=True):
         assert lab.returncode == 0, stderr

@@ -21,7 +21,7 @@ import pytest
 
 from faultlab.backends.base import DEFAULT_POSTGRES_URL, postgres_problem
 from faultlab.server import forkserver
-from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, await_handlers, run_lab
+from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, await_handlers, run_lab, start_lab
 from tests.servers import lab_processes
 
 SERVERS_GONE_S = 10.0  # the watchdog's SIGTERM, then SIGKILL after 3 s: well within this
@@ -35,18 +35,6 @@ def _await_servers(pid: int, deadline_s: float = 30.0) -> list[psutil.Process]:
             return found
         time.sleep(0.02)
     raise AssertionError("run_lab.py never started a server")
-
-
-def _lab(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(RUN_LAB), *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
 
 
 def _into_the_steps(lab: subprocess.Popen[str]) -> Lines:
@@ -68,7 +56,7 @@ def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_di
     # A temp root of its own: another lab running meanwhile (a second suite) would sweep the dir first.
     private = {"TMPDIR": str(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir()
-    lab = _lab(["missing-yield", "--out", str(tmp_path / "out")], tmp_path, env=private)
+    lab = start_lab("missing-yield", "--out", tmp_path / "out", cwd=tmp_path, env=private)
     servers = _await_servers(lab.pid)
     run_dir = Path(servers[0].cwd()).parent
     lines = _into_the_steps(lab)
@@ -87,7 +75,7 @@ def test_kill_9_of_the_lab_stops_its_servers_and_the_next_run_sweeps_its_temp_di
 
 def test_a_run_that_ends_takes_its_fork_server_with_it(tmp_path: Path) -> None:
     """relative-db-path restarts its servers: the fork server forks each of them, and goes as the lab exits."""
-    lab = _lab(["relative-db-path", "--out", str(tmp_path / "out")], tmp_path)
+    lab = start_lab("relative-db-path", "--out", tmp_path / "out", cwd=tmp_path)
     assert lab.stdout is not None
     lines = Lines(lab.stdout)  # read, so that the lab never waits on a full pipe
     _await_servers(lab.pid)
@@ -115,9 +103,14 @@ def test_kill_9_on_postgresql_leaves_nothing_once_the_next_run_has_swept(tmp_pat
 
     # Cold starts, whose /proc environ is the one they run with (a forked server shows the fork server's start-up
     # environment there; faultlab.server.forkserver).
-    lab = _lab(
-        ["missing-yield", "--sequential", "--db", POSTGRES_URL, "--out", str(tmp_path / "out")],
-        tmp_path,
+    lab = start_lab(
+        "missing-yield",
+        "--sequential",
+        "--db",
+        POSTGRES_URL,
+        "--out",
+        tmp_path / "out",
+        cwd=tmp_path,
         env={forkserver.DISABLE_ENV: "1"},
     )
     servers = _await_servers(lab.pid)
@@ -190,15 +183,7 @@ def test_closing_the_terminal_ends_the_run_cleanly(tmp_path: Path) -> None:
 def test_ctrl_c_twice_during_start_up_still_cleans_up_and_says_where_the_report_is(tmp_path: Path) -> None:
     for attempt in range(3):
         out = tmp_path / f"out{attempt}"
-        lab = subprocess.Popen(
-            [sys.executable, str(RUN_LAB), "stale-schema", "--out", str(out)],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        lab = start_lab("stale-schema", "--out", out, cwd=tmp_path, stderr=subprocess.PIPE)
         servers = _await_servers(lab.pid)  # spawned: the server is starting up
         run_dir = Path(servers[0].cwd()).parent
         time.sleep(0.05 * attempt)

@@ -25,7 +25,7 @@ from faultlab.model.catalogue import load_catalogue
 from faultlab.model.setup import machine_problem
 from faultlab.owner import Owner, me
 from faultlab.plugins.registry import Registry
-from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
+from tests.lab_cli import STEP_LINE, Lines, run_lab, start_lab
 
 needs_pgbouncer = pytest.mark.skipif(bool(pooler_problem()), reason=pooler_problem() or "")
 POSTGRES_URL = os.environ.get("FAULTLAB_POSTGRES_URL", DEFAULT_POSTGRES_URL)
@@ -124,16 +124,8 @@ def _poolers_of(lab_pid: int, under: Path, deadline_s: float = 60.0) -> list[psu
 def test_kill_9_of_the_lab_takes_its_pgbouncer_and_the_next_run_sweeps_what_is_left(run_dir: Path) -> None:
     _needs_server()
     private = {"TMPDIR": str(run_dir)}
-    argv = ["pgbouncer-prepared-statements", "--db", "postgresql", "--sequential", "--out", str(run_dir / "out")]
-    lab = subprocess.Popen(
-        [sys.executable, str(RUN_LAB), *argv],
-        cwd=run_dir,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "FAULTLAB_POSTGRES_URL": POSTGRES_URL, **private},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    argv = ("pgbouncer-prepared-statements", "--db", "postgresql", "--sequential", "--out", str(run_dir / "out"))
+    lab = start_lab(*argv, cwd=run_dir, env={"FAULTLAB_POSTGRES_URL": POSTGRES_URL, **private})
     assert lab.stdout is not None
     lines = Lines(lab.stdout)
     poolers = _poolers_of(lab.pid, run_dir)

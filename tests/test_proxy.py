@@ -3,6 +3,7 @@ toxics (jitter, bandwidth, limit_data) between a client and an echo server, both
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import socketserver
@@ -20,6 +21,7 @@ from faultlab.actions.proxy import ProxyParams, SetProxy
 from faultlab.backends.base import postgres_problem
 from faultlab.backends.proxy import FaultProxy
 from faultlab.backends.toxics import Faults
+from faultlab.errors import BackendError
 from faultlab.witnesses.proxy import Proxy
 from tests.catalogue_runs import POSTGRES_URL
 
@@ -117,6 +119,26 @@ def test_nothing_outlives_the_block() -> None:
     conn.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_proxy_holds_no_loop_until_started_and_none_after_close() -> None:
+    """A run's set-up can fail after its proxy is made and before it starts (or closes): a loop made then, with
+    its selector's and self-pipe's descriptors, would be left open."""
+    before = _open_fds()
+    never_started = [FaultProxy("127.0.0.1", 9) for _ in range(3)]
+    assert _open_fds() <= before, f"an unstarted proxy opened descriptors: {_open_fds() - before}"
+    never_started[0].close()  # nothing to close, no error
+    with pytest.raises(BackendError, match="not started"):
+        never_started[1].drop_all()
+    proxy = FaultProxy("127.0.0.1", 9).start()
+    assert _open_fds() - before, "a started proxy listens and has a loop"
+    proxy.close()
+    assert _open_fds() <= before, f"left open after close: {_open_fds() - before}"
+    assert not any(t.name == "lab-fault-proxy" for t in threading.enumerate())
 
 
 # -- the toxics, through an echo server on loopback (no database needed) -------------------------------------------

@@ -4,10 +4,8 @@ terminal still reads as if they had taken turns; ``--sequential`` and Ctrl+C beh
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +14,7 @@ import psutil
 
 from faultlab.model.catalogue import load_catalogue
 from faultlab.plugins.registry import Registry
-from tests.lab_cli import RUN_LAB, STEP_LINE, Lines, run_lab
+from tests.lab_cli import STEP_LINE, Lines, run_lab, start_lab
 from tests.servers import lab_processes
 
 TIMED = {
@@ -59,15 +57,7 @@ def test_sequential_runs_the_fix_after_the_fault(tmp_path: Path) -> None:
 
 def test_ctrl_c_with_both_runs_going_stops_both_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    lab = subprocess.Popen(
-        [sys.executable, str(RUN_LAB), "leak-hangs", "--out", str(out)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    lab = start_lab("leak-hangs", "--out", out, cwd=tmp_path, stderr=subprocess.PIPE)
     servers: list[psutil.Process] = []
     deadline = time.monotonic() + 30
     while len(servers) < 2 and time.monotonic() < deadline:

@@ -16,7 +16,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,11 +23,11 @@ from pathlib import Path
 
 import psutil
 
-from faultlab.backends.cluster_watch import LIFELINE_ENV, cluster_processes, postmaster, stop_cluster
+from faultlab.backends.cluster_watch import cluster_processes, postmaster, stop_cluster
 from faultlab.backends.run_as import as_user, open_run_dir, root_problem, server_user
 from faultlab.errors import BackendError
-from faultlab.server.lifeline import read_end
-from faultlab.server.process import free_loopback_port, spawn
+from faultlab.server.lifeline import spawn_watcher
+from faultlab.server.process import free_loopback_port
 from faultlab.server.process import stop as stop_process
 
 __all__ = ["INSTALL_HINT", "OwnCluster", "cluster_problem", "find_binaries"]
@@ -175,13 +174,8 @@ class OwnCluster:
                     raise
 
     def _watch(self) -> None:
-        lifeline = read_end()
-        self._watcher = spawn(
-            [sys.executable, "-m", "faultlab.backends.cluster_watch", str(self.data_dir)],
-            cwd=self.root,
-            env={**os.environ, LIFELINE_ENV: str(lifeline)},
-            log_path=self.root / "watch.log",
-            pass_fds=(lifeline,),
+        self._watcher = spawn_watcher(
+            "faultlab.backends.cluster_watch", str(self.data_dir), cwd=self.root, log_path=self.root / "watch.log"
         )
 
     # -- the actions ----------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ removes its data directory. A normal run stops the cluster itself and then ends 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import sys
@@ -18,10 +17,11 @@ from pathlib import Path
 
 import psutil
 
+from faultlab.server.lifeline import wait_for_lab_end
+
 __all__ = ["cluster_processes", "postmaster", "stop_cluster"]
 
 GRACE_S = 3.0
-LIFELINE_ENV = "FAULTLAB_LIFELINE"  # the same variable as faultlab.inside.wire's, read without importing the lab
 
 
 def postmaster(data_dir: Path) -> psutil.Process | None:
@@ -68,13 +68,7 @@ def stop_cluster(data_dir: Path, grace_s: float = GRACE_S) -> bool:
 
 def main(argv: list[str]) -> int:
     data_dir = Path(argv[0])
-    fd = int(os.environ[LIFELINE_ENV])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the lab's end (or the lab's own SIGTERM) ends this
-    try:
-        while os.read(fd, 1):
-            pass  # the lab never writes
-    except OSError:
-        pass
+    wait_for_lab_end()
     stop_cluster(data_dir)
     shutil.rmtree(data_dir, ignore_errors=True)
     return 0

@@ -19,17 +19,16 @@ import pwd
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 
-from faultlab.backends.pooler_watch import INI, LIFELINE_ENV, PID_FILE, stop_pooler
+from faultlab.backends.pooler_watch import INI, PID_FILE, stop_pooler
 from faultlab.backends.run_as import as_user, open_run_dir, root_problem, server_user
 from faultlab.errors import BackendError
-from faultlab.server.lifeline import read_end
-from faultlab.server.process import free_loopback_port, log_tail, spawn
+from faultlab.server.lifeline import spawn_watcher
+from faultlab.server.process import free_loopback_port, log_tail
 from faultlab.server.process import stop as stop_process
 
 __all__ = ["INSTALL_HINT", "PgBouncer", "find_pgbouncer", "pooler_problem"]
@@ -133,13 +132,11 @@ class PgBouncer:
             os.chown(ini, self._user.pw_uid, self._user.pw_gid)
 
     def _watch(self) -> None:
-        lifeline = read_end()
-        self._watcher = spawn(
-            [sys.executable, "-m", "faultlab.backends.pooler_watch", str(self.root)],
+        self._watcher = spawn_watcher(
+            "faultlab.backends.pooler_watch",
+            str(self.root),
             cwd=self._run_dir,
-            env={**os.environ, LIFELINE_ENV: str(lifeline)},
             log_path=self._run_dir / "pgbouncer-watch.log",
-            pass_fds=(lifeline,),
         )
 
     def _run(self) -> bool:

@@ -10,7 +10,6 @@ however it ended), this stops it and removes its directory. A normal run stops P
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import sys
@@ -18,12 +17,13 @@ from pathlib import Path
 
 import psutil
 
+from faultlab.server.lifeline import wait_for_lab_end
+
 __all__ = ["INI", "PID_FILE", "pooler_processes", "stop_pooler"]
 
 GRACE_S = 3.0
 INI = "pgbouncer.ini"
 PID_FILE = "pgbouncer.pid"  # written by PgBouncer itself (its ``pidfile`` setting)
-LIFELINE_ENV = "FAULTLAB_LIFELINE"  # the same variable as faultlab.inside.wire's, read without importing the lab
 
 
 def _is_ours(process: psutil.Process, ini: str) -> bool:
@@ -60,13 +60,7 @@ def stop_pooler(root: Path, grace_s: float = GRACE_S) -> bool:
 
 def main(argv: list[str]) -> int:
     root = Path(argv[0])
-    fd = int(os.environ[LIFELINE_ENV])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the lab's end (or the lab's own SIGTERM) ends this
-    try:
-        while os.read(fd, 1):
-            pass  # the lab never writes
-    except OSError:
-        pass
+    wait_for_lab_end()
     stop_pooler(root)
     shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -39,7 +39,6 @@ __all__ = [
 ]  # the server's choice and reach are pg_server's; named here too, as the backend's readers look for them
 
 
-
 class PostgresBackend:
     """A database and a role that owns it, created for one run on an existing server and dropped after it.
 

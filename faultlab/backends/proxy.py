@@ -75,8 +75,9 @@ class FaultProxy:
         self._rng = random.Random(seed)  # jitter's draws; a seed makes them repeatable
         self._links: set[_Link] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="lab-fault-proxy", daemon=True)
+        # Made by start(), closed by close(): a proxy that is never started (its run's set-up failed) holds nothing.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
 
     @classmethod
@@ -99,8 +100,12 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         """Listening once this returns; ``close()`` (or leaving the ``with`` block) stops it."""
-        self._thread.start()
+        if self._loop is not None:
+            raise BackendError("a fault proxy starts once; make another")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="lab-fault-proxy", daemon=True)
         try:
+            self._thread.start()
             self._call(self._start())
         except BaseException:
             self.close()
@@ -128,15 +133,22 @@ class FaultProxy:
         return ProxyStats(open=len(self._links), **self._counts)
 
     def close(self) -> None:
-        if self._thread.is_alive():
+        """Stop listening, reset every connection, end the thread and close the loop; nothing if never started."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if thread.is_alive():
             with contextlib.suppress(Exception):
                 self._call(self._stop())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(READY_DEADLINE_S)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(READY_DEADLINE_S)
+        if not thread.is_alive() and not loop.is_closed():
+            loop.close()
 
     def _call(self, coro: Any) -> Any:
+        if self._loop is None:
+            coro.close()  # never awaited: closed, so Python does not warn about it
+            raise BackendError("the fault proxy is not started")
         try:
             return asyncio.run_coroutine_threadsafe(coro, self._loop).result(READY_DEADLINE_S)
         except TimeoutError as exc:

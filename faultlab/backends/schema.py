@@ -5,10 +5,11 @@ SQLAlchemy and alembic are imported only when a set-up needs them, so a run with
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,8 +33,8 @@ def prepare_database(url: str, migration: str | None, rows: Sequence[Mapping[str
 
     engine = create_engine(url)
     try:
-        with _ALEMBIC:
-            _example_migrations().upgrade(engine, migration)
+        with _ALEMBIC, _example_migrations() as migrations:
+            migrations.upgrade(engine, migration)
         if rows:
             with engine.begin() as connection:
                 todos = Table("todos", MetaData(), autoload_with=connection)
@@ -45,10 +46,9 @@ def prepare_database(url: str, migration: str | None, rows: Sequence[Mapping[str
 def migrate_to_head(url: str) -> str:
     from sqlalchemy import create_engine
 
-    migrations = _example_migrations()
     engine = create_engine(url)
     try:
-        with _ALEMBIC:
+        with _ALEMBIC, _example_migrations() as migrations:
             before = migrations.current_revision(engine)
             migrations.upgrade(engine, "head")
             return f"alembic upgrade head: {before or 'empty'} → {migrations.current_revision(engine)}"
@@ -56,16 +56,32 @@ def migrate_to_head(url: str) -> str:
         engine.dispose()
 
 
-def _example_migrations() -> ModuleType:
+@contextlib.contextmanager
+def _example_migrations() -> Iterator[ModuleType]:
     """The example app's ``app.migrate``, from the lab's example (a checkout's top, or faultlab/example once
-    installed), and never a package named ``app`` that happens to be first on this process's path."""
-    if str(PROJECT_ROOT) not in sys.path:
+    installed), and never a package named ``app`` that happens to be first on this process's path.
+
+    Imported for the block only: the ``app`` modules it brings and its path entry go when the block ends, so the
+    lab's process never keeps an ``app`` that a later import (a user's app, the doctor's) would get instead."""
+    before = {name for name in sys.modules if _is_app(name)}
+    added_path = str(PROJECT_ROOT) not in sys.path
+    if added_path:
         sys.path.insert(0, str(PROJECT_ROOT))
-    module = importlib.import_module("app.migrate")
-    where = Path(module.__file__ or "").resolve()
-    if not where.is_relative_to(PROJECT_ROOT):
-        raise LabError(
-            f"the lab's example app is shadowed by {where.parent}, another package named app on this Python's path; "
-            "run the lab from another directory"
-        )
-    return module
+    try:
+        module = importlib.import_module("app.migrate")
+        where = Path(module.__file__ or "").resolve()
+        if not where.is_relative_to(PROJECT_ROOT):
+            raise LabError(
+                f"the lab's example app is shadowed by {where.parent}, another package named app on this Python's "
+                "path; run the lab from another directory"
+            )
+        yield module
+    finally:
+        for name in [name for name in sys.modules if _is_app(name) and name not in before]:
+            del sys.modules[name]
+        if added_path:
+            sys.path.remove(str(PROJECT_ROOT))
+
+
+def _is_app(module_name: str) -> bool:
+    return module_name == "app" or module_name.startswith("app.")

@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 
-
 def add_run_arguments(parser: argparse.ArgumentParser, names_help: str) -> None:
     """The options of ``run`` and ``validate``: the experiments, where reports go, the database, how many at once."""
     parser.add_argument("names", nargs="*", metavar="NAME", help=names_help)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from faultlab.inside import wire
+from faultlab.inside.providers import session_classes
 from faultlab.inside.sites import is_users_file
 
 __all__ = [
@@ -129,10 +130,7 @@ def module_sessions() -> list[str]:
     """``module.name`` of each ``Session`` or ``AsyncSession`` held by a global of the app's own modules: one
     session made at import serves every request that uses it, concurrent ones too. Read from the modules'
     globals as they are now (no line: which line made it is not recorded)."""
-    from sqlalchemy.orm import Session
-
-    asyncio_ext = sys.modules.get("sqlalchemy.ext.asyncio")
-    kinds: tuple[type, ...] = (Session, asyncio_ext.AsyncSession) if asyncio_ext is not None else (Session,)
+    kinds = session_classes()
     found = []
     for name, module in sorted(sys.modules.items()):
         file = getattr(module, "__file__", None)

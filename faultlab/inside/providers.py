@@ -17,7 +17,7 @@ import sys
 from types import CodeType
 from typing import Any
 
-__all__ = ["endpoints", "session_provider"]
+__all__ = ["endpoints", "session_classes", "session_provider"]
 
 _MAX_WRAPPERS = 8
 _MAX_NODES = 10_000  # a dependency tree this large is walked no further
@@ -46,7 +46,7 @@ def _routes(target: object) -> tuple[list[Any], dict[Any, Any]]:
     return found, dict(getattr(app, "dependency_overrides", None) or {})
 
 
-def _session_classes() -> tuple[type, ...]:
+def session_classes() -> tuple[type, ...]:
     """``Session``, and ``AsyncSession`` when the app loaded SQLAlchemy's async layer (else it cannot hold one)."""
     from sqlalchemy.orm import Session
 
@@ -55,7 +55,7 @@ def _session_classes() -> tuple[type, ...]:
 
 
 def _session_params(call: Any) -> set[str]:
-    session_classes = _session_classes()
+    kinds = session_classes()
     try:
         hints = inspect.get_annotations(call, eval_str=True)
     except Exception:  # an annotation that cannot be evaluated here: no parameter is known to be a session
@@ -63,7 +63,7 @@ def _session_params(call: Any) -> set[str]:
     found = set()
     for name, hint in hints.items():
         hint = getattr(hint, "__origin__", hint) if hasattr(hint, "__metadata__") else hint
-        if isinstance(hint, type) and issubclass(hint, session_classes):
+        if isinstance(hint, type) and issubclass(hint, kinds):
             found.add(name)
     return found
 

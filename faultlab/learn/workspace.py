@@ -77,7 +77,7 @@ def starter_text(experiment: Experiment, learn: Learn) -> str:
     _, body = variants.source_of(learn.starter)
     header = (
         f'"""Your copy of the broken code of {experiment.name}: fix it here.\n\n'
-        f"TASK.md says what is broken and what \"fixed\" means. Check your fix on a real server with:\n"
+        f'TASK.md says what is broken and what "fixed" means. Check your fix on a real server with:\n'
         f"    python run_lab.py check {experiment.name}\n"
         f"The rest of the app is imported from the lab's app/ (read it there); this file must keep defining `app`.\n"
         '"""\n\n'

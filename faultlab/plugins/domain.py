@@ -96,9 +96,7 @@ class Texts:
         if bounds.not_contains == "":
             return 'not_contains "" fails for every text (each contains the empty text), so it can never pass'
         if bounds.contains is not None and bounds.not_contains is not None and bounds.not_contains in bounds.contains:
-            return (
-                f"no value can pass: a text that contains {bounds.contains!r} also contains {bounds.not_contains!r}"
-            )
+            return f"no value can pass: a text that contains {bounds.contains!r} also contains {bounds.not_contains!r}"
         if bounds.has_equals and isinstance(bounds.equals, str):
             if bounds.contains is not None and bounds.contains not in bounds.equals:
                 return f"no value can pass: {bounds.equals!r} does not contain {bounds.contains!r}"

@@ -26,11 +26,11 @@ from app.main import (
     Limit,
     Offset,
     TodoId,
+    add_todo_routes,
     api_around,
     count_query,
     new_todo,
     not_found,
-    todo_router,
     todos_query,
 )
 from app.migrate import upgrade_on
@@ -121,7 +121,8 @@ def create_async_app(
         yield
         await bound.dispose()
 
-    api = api_around(todo_router(endpoints or {}, route_options, served=ENDPOINTS), lifespan)
+    api = api_around(lifespan)
+    add_todo_routes(api, endpoints or {}, route_options, served=ENDPOINTS)
     api.state.engine = bound
     if engine is not None:
         own_sessions = async_sessions_from(engine)

@@ -198,6 +198,13 @@ def test_route_options_name_only_endpoints_of_the_api() -> None:
         create_app(route_options={not_an_endpoint: {"response_model": None}})
 
 
+def test_the_todo_routes_are_declared_on_the_app_itself(client: TestClient) -> None:
+    """Not an included router: FastAPI 0.165 matches a request against an included router's routes twice
+    (README "Performance")."""
+    paths = {getattr(route, "path", None) for route in client.app.router.routes}  # type: ignore[attr-defined]
+    assert {"/todos", "/todos/count", "/todos/{todo_id}"} <= paths, paths
+
+
 def test_created_at_is_utc_with_its_offset_for_new_and_old_rows(client: TestClient, sqlite_url: str) -> None:
     from datetime import UTC, datetime, timedelta
 

@@ -89,15 +89,20 @@ def _fork_on_orders() -> list[str] | None:
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 orders = json.loads(line)
+                grouped_r, grouped_w = os.pipe()
                 child = os.fork()
                 if child == 0:
                     selector.close()
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    os.close(wake_r)
-                    os.close(wake_w)
+                    for fd in (wake_r, wake_w, grouped_r):
+                        os.close(fd)
                     os.setsid()  # as a cold server: a Ctrl+C at the terminal reaches the lab only
+                    os.close(grouped_w)  # its session and process group exist: the lab may signal them
                     return _become(orders, retitle)
+                os.close(grouped_w)
+                os.read(grouped_r, 1)  # end-of-file once the child has its own group (or is gone)
+                os.close(grouped_r)
                 _tell(f"pid {child}")
 
 

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -48,8 +49,11 @@ _LOST = -1  # the exit code of a server whose fork server is gone before it coul
 
 
 def _startup(env: Mapping[str, str]) -> dict[str, str]:
-    """The variables the interpreter itself reads as it starts (PYTHONPATH aside: the orders set sys.path)."""
-    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONPATH"}
+    """The variables read once as the interpreter starts (PYTHONPATH aside: the orders set sys.path): its own, and
+    the locale and time zone, which fix the encodings and the C library's state."""
+    return {
+        k: v for k, v in env.items() if (k.startswith(("PYTHON", "LC_")) or k in ("LANG", "TZ")) and k != "PYTHONPATH"
+    }
 
 
 class Forked:
@@ -117,6 +121,7 @@ class _ForkServer:
             start_new_session=True,  # as a server: a Ctrl+C at the terminal reaches the lab only
             pass_fds=tuple(pass_fds),
         )
+        self.abandoned = False  # an order went unanswered: the fork server is being let go
         self._children: dict[int, Forked] = {}
         self._started: queue.Queue[Forked | None] = queue.Queue()
         assert self.proc.stdout is not None
@@ -134,23 +139,29 @@ class _ForkServer:
             return None
         try:
             return self._started.get(timeout=_ANSWER_S)
-        except queue.Empty:  # stuck: it goes (a child it may yet fork stops with the lab, by the lifeline)
+        except queue.Empty:  # stuck: it goes, and a server it forked for this order is killed as it is told
+            self.abandoned = True
             self.close(wait_s=0)
             return None
 
     def _read(self, answers: IO[bytes]) -> None:
-        for line in answers:
-            word, *numbers = line.split()
-            if word == b"pid":
-                child = Forked(int(numbers[0]))
-                self._children[child.pid] = child
-                self._started.put(child)
-            elif word == b"exit" and (ended := self._children.pop(int(numbers[0]), None)) is not None:
-                ended._end(int(numbers[1]))
-        answers.close()
-        for child in self._children.values():
-            child._orphan()
-        self._started.put(None)
+        try:
+            for line in answers:
+                word, *numbers = line.split()
+                if word == b"pid" and self.abandoned:  # nobody waits for it: it must not serve on
+                    with contextlib.suppress(OSError):
+                        os.killpg(int(numbers[0]), signal.SIGKILL)
+                elif word == b"pid":
+                    child = Forked(int(numbers[0]))
+                    self._children[child.pid] = child
+                    self._started.put(child)
+                elif word == b"exit" and (ended := self._children.pop(int(numbers[0]), None)) is not None:
+                    ended._end(int(numbers[1]))
+        finally:  # however reading ends, nobody waits for an answer that cannot come
+            answers.close()
+            for child in self._children.values():
+                child._orphan()
+            self._started.put(None)
 
     def close(self, wait_s: float = 5.0) -> None:
         """End of input: the fork server exits (a server it forked goes on until the lab stops it or is gone)."""
@@ -171,6 +182,7 @@ class _Launcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._server: _ForkServer | None = None
+        self._stuck = False  # a fork server once left an order unanswered: every later server starts cold
 
     def launch(
         self,
@@ -188,8 +200,9 @@ class _Launcher:
         log_path.touch()  # there before this returns, as a cold start's is: the lab reads it at once
         if warm and python is None and not os.environ.get(DISABLE_ENV):
             with self._lock:
-                server = self._ready(env, pass_fds)
+                server = None if self._stuck else self._ready(env, pass_fds)
                 forked = server.fork(args, cwd, env, log_path) if server is not None else None
+                self._stuck = self._stuck or (server is not None and server.abandoned)  # cold from now on
             if forked is not None:
                 return forked
         argv = [python, *_SERVE[1:], *args] if python else [*_SERVE, *args]

@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     listing.set_defaults(list=True, names=[])
     for command in (run, validate, listing):
         command.set_defaults(command_run=_run)
-    from faultlab.doctor.command import add_command as add_doctor
+    from faultlab.doctor.arguments import add_command as add_doctor
     from faultlab.learn.commands import add_commands as add_learn
 
     add_learn(commands)

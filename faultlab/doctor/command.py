@@ -1,4 +1,5 @@
-"""``python run_lab.py doctor MODULE:APP``: the command line of the doctor, and its reports."""
+"""``python run_lab.py doctor MODULE:APP``: the doctor's run, its terminal lines and its reports (its options are
+``faultlab.doctor.arguments``)."""
 
 from __future__ import annotations
 
@@ -24,101 +25,9 @@ from faultlab.doctor.verdict import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_USAGE
 from faultlab.errors import LabError, UsageError
 from faultlab.plugins.registry import Registry
 
-__all__ = ["add_command", "run"]
+__all__ = ["run"]
 
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``doctor``, a subcommand of the lab's command line (``faultlab.cli``)."""
-    parser = commands.add_parser(
-        "doctor",
-        help="the lab's witnesses on your own app: leaks, idle transactions, a blocked loop, N+1, the pool",
-        description="Serve your FastAPI + SQLAlchemy app on a real server (a SQLite file in a temp dir, or a "
-        "throwaway PostgreSQL database) and look, operation by operation, for connection leaks, sessions idle "
-        "in transaction, a blocked event loop, N+1 statements, stale pooled connections and the pool's budget.",
-        epilog="Exit codes: 0 nothing found (every check that applies ran), 1 findings, 2 usage error (or your app "
-        "did not start), 3 incomplete (nothing found, but a check that applies could not run), 130 interrupted.",
-    )
-    parser.add_argument("target", metavar="MODULE:APP", help="your ASGI app, e.g. myproject.main:app")
-    parser.add_argument("--app-dir", type=Path, default=Path("."), metavar="DIR", help="where MODULE is imported from")
-    parser.add_argument("--engine", metavar="MODULE:ENGINE", help="your engine, if the doctor cannot find it")
-    parser.add_argument(
-        "--db",
-        default="sqlite",
-        metavar="BACKEND",
-        help="sqlite (default), postgresql[://URL]: a throwaway database and role on that server, or own-cluster: "
-        "a PostgreSQL server of the doctor's own (initdb, on a free loopback port, removed after), which the database "
-        "restart check restarts; yours is never restarted",
-    )
-    parser.add_argument(
-        "--compare-db",
-        metavar="URL",
-        help="also compare your models with the tables of this database (read-only; alembic's comparison)",
-    )
-    parser.add_argument(
-        "--openapi",
-        metavar="PATH_OR_URL_PATH",
-        help="your app's OpenAPI document, if the doctor cannot find it from your app's openapi_url: a JSON or "
-        "YAML file, or the URL path your app serves it at (e.g. /api/v1/openapi.json)",
-    )
-    _project_options(parser)
-    parser.add_argument("--out", type=Path, default=Path("lab-reports"), metavar="DIR", help="report directory")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    parser.set_defaults(command_run=run)
-
-
-def _project_options(parser: argparse.ArgumentParser) -> None:
-    """How to run a project as at home: its settings pointed at the throwaway database, its interpreter, its
-    credentials, its set-up commands (``faultlab.doctor.settings``, ``setup``, ``credentials``)."""
-    group = parser.add_argument_group("your project's settings, interpreter, credentials and set-up")
-    group.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a variable for the app and --setup (repeatable); placeholders name the throwaway database's parts: "
-        "{db.url} {db.host} {db.port} {db.user} {db.password} {db.name} {db.driver}, e.g. --env POSTGRES_DB={db.name}",
-    )
-    group.add_argument(
-        "--db-env",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="the variable your app reads its database URL from (repeatable; DATABASE_URL is always set)",
-    )
-    group.add_argument(
-        "--use-configured-db",
-        action="store_true",
-        help="let the app use the database it is configured with, instead of stopping (the doctor writes rows there)",
-    )
-    group.add_argument(
-        "--python",
-        type=Path,
-        metavar="PATH",
-        help="the project's interpreter (default: .venv/bin/python in --app-dir or the dir above it, if any)",
-    )
-    group.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="sent with every request (repeatable), e.g. 'Authorization: Bearer TOKEN'; never shown",
-    )
-    group.add_argument(
-        "--login",
-        metavar="'METHOD /PATH form:NAME=VALUE,...'",
-        help="sent once the app answers; its JSON access_token becomes a bearer token, e.g. 'POST "
-        "/api/v1/login/access-token form:username=me@example.com,password=...' (or json:); values never shown",
-    )
-    group.add_argument(
-        "--setup",
-        action="append",
-        default=[],
-        metavar="COMMAND",
-        help="run in --app-dir before the app starts, against the throwaway database, with the app's settings "
-        "(repeatable, in order), e.g. 'alembic upgrade head'",
-    )
 
 
 def _project(args: argparse.Namespace, app_dir: Path) -> Project:

